@@ -1,0 +1,209 @@
+"""Zip I/O for bundles: deterministic, atomic writing and hygienic in-memory reading.
+
+Security rules of spec/persistence.md section 3.10: member names must be relative, without
+``..`` components or backslashes, unique and not symlinks; at most :data:`MAX_MEMBERS` members;
+a bounded total uncompressed size; no member compressed more than :data:`MAX_RATIO` to 1.
+Every check runs on the central directory before a byte is decompressed, and members are read
+into memory only, never extracted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_MAX_TOTAL_BYTES",
+    "FIXED_TIMESTAMP",
+    "MAX_MEMBERS",
+    "MAX_RATIO",
+    "SafeArchive",
+    "atomic_write_bytes",
+    "build_zip",
+]
+
+MAX_MEMBERS = 256
+MAX_RATIO = 200
+DEFAULT_MAX_TOTAL_BYTES = 8 * 1024**3
+FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+_STORE_ABOVE_RATIO = 100  # the writer stores members that would deflate more than this
+_SAMPLE_BYTES = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_member_name(name: str) -> None:
+    """Raise ValueError for an unsafe member name (absolute, ``..``, backslash, drive letter)."""
+    if not name:
+        raise ValueError("bundle rejected: an archive member has an empty name")
+    if "\\" in name:
+        raise ValueError(f"bundle rejected: member name {name!r} contains a backslash")
+    if name.startswith("/") or _DRIVE.match(name):
+        raise ValueError(f"bundle rejected: member name {name!r} is absolute")
+    if ".." in name.split("/"):
+        raise ValueError(f"bundle rejected: member name {name!r} contains '..'")
+    if "\x00" in name:
+        raise ValueError(f"bundle rejected: member name {name!r} contains a NUL character")
+
+
+def _deflated_size(data: bytes, level: int = 6) -> int:
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return len(comp.compress(data)) + len(comp.flush())
+
+
+def _compress_type(data: bytes) -> int:
+    """Deflate, unless it gains little (judged on the first MiB at a fast level: weights of
+    random-looking floats) or would exceed :data:`_STORE_ABOVE_RATIO`; stored is always safe."""
+    if not data:
+        return zipfile.ZIP_DEFLATED
+    sample = data[:_SAMPLE_BYTES]
+    if len(sample) < 1.25 * _deflated_size(sample, 1):
+        return zipfile.ZIP_STORED
+    if len(data) > _STORE_ABOVE_RATIO * max(_deflated_size(data), 1):
+        return zipfile.ZIP_STORED
+    return zipfile.ZIP_DEFLATED
+
+
+def build_zip(entries: Mapping[str, bytes]) -> bytes:
+    """A deterministic zip of ``entries``: sorted names, fixed timestamps and permissions.
+
+    Members are deflated, except those that barely compress (stored, which is faster) and
+    those that would exceed a ratio of 100:1 (stored, to stay well inside the reader's 200:1
+    limit).
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in sorted(entries):
+            check_member_name(name)
+            data = entries[name]
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIMESTAMP)
+            info.create_system = 3
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            info.compress_type = _compress_type(data)
+            zf.writestr(info, data, compresslevel=6)
+    return buf.getvalue()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
+
+    The directory is created if needed. On any failure the temporary file is removed and the
+    previous content of ``path`` (if any) is left intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+class SafeArchive:
+    """A zip archive opened for reading under the hygiene rules of section 3.10.
+
+    All checks run in the constructor, on the central directory. Use :meth:`read` to get a
+    member's bytes (decompressed in memory, bounded by its declared size).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_members: int = MAX_MEMBERS,
+        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+        max_ratio: float = MAX_RATIO,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.is_symlink():
+            raise ValueError(
+                f"bundle rejected: {self.path} is a symbolic link; pass the real file "
+                "(symlinks are never followed)"
+            )
+        try:
+            self._zip = zipfile.ZipFile(self.path, "r")
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"{self.path} is not a zip archive ({exc}); expected a wts.h5.zip model bundle") from exc
+        try:
+            self._check(max_members, max_total_bytes, max_ratio)
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _check(self, max_members: int, max_total_bytes: int, max_ratio: float) -> None:
+        infos = self._zip.infolist()
+        where = f"bundle {self.path} rejected"
+        if len(infos) > max_members:
+            raise ValueError(f"{where}: it has {len(infos)} members, more than the limit of {max_members}")
+        seen: set[str] = set()
+        total = 0
+        self._members: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            name = info.filename
+            try:
+                check_member_name(name)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {str(exc).removeprefix('bundle rejected: ')}") from None
+            if name in seen:
+                raise ValueError(f"{where}: member {name!r} appears more than once")
+            seen.add(name)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise ValueError(f"{where}: member {name!r} is a symbolic link")
+            if info.flag_bits & 0x1:
+                raise ValueError(f"{where}: member {name!r} is encrypted")
+            total += info.file_size
+            if total > max_total_bytes:
+                raise ValueError(
+                    f"{where}: total uncompressed size exceeds the limit of {max_total_bytes} bytes"
+                )
+            if info.file_size > max_ratio * max(info.compress_size, 1):
+                raise ValueError(
+                    f"{where}: member {name!r} is compressed more than {max_ratio:g}:1 "
+                    f"({info.file_size} bytes from {info.compress_size})"
+                )
+            if not info.is_dir():
+                self._members[name] = info
+
+    @property
+    def names(self) -> list[str]:
+        """Member names (directories excluded), in archive order."""
+        return list(self._members)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._members
+
+    def read(self, name: str) -> bytes:
+        """The bytes of member ``name``; KeyError if absent, ValueError if corrupt."""
+        info = self._members[name]
+        try:
+            with self._zip.open(info) as fh:
+                data = fh.read(info.file_size + 1)
+        except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+            raise ValueError(f"bundle {self.path}: member {name!r} is corrupt ({exc})") from exc
+        if len(data) != info.file_size:
+            raise ValueError(f"bundle {self.path}: member {name!r} does not have its declared size")
+        return data
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def __enter__(self) -> SafeArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

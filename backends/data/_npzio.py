@@ -1,0 +1,117 @@
+"""Low-level NPZ reading without pickle: every failure becomes a ValueError naming the file.
+
+``numpy.load`` raises a zoo of errors on damaged files (BadZipFile, EOFError, zlib errors,
+OSError, MemoryError for forged headers); this reader checks each member's header against the
+bytes actually stored before allocating, and reports every problem as ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from numpy.lib import format as npformat
+
+_MAX_HEADER = 10_000
+
+
+class PickledArrayError(ValueError):
+    """An archive member is an object array; it would need pickle to load."""
+
+
+def _open_archive(path: Path) -> zipfile.ZipFile:
+    if not path.exists():
+        raise FileNotFoundError(f"data file not found: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not an NPZ file")
+    try:
+        return zipfile.ZipFile(path)
+    except Exception as exc:  # BadZipFile, OSError, EOFError, ValueError, ...
+        raise ValueError(
+            f"{path} is not a readable NPZ archive ({type(exc).__name__}: {exc}); "
+            "expected a file written by numpy.savez"
+        ) from None
+
+
+def _member_names(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    names: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        names.setdefault(key, info)
+    return names
+
+
+def _read_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = npformat.read_magic(handle)
+    if version == (1, 0):
+        return npformat.read_array_header_1_0(handle, max_header_size=_MAX_HEADER)
+    if version in ((2, 0), (3, 0)):
+        return npformat.read_array_header_2_0(handle, max_header_size=_MAX_HEADER)
+    raise ValueError(f"unsupported .npy format version {version}")
+
+
+def _read_member(path: Path, archive: zipfile.ZipFile, key: str, zinfo: zipfile.ZipInfo) -> np.ndarray:
+    try:
+        with archive.open(zinfo) as handle:
+            shape, fortran, dtype = _read_header(handle)
+            if dtype.hasobject:
+                raise PickledArrayError(
+                    f"{path}: key {key!r} is an object array that needs pickle to load; it is "
+                    "never loaded (allow_pickle=False); store it as a numeric or string array"
+                )
+            if any(int(s) < 0 for s in shape):
+                raise ValueError(f"negative dimension in shape {shape}")
+            count = 1
+            for s in shape:
+                count *= int(s)
+            nbytes = count * dtype.itemsize
+            available = zinfo.file_size - handle.tell()
+            if nbytes > available:
+                raise ValueError(
+                    f"header announces {nbytes} bytes for shape {shape} {dtype} but only "
+                    f"{available} are stored"
+                )
+            data = handle.read(nbytes)
+            if len(data) != nbytes:
+                raise ValueError(f"expected {nbytes} bytes of array data, got {len(data)}")
+            handle.read()  # reach the end of the member so that its CRC is verified
+            array = np.frombuffer(bytearray(data), dtype=dtype)
+            if dtype.byteorder not in ("=", "|"):
+                array = array.astype(dtype.newbyteorder("="))
+            return array.reshape(shape, order="F" if fortran else "C")
+    except PickledArrayError:
+        raise
+    except Exception as exc:
+        raise ValueError(
+            f"{path}: cannot read key {key!r} ({type(exc).__name__}: {exc}); the file is "
+            "damaged or not written by numpy.savez"
+        ) from None
+
+
+def read_npz(
+    path: str | os.PathLike[str], keys: list[str] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, str], list[str]]:
+    """Read arrays of an NPZ file without pickle.
+
+    Returns ``(arrays, unreadable, all_keys)``: ``arrays`` holds the requested keys that exist
+    (all keys when ``keys`` is None); ``unreadable`` maps keys whose member is an object array
+    to the reason; ``all_keys`` lists every key in the archive. Damaged members raise
+    ValueError naming the file and key.
+    """
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    unreadable: dict[str, str] = {}
+    with _open_archive(path) as archive:
+        members = _member_names(archive)
+        wanted = list(members) if keys is None else [k for k in keys if k in members]
+        for key in wanted:
+            try:
+                arrays[key] = _read_member(path, archive, key, members[key])
+            except PickledArrayError as exc:
+                unreadable[key] = str(exc)
+        return arrays, unreadable, list(members)

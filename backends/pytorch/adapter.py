@@ -1,0 +1,314 @@
+"""The PyTorch implementation of :class:`backends.base.Backend`.
+
+Everything crossing this boundary is NumPy in the reference layout (NHWC images, positions
+(B, 1, 2, C), HWIO kernels under canonical names); conversion to and from the backend's
+channels-first tensors happens here and nowhere above.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from backends.base import (
+    Batch,
+    ForwardResult,
+    InferenceResult,
+    LossResult,
+    StepCallback,
+    StepsResult,
+    TrainResult,
+)
+from backends.config.canonical import ModelConfig, TrainingConfig
+
+NAME = "pytorch"
+THREADS_ENV = "PTYCHOPINN_TORCH_THREADS"
+
+
+@dataclass
+class TorchModelHandle:
+    """A built PyTorch model (:class:`backends.base.ModelHandle`).
+
+    ``config`` is the canonical config the torch-native path produced (and the module was
+    built from); ``probe`` the probe given to :meth:`PyTorchBackend.build` (raw), or the
+    model's normalised probe after loading a bundle; ``torch_configs`` / ``overrides`` the
+    torch-native configs that stand for it.
+    """
+
+    backend: str
+    config: ModelConfig
+    intensity_scale: float
+    probe: np.ndarray
+    module: Any  # backends.pytorch.model.PtychoPINN
+    torch_configs: Any = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _module(handle: Any) -> Any:
+    if not isinstance(handle, TorchModelHandle):
+        raise TypeError(f"expected a model built by the pytorch backend, got {type(handle).__name__}")
+    return handle.module
+
+
+def _to_nchw(name: str, array: np.ndarray) -> torch.Tensor:
+    a = np.asarray(array)
+    if name == "input_positions":
+        a = np.asarray(a, np.float32).transpose(0, 3, 1, 2)
+    elif a.ndim == 4:
+        a = a.transpose(0, 3, 1, 2)
+    dtype = np.complex64 if np.iscomplexobj(a) else np.float32
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
+
+
+def _to_nhwc(t: torch.Tensor) -> np.ndarray:
+    a = t.detach().cpu().numpy()
+    if a.ndim == 4:
+        a = a.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(a)
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads: ``n``, else ``$PTYCHOPINN_TORCH_THREADS``, else the number
+    of CPUs available to this process. Returns the value in force."""
+    if n is None:
+        env = os.environ.get(THREADS_ENV)
+        n = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = max(1, int(n))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+class PyTorchBackend:
+    """The PyTorch / Lightning backend."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        from backends.pytorch.ops import NUMPY_OPS
+
+        self.ops = NUMPY_OPS
+        configure_threads()
+
+    # ------------------------------------------------------------------ environment / config
+    def environment(self) -> dict[str, Any]:
+        import lightning
+
+        return {
+            "backend": NAME,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "lightning": lightning.__version__,
+            "device": "cpu",
+            "intra_op_threads": torch.get_num_threads(),
+            "inter_op_threads": torch.get_num_interop_threads(),
+            "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
+            "deterministic_training": True,
+            "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "platform": platform.platform(),
+        }
+
+    def legacy_params(self, config: TrainingConfig) -> dict[str, Any]:
+        """Canonical -> torch-native configs -> bridge -> canonical -> legacy (update_legacy_dict
+        on a fresh legacy params object)."""
+        from backends.config.legacy import LegacyParams, update_legacy_dict
+        from backends.pytorch.model import bridge_training_config
+
+        _, _, bridged = bridge_training_config(config)
+        params = LegacyParams()
+        update_legacy_dict(params, bridged)
+        return dict(params)
+
+    # ------------------------------------------------------------------ build / weights
+    def build(
+        self,
+        config: ModelConfig,
+        probe: np.ndarray,
+        intensity_scale: float,
+        weights: Mapping[str, np.ndarray] | None = None,
+        seed: int = 0,
+    ) -> TorchModelHandle:
+        from backends.pytorch.model import build_model, resolve_model_config
+
+        resolved, torch_cfgs, overrides = resolve_model_config(config)
+        module = build_model(resolved, probe, intensity_scale, seed=seed)
+        raw = np.asarray(probe)
+        raw = raw.reshape(raw.shape[0], raw.shape[1]).astype(np.complex64)
+        handle = TorchModelHandle(
+            NAME, resolved, float(intensity_scale), raw, module, torch_cfgs, overrides
+        )
+        if weights is not None:
+            self.import_weights(handle, weights)
+        return handle
+
+    def export_weights(self, model: TorchModelHandle) -> dict[str, np.ndarray]:
+        from backends.weights import from_torch
+
+        module = _module(model)
+        out: dict[str, np.ndarray] = {}
+        for name, conv in module.conv_layers().items():
+            out[f"{name}.kernel"] = from_torch(f"{name}.kernel", conv.weight.detach().numpy())
+            out[f"{name}.bias"] = from_torch(f"{name}.bias", conv.bias.detach().numpy())
+        return out
+
+    def import_weights(self, model: TorchModelHandle, weights: Mapping[str, np.ndarray]) -> None:
+        from backends.weights import check_weights, to_torch
+
+        module = _module(model)
+        check_weights(weights, module.config)
+        with torch.no_grad():
+            for name, conv in module.conv_layers().items():
+                k = to_torch(f"{name}.kernel", np.asarray(weights[f"{name}.kernel"], np.float32))
+                b = to_torch(f"{name}.bias", np.asarray(weights[f"{name}.bias"], np.float32))
+                conv.weight.copy_(torch.from_numpy(k))
+                conv.bias.copy_(torch.from_numpy(b))
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, model: TorchModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
+        from backends.pytorch.train import to_torch_batch
+
+        module = _module(model)
+        tb = to_torch_batch(batch, model.intensity_scale)
+        acts: dict[str, torch.Tensor] | None = {} if capture else None
+        module.eval()
+        with torch.no_grad():
+            trimmed, amp, intensity = module(tb.x, tb.positions, acts)
+        outputs = {
+            "trimmed_obj": _to_nhwc(trimmed),
+            "pred_amp_scaled": _to_nhwc(amp),
+            "pred_intensity": _to_nhwc(intensity),
+        }
+        activations = {k: _to_nhwc(v) for k, v in (acts or {}).items()}
+        return ForwardResult(outputs=outputs, activations=activations)
+
+    def run_stage(
+        self, model: TorchModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        module = _module(model)
+        tensors = {k: _to_nchw(k, v) for k, v in feeds.items()}
+        module.eval()
+        with torch.no_grad():
+            return _to_nhwc(module.run_stage(stage, tensors))
+
+    # ------------------------------------------------------------------ training
+    def loss_and_grads(
+        self, model: TorchModelHandle, batch: Batch, config: TrainingConfig
+    ) -> LossResult:
+        from backends.pytorch.train import LossWeights, loss_and_grads, to_torch_batch
+        from backends.weights import from_torch
+
+        module = _module(model)
+        module.train()
+        losses, grads = loss_and_grads(
+            module, to_torch_batch(batch, model.intensity_scale), LossWeights.from_config(config)
+        )
+        out = {}
+        for name, g in grads.items():
+            canonical = _canonical(name)
+            out[canonical] = from_torch(canonical, g.numpy())
+        return LossResult(losses=losses, grads=out)
+
+    def train_steps(
+        self,
+        model: TorchModelHandle,
+        batches: Sequence[Batch],
+        config: TrainingConfig,
+        learning_rate: float = 1e-3,
+    ) -> StepsResult:
+        from backends.pytorch.train import LossWeights, to_torch_batch, train_steps
+
+        _check_trainable(config)
+        module = _module(model)
+        tbs = [to_torch_batch(b, model.intensity_scale) for b in batches]
+        weights = LossWeights.from_config(config)
+        if weights.realspace > 0 and any(b.Y_I is None for b in tbs):
+            raise ValueError("realspace_weight > 0 needs ground-truth Y_I in every batch")
+        step_losses, lrs = train_steps(module, tbs, weights, learning_rate)
+        return StepsResult(step_losses=step_losses, weights=self.export_weights(model), learning_rates=lrs)
+
+    def train(
+        self,
+        model: TorchModelHandle,
+        train_data: Any,
+        config: TrainingConfig,
+        seed: int = 0,
+        epochs: int | None = None,
+        on_step: StepCallback | None = None,
+        progress: bool = False,
+    ) -> TrainResult:
+        from backends.data import validation_split
+        from backends.pytorch.train import LossWeights, fit, tensor_set
+
+        _check_trainable(config)
+        module = _module(model)
+        need_y = LossWeights.from_config(config).realspace > 0
+        if need_y and not getattr(train_data, "has_ground_truth", True):
+            raise ValueError(
+                "realspace_weight > 0 needs ground truth (objectGuess or Y) in the training data"
+            )
+        train_part, val_part = validation_split(train_data, 0.05)
+        tr = tensor_set(train_part, model.intensity_scale, need_y)
+        va = None
+        if val_part is not None and len(val_part):
+            va = tensor_set(val_part, model.intensity_scale, need_y)
+        result = fit(module, tr, va, config, seed=seed, epochs=epochs, on_step=on_step, progress=progress)
+        return TrainResult(
+            history=result.history,
+            step_loss=result.step_loss,
+            weights=self.export_weights(model),
+            stopped_epoch=result.stopped_epoch,
+            seconds=result.seconds,
+        )
+
+    # ------------------------------------------------------------------ inference
+    def infer(
+        self, model: TorchModelHandle, data: Any, batch_size: int = 64, crop: int = 20
+    ) -> InferenceResult:
+        from backends.pytorch.infer import amplitude_phase, reconstruct
+
+        rec = reconstruct(_module(model), data, batch_size, crop)
+        patches = _to_nhwc(rec.patches)
+        stitched = rec.stitched.numpy().astype(np.complex64)
+        amplitude, phase = amplitude_phase(stitched)
+        return InferenceResult(patches=patches, stitched=stitched, amplitude=amplitude, phase=phase)
+
+    # ------------------------------------------------------------------ persistence
+    def save_bundle(self, model: TorchModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
+        from backends.pytorch.persistence import save_bundle
+
+        return save_bundle(_module(model), bundle_dir, config, model.intensity_scale)
+
+    def load_bundle(self, path: Path) -> tuple[TorchModelHandle, dict[str, Any]]:
+        from backends.pytorch.persistence import load_bundle
+
+        module, params, scale, _, configs = load_bundle(path)
+        probe = module.probe.detach().numpy().copy()
+        handle = TorchModelHandle(NAME, module.config, scale, probe, module, configs, {})
+        return handle, params
+
+
+def _canonical(param_name: str) -> str:
+    """``enc1.conv1.weight`` -> ``enc1.conv1.kernel``; biases keep their name."""
+    prefix, attr = param_name.rsplit(".", 1)
+    return f"{prefix}.kernel" if attr == "weight" else f"{prefix}.{attr}"
+
+
+def _check_trainable(config: TrainingConfig) -> None:
+    if config.probe_trainable:
+        raise ValueError(
+            "probe_trainable=True is not supported: the probe is a constant of the model "
+            "(physics.md 2.4); set probe_trainable=False"
+        )
+
+
+def create_backend() -> PyTorchBackend:
+    """The backend object :func:`backends.get` returns for ``"pytorch"``."""
+    return PyTorchBackend()

@@ -1,0 +1,76 @@
+"""Inference: ``trimmed_obj`` for every group and the stitched object (spec/model.md 6,
+physics.md 8.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from backends.pytorch import ops
+from backends.pytorch.model import PtychoPINN
+from backends.pytorch.train import scaled_input
+
+
+@dataclass
+class Reconstruction:
+    """Per-group patches (G, 1, N, N) complex64 and the stitched (S, S) object."""
+
+    patches: torch.Tensor
+    stitched: torch.Tensor
+
+
+def object_patches(
+    model: PtychoPINN, X: np.ndarray, positions: np.ndarray, batch_size: int = 64
+) -> torch.Tensor:
+    """``diffraction_to_obj`` on ``s·X`` for every group: (G, 1, N, N) complex64.
+
+    ``X`` (G, N, N, C) is ``X_full`` and ``positions`` (G, 1, 2, C) ``coords_nominal``
+    (reference layout). Batching never changes the per-group result.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size={batch_size} must be > 0")
+    G = int(np.shape(X)[0])
+    if np.shape(positions)[0] != G:
+        raise ValueError(
+            f"{G} diffraction groups but {np.shape(positions)[0]} position groups"
+        )
+    x = scaled_input(X, model_scale(model)).transpose(0, 3, 1, 2)
+    pos = np.asarray(positions, dtype=np.float32).transpose(0, 3, 1, 2)
+    out = []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, G, batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
+            pb = torch.from_numpy(np.ascontiguousarray(pos[start : start + batch_size]))
+            out.append(model.predict_object(xb, pb))
+    if not out:
+        return torch.zeros((0, 1, model.N, model.N), dtype=torch.complex64)
+    return torch.cat(out, dim=0)
+
+
+def model_scale(model: PtychoPINN) -> float:
+    """The intensity scale ``s`` the model was built for (kept beside ℓ)."""
+    scale = getattr(model, "intensity_scale", None)
+    if scale is None:
+        raise ValueError("the model carries no intensity_scale")
+    return float(scale)
+
+
+def reconstruct(
+    model: PtychoPINN, data: Any, batch_size: int = 64, crop: int = 20
+) -> Reconstruction:
+    """Object patches of every group of ``data`` (a ``backends.data`` container) and their
+    stitching at the groups' ``global_offsets``."""
+    patches = object_patches(model, data.X, data.coords_nominal, batch_size)
+    with torch.no_grad():
+        stitched = ops.stitch(patches, np.asarray(data.global_offsets, dtype=np.float64), crop)
+    return Reconstruction(patches, stitched)
+
+
+def amplitude_phase(stitched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``|O|`` and ``angle(O)`` as float32."""
+    z = np.asarray(stitched, dtype=np.complex64)
+    return np.abs(z).astype(np.float32), np.angle(z).astype(np.float32)

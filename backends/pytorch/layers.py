@@ -1,0 +1,128 @@
+"""Network building blocks of spec/model.md sections 3-4 as ``nn.Module`` classes.
+
+Attribute names follow the canonical weight names of :mod:`backends.graph`, so a module's
+``state_dict`` keys are ``<canonical layer name>.weight`` / ``.bias`` (e.g.
+``amp.head.border.conv1.weight``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from backends.graph import C_OUTER
+
+Tensor = torch.Tensor
+
+AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
+
+
+def swish(x: Tensor) -> Tensor:
+    """``x · sigmoid(x)``, written out as the reference computes it."""
+    return x * torch.sigmoid(x)
+
+
+def activation(name: str) -> callable:  # type: ignore[valid-type]
+    """Main-path activation of the amplitude head (model.md section 4)."""
+    if name == "sigmoid":
+        return torch.sigmoid
+    if name == "swish":
+        return swish
+    if name == "softplus":
+        return F.softplus
+    if name == "relu":
+        return torch.relu
+    raise ValueError(
+        f"Unknown activation {name!r}; amp_activation must be one of: {', '.join(AMP_ACTIVATIONS)}"
+    )
+
+
+def phase_activation(x: Tensor) -> Tensor:
+    """``π · tanh(x)``."""
+    return math.pi * torch.tanh(x)
+
+
+def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
+    """3x3, stride 1, padding 1 (= Keras "same" here), with bias."""
+    return nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1, bias=True)
+
+
+class EncoderBlock(nn.Module):
+    """``E(f)``: conv (ReLU), conv (ReLU), 2x2 max-pool."""
+
+    def __init__(self, c_in: int, f: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(c_in, f)
+        self.conv2 = conv3x3(f, f)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        return F.max_pool2d(x, kernel_size=2, stride=2)
+
+
+class DecoderBlock(nn.Module):
+    """``D(f)``: conv (ReLU), conv (ReLU), x2 nearest-neighbour upsampling."""
+
+    def __init__(self, c_in: int, f: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(c_in, f)
+        self.conv2 = conv3x3(f, f)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+class Head(nn.Module):
+    """``decoder_last`` (model.md section 4): N/2 x N/2 features -> one N x N head output.
+
+    ``pad_object=True``: ``conv_main`` on channels ``[0, F-4)`` then the activation and zero
+    padding by N/4; with ``probe_big`` a border branch on channels ``[F-4, F)`` (``border`` =
+    D(F_b), ``conv_border_out``, swish, times ``1 - Q``) is added. ``pad_object=False``: the
+    border structure on all channels, then the activation, no padding or mask.
+    """
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        border_filters: int,
+        act: callable,  # type: ignore[valid-type]
+        pad_object: bool,
+        probe_big: bool,
+    ) -> None:
+        super().__init__()
+        self.c_in = c_in
+        self.act = act
+        self.pad_object = pad_object
+        self.probe_big = probe_big
+        if pad_object:
+            self.conv_main = conv3x3(c_in - C_OUTER, c_out)
+            if probe_big:
+                self.border = DecoderBlock(C_OUTER, border_filters)
+                self.conv_border_out = conv3x3(border_filters, c_out)
+        else:
+            self.border = DecoderBlock(c_in, border_filters)
+            self.conv_border_out = conv3x3(border_filters, c_out)
+
+    def main(self, h: Tensor) -> Tensor:
+        """Main path after its activation, before padding (stages ``amp`` / ``phi``)."""
+        return self.act(self.conv_main(h[:, : self.c_in - C_OUTER]))
+
+    def assemble(self, h: Tensor, main: Tensor | None, border_mask: Tensor) -> Tensor:
+        """Head output (B, C_o, N, N) from decoder features ``h`` and, when pad_object, the
+        main-path activation ``main``."""
+        if not self.pad_object:
+            return self.act(self.conv_border_out(self.border(h)))
+        assert main is not None
+        q = main.shape[-1] // 2
+        out = F.pad(main, (q, q, q, q))
+        if self.probe_big:
+            border = swish(self.conv_border_out(self.border(h[:, self.c_in - C_OUTER :])))
+            out = out + border * border_mask
+        return out

@@ -1,0 +1,357 @@
+"""The PtychoPINN network and physics layers of spec/model.md as one ``nn.Module``.
+
+Layout is channels-first: ``input`` (B, C, N, N) float32, positions (B, C, 1, 2) float32 ``[x, y]``
+(``coords_start_relative``). The forward pass is a chain of named stages
+(:func:`backends.graph.stages`); :meth:`PtychoPINN.run_stage` runs any one of them on given inputs,
+and :meth:`PtychoPINN.forward` composes the same functions, so single-stage and cumulative results
+are computed by identical code.
+
+The canonical configuration reaches this module through the torch-native configs and the bridge
+(:func:`resolve_model_config`), so what this backend builds reflects what the bridge produces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from backends import graph
+from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.pytorch import ops
+from backends.pytorch.layers import (
+    DecoderBlock,
+    EncoderBlock,
+    Head,
+    activation,
+    phase_activation,
+)
+
+Tensor = torch.Tensor
+
+OFFSET = 4  # legacy integer offset (physics.md 6)
+MAX_POSITION_JITTER = 10
+
+
+class Decoder(nn.Module):
+    """One head's decoder ladder ``dec1 .. dec{L-1}`` followed by its ``head``."""
+
+    def __init__(self, config: ModelConfig, bottleneck: int, act: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        c = bottleneck
+        self.n_blocks = 0
+        for j, f in enumerate(graph.decoder_filters(config), start=1):
+            self.add_module(f"dec{j}", DecoderBlock(c, f))
+            c = f
+            self.n_blocks = j
+        self.head = Head(
+            c_in=c,
+            c_out=graph.output_channels(config),
+            border_filters=graph.border_filters(config),
+            act=act,
+            pad_object=config.pad_object,
+            probe_big=config.probe_big,
+        )
+
+    def block(self, j: int) -> DecoderBlock:
+        return getattr(self, f"dec{j}")
+
+
+class PtychoPINN(nn.Module):
+    """Encoder, two decoder heads, object canvas, extraction, illumination, diffraction.
+
+    Buffers: ``log_scale`` (float32 scalar ℓ = float32(ln s), never trained), ``probe`` (N, N)
+    complex64 (already normalised), plus non-persistent masks.
+    """
+
+    def __init__(self, config: ModelConfig, probe: np.ndarray, intensity_scale: float) -> None:
+        super().__init__()
+        graph.check_supported_n(config.N)
+        if not (math.isfinite(intensity_scale) and intensity_scale > 0):
+            raise ValueError(f"intensity_scale={intensity_scale!r} must be finite and > 0")
+        self.config = config
+        self.intensity_scale = float(intensity_scale)
+        self.N = config.N
+        self.C = config.channels
+        self.M = graph.padded_size(config, OFFSET, MAX_POSITION_JITTER)
+        self.n_enc = len(graph.encoder_filters(config))
+        c_in = config.channels
+        for i, f in enumerate(graph.encoder_filters(config), start=1):
+            self.add_module(f"enc{i}", EncoderBlock(c_in, f))
+            c_in = f
+        self.amp = Decoder(config, c_in, activation(config.amp_activation))
+        self.phase = Decoder(config, c_in, phase_activation)
+
+        probe_arr = np.asarray(probe)
+        if probe_arr.shape != (config.N, config.N):
+            raise ValueError(f"probe must have shape ({config.N}, {config.N}), got {probe_arr.shape}")
+        log_s = np.float32(math.log(float(intensity_scale)))  # ln in float64, then float32
+        self.register_buffer("log_scale", torch.tensor(log_s, dtype=torch.float32))
+        self.register_buffer(
+            "probe", torch.from_numpy(np.ascontiguousarray(probe_arr, dtype=np.complex64))
+        )
+        q = ops.center_mask(config.N)
+        self.register_buffer("border_mask", 1.0 - q, persistent=False)
+        self.register_buffer("probe_mask_c", ops.probe_mask(config.N), persistent=False)
+        self._stage_names = [s.name for s in graph.stages(config)]
+
+    # ------------------------------------------------------------------ stages
+
+    def scale(self) -> Tensor:
+        return torch.exp(self.log_scale)
+
+    def stage_names(self) -> list[str]:
+        return list(self._stage_names)
+
+    def _head_stage(self, decoder: Decoder, h: Tensor, main: Tensor | None) -> Tensor:
+        return decoder.head.assemble(h, main, self.border_mask)
+
+    def _canvas(self, obj: Tensor, shifts: Tensor) -> Tensor:
+        if self.config.object_big:
+            return ops.merge_patches(obj, shifts, self.M)
+        return ops.pad_to(obj, self.M)
+
+    def run_stage(self, stage: str, feeds: Mapping[str, Tensor]) -> Tensor:
+        """Run one stage of :func:`backends.graph.stages` on ``feeds`` (stage input name ->
+        channels-first tensor; ``input_positions`` as (B, C, 1, 2))."""
+        cfg = self.config
+        if stage not in self._stage_names:
+            raise KeyError(f"unknown stage {stage!r}; stages: {', '.join(self._stage_names)}")
+
+        def get(name: str) -> Tensor:
+            if name not in feeds:
+                raise KeyError(f"stage {stage!r} needs input {name!r}")
+            return feeds[name]
+
+        if stage == "intensity_scaler":
+            return get("input") / self.scale()
+        if stage.startswith("enc"):
+            i = int(stage[3:])
+            prev = "intensity_scaler" if i == 1 else f"enc{i - 1}"
+            return getattr(self, stage)(get(prev))
+        for head_name, act_stage in (("amp", "amp"), ("phase", "phi")):
+            decoder: Decoder = getattr(self, head_name)
+            if stage.startswith(f"{head_name}.dec"):
+                j = int(stage[len(head_name) + 4 :])
+                prev = f"enc{self.n_enc}" if j == 1 else f"{head_name}.dec{j - 1}"
+                return decoder.block(j)(get(prev))
+            last = f"{head_name}.dec{decoder.n_blocks}"
+            if stage == act_stage:
+                return decoder.head.main(get(last))
+            if stage == f"{head_name}.head":
+                h = get(last)
+                main = decoder.head.main(h) if cfg.pad_object else None
+                return self._head_stage(decoder, h, main)
+        if stage == "obj":
+            return ops.combine_complex(get("amp.head"), get("phase.head"), cfg.combine_mode)
+        shifts = None
+        if "input_positions" in feeds:
+            shifts = positions_to_shifts(feeds["input_positions"])
+        if stage == "padded_obj_2":
+            if shifts is None:
+                raise KeyError("stage 'padded_obj_2' needs input 'input_positions'")
+            return self._canvas(get("obj"), shifts)
+        if stage == "trimmed_obj":
+            return ops.trim(get("padded_obj_2"), self.N)
+        if stage == "padded_objs_with_offsets":
+            if shifts is None:
+                raise KeyError("stage 'padded_objs_with_offsets' needs input 'input_positions'")
+            return ops.channel_to_flat(ops.extract_patches(get("padded_obj_2"), shifts, self.N))
+        if stage == "probe_illumination":
+            mask = self.probe_mask_c if cfg.probe_mask else None
+            return ops.illuminate(
+                get("padded_objs_with_offsets"), self.probe, cfg.gaussian_smoothing_sigma, mask
+            )
+        if stage == "pred_amplitude":
+            return ops.diffract(get("probe_illumination"))
+        if stage == "pred_diff_channels":
+            return ops.flat_to_channel(get("pred_amplitude"), self.C)
+        if stage == "intensity_scaler_inv":
+            return get("pred_diff_channels") * self.scale()
+        if stage == "pred_intensity":
+            x = get("intensity_scaler_inv")
+            return x * x
+        raise KeyError(f"stage {stage!r} has no implementation")  # pragma: no cover
+
+    def forward(
+        self, x: Tensor, positions: Tensor, capture: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(trimmed_obj (B,1,N,N) c64, pred_amp_scaled (B,C,N,N), pred_intensity (B,C,N,N))``.
+
+        ``x`` is ``intensity_scale · X_full`` (B, C, N, N); ``positions`` (B, C, 1, 2). When
+        ``capture`` is a dict it receives every stage activation (channels-first).
+        """
+        cfg = self.config
+        shifts = positions_to_shifts(positions)
+        acts: dict[str, Tensor] = {}
+        h = x / self.scale()
+        acts["intensity_scaler"] = h
+        for i in range(1, self.n_enc + 1):
+            h = getattr(self, f"enc{i}")(h)
+            acts[f"enc{i}"] = h
+        bottleneck = h
+        heads: list[Tensor] = []
+        for head_name, act_stage in (("amp", "amp"), ("phase", "phi")):
+            decoder: Decoder = getattr(self, head_name)
+            d = bottleneck
+            for j in range(1, decoder.n_blocks + 1):
+                d = decoder.block(j)(d)
+                acts[f"{head_name}.dec{j}"] = d
+            main = None
+            if cfg.pad_object:
+                main = decoder.head.main(d)
+                acts[act_stage] = main
+            out = self._head_stage(decoder, d, main)
+            acts[f"{head_name}.head"] = out
+            heads.append(out)
+        obj = ops.combine_complex(heads[0], heads[1], cfg.combine_mode)
+        canvas = self._canvas(obj, shifts)
+        trimmed = ops.trim(canvas, self.N)
+        patches = ops.channel_to_flat(ops.extract_patches(canvas, shifts, self.N))
+        mask = self.probe_mask_c if cfg.probe_mask else None
+        psi = ops.illuminate(patches, self.probe, cfg.gaussian_smoothing_sigma, mask)
+        amp = ops.diffract(psi)
+        chan = ops.flat_to_channel(amp, self.C)
+        pred_amp = chan * self.scale()
+        pred_int = pred_amp * pred_amp
+        if capture is not None:
+            acts.update(
+                obj=obj,
+                padded_obj_2=canvas,
+                trimmed_obj=trimmed,
+                padded_objs_with_offsets=patches,
+                probe_illumination=psi,
+                pred_amplitude=amp,
+                pred_diff_channels=chan,
+                intensity_scaler_inv=pred_amp,
+                pred_intensity=pred_int,
+            )
+            capture.update(acts)
+        return trimmed, pred_amp, pred_int
+
+    def predict_object(self, x: Tensor, positions: Tensor) -> Tensor:
+        """``diffraction_to_obj``: trimmed_obj only (B, 1, N, N) complex64."""
+        cfg = self.config
+        shifts = positions_to_shifts(positions)
+        h = x / self.scale()
+        for i in range(1, self.n_enc + 1):
+            h = getattr(self, f"enc{i}")(h)
+        heads = []
+        for head_name in ("amp", "phase"):
+            decoder: Decoder = getattr(self, head_name)
+            d = h
+            for j in range(1, decoder.n_blocks + 1):
+                d = decoder.block(j)(d)
+            main = decoder.head.main(d) if cfg.pad_object else None
+            heads.append(self._head_stage(decoder, d, main))
+        obj = ops.combine_complex(heads[0], heads[1], cfg.combine_mode)
+        return ops.trim(self._canvas(obj, shifts), self.N)
+
+    # ------------------------------------------------------------------ weights
+
+    def conv_layers(self) -> dict[str, nn.Conv2d]:
+        """Canonical layer name -> Conv2d, in :func:`backends.graph.weight_shapes` order."""
+        modules = dict(self.named_modules())
+        names = [n[: -len(".kernel")] for n in graph.weight_shapes(self.config) if n.endswith(".kernel")]
+        return {n: modules[n] for n in names}  # type: ignore[misc]
+
+
+def positions_to_shifts(positions: Tensor) -> Tensor:
+    """Torch positions (B, C, 1, 2) -> shifts (B, C, 2)."""
+    return positions.reshape(positions.shape[0], positions.shape[1], 2)
+
+
+def glorot_init(model: PtychoPINN, seed: int) -> None:
+    """Glorot-uniform kernels (limit ``sqrt(6 / (9 c_in + 9 c_out))``) and zero biases, drawn
+    from one seeded generator in canonical construction order."""
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for conv in model.conv_layers().values():
+            c_out, c_in, kh, kw = conv.weight.shape
+            limit = math.sqrt(6.0 / (kh * kw * c_in + kh * kw * c_out))
+            w = torch.rand(conv.weight.shape, generator=gen, dtype=torch.float64)
+            conv.weight.copy_((w * 2.0 - 1.0) * limit)
+            conv.bias.zero_()
+
+
+# ---------------------------------------------------------------------- configuration path
+
+_PLACEHOLDER_TRAIN_FILE = "__no_train_data_file__"
+
+
+def bridge_training_config(config: TrainingConfig) -> tuple[Any, dict[str, Any], TrainingConfig]:
+    """Canonical training config -> torch-native configs (+ overrides) -> bridge -> canonical.
+
+    Returns ``(torch configs, overrides, bridged canonical config)``. The training bridge
+    requires ``train_data_file``; a canonical config without one (a model built for checks, not
+    for a training run) goes through the bridge with a placeholder file, and the result gets
+    ``train_data_file=None`` back, which is what the canonical config holds.
+    """
+    from backends.config import bridge
+
+    torch_cfgs, overrides = bridge.from_canonical(config)
+    run_overrides = dict(overrides)
+    if torch_cfgs.training.train_data_file is None and "train_data_file" not in run_overrides:
+        run_overrides["train_data_file"] = _PLACEHOLDER_TRAIN_FILE
+    with warnings.catch_warnings():
+        if config.test_data_file is None:
+            warnings.filterwarnings("ignore", message="test_data_file is not set")
+        bridged = bridge.to_canonical(torch_cfgs, run_overrides)
+    if "train_data_file" in run_overrides and "train_data_file" not in overrides:
+        bridged = dataclasses.replace(bridged, train_data_file=None)
+    return torch_cfgs, dict(overrides), bridged  # type: ignore[return-value]
+
+
+def resolve_model_config(config: ModelConfig) -> tuple[ModelConfig, Any, dict[str, Any]]:
+    """The canonical ModelConfig this backend builds for ``config``: canonical -> torch-native
+    configs -> :func:`backends.config.bridge.to_model_config` (with the model overrides).
+
+    Returns ``(bridged model config, torch configs, model overrides)``; a defect in the bridge
+    therefore shows up in what this backend builds.
+    """
+    from backends.config import bridge
+
+    torch_cfgs, overrides = bridge.from_canonical(TrainingConfig(model=config))
+    model_overrides, _ = bridge.split_overrides(overrides)
+    bridged = bridge.to_model_config(torch_cfgs.data, torch_cfgs.model, model_overrides)
+    return bridged, torch_cfgs, model_overrides
+
+
+def build_model(
+    config: ModelConfig,
+    probe: np.ndarray,
+    intensity_scale: float,
+    seed: int = 0,
+    *,
+    probe_is_normalized: bool = False,
+) -> PtychoPINN:
+    """A freshly initialised model (Glorot-uniform kernels from ``seed``, zero biases).
+
+    ``probe`` is the raw (N, N) or (N, N, 1) probe; the model holds
+    ``backends.physics.normalize_probe(probe, probe_scale).astype(complex64)`` (both backends
+    consume the same bytes), or the probe as given when ``probe_is_normalized``.
+    """
+    graph.check_supported_n(config.N)
+    model = PtychoPINN(config, model_probe(probe, config.probe_scale, probe_is_normalized), intensity_scale)
+    glorot_init(model, seed)
+    return model
+
+
+def model_probe(probe: np.ndarray, probe_scale: float, normalized: bool = False) -> np.ndarray:
+    """The (N, N) complex64 probe constant of the model (physics.md 2.3)."""
+    p = np.asarray(probe)
+    if p.ndim == 3 and p.shape[-1] == 1:
+        p = p[..., 0]
+    if p.ndim != 2 or p.shape[0] != p.shape[1]:
+        raise ValueError(f"probe must be (N, N) or (N, N, 1); got shape {np.shape(probe)}")
+    if normalized:
+        return p.astype(np.complex64)
+    from backends.physics import normalize_probe
+
+    return np.asarray(normalize_probe(p, probe_scale)).astype(np.complex64)

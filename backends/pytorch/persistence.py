@@ -1,0 +1,381 @@
+"""PyTorch bundles (spec/persistence.md section 3.5) on top of :mod:`backends.bundle`.
+
+``diffraction_to_obj/`` holds ``model.safetensors`` (payload id ``torch-safetensors``: the flat
+state dict, conv weights plus the ``log_scale`` and ``probe`` buffers; safetensors stores
+complex64) and ``hparams.json``: the four torch-native configs under Lightning's keys
+(``model_config``, ``data_config``, ``training_config``, ``inference_config``) plus the bridge
+``overrides`` for what those configs cannot express. ``autoencoder`` is an alias of
+``diffraction_to_obj``. Loading rebuilds the module from ``hparams.json`` through the bridge,
+checks the result against ``params.json`` field by field, and loads the state dict strictly.
+
+A tensor ``probe_mask`` is stored beside ``hparams.json`` as ``diffraction_to_obj/probe_mask.npy``
+and referenced as ``{"$array": <entry>, "dtype", "shape"}``: the shared bundle writer reserves
+``arrays/`` for the params snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+import torch
+
+from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.pytorch.model import (
+    MAX_POSITION_JITTER,
+    OFFSET,
+    PtychoPINN,
+    bridge_training_config,
+    model_probe,
+)
+
+BACKEND = "pytorch"
+MODEL_DIR = "diffraction_to_obj"
+SAFETENSORS_FORMAT = "torch-safetensors"
+STATE_DICT_FORMAT = "torch-state-dict"
+SAFETENSORS_FILE = "model.safetensors"
+STATE_DICT_FILE = "model.pt"
+HPARAMS_FILE = "hparams.json"
+PROBE_MASK_FILE = "probe_mask.npy"
+CONFIG_KEYS = {
+    "model_config": "model",
+    "data_config": "data",
+    "training_config": "training",
+    "inference_config": "inference",
+}
+ARRAY_REF = "$array"
+# torch-native fields read back as tuples (persistence.md 3.3)
+TUPLE_FIELDS = {"grid_size", "x_bounds", "y_bounds", "image_size"}
+
+
+class BundleConfigMismatchError(ValueError):
+    """``hparams.json`` does not describe the model that ``params.json`` describes."""
+
+
+# ----------------------------------------------------------------------------- hparams
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def encode_hparams(torch_cfgs: Any, overrides: Mapping[str, Any]) -> tuple[bytes, dict[str, bytes]]:
+    """``hparams.json`` bytes and the extra payload files it references (a probe mask)."""
+    from backends.bundle import dumps_json, encode_npy
+
+    doc: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    for key, attr in CONFIG_KEYS.items():
+        cfg = getattr(torch_cfgs, attr)
+        entry: dict[str, Any] = {}
+        for f in dataclasses.fields(cfg):
+            value = getattr(cfg, f.name)
+            if f.name == "probe_mask" and value is not None:
+                arr = np.asarray(value.detach().cpu().numpy() if torch.is_tensor(value) else value)
+                files[PROBE_MASK_FILE] = encode_npy(arr, name="probe_mask")
+                entry[f.name] = {
+                    ARRAY_REF: f"{MODEL_DIR}/{PROBE_MASK_FILE}",
+                    "dtype": str(arr.dtype),
+                    "shape": list(arr.shape),
+                }
+            else:
+                entry[f.name] = _json_value(value)
+        doc[key] = entry
+    doc["overrides"] = {k: _json_value(v) for k, v in overrides.items()}
+    doc["kind"] = torch_cfgs.kind
+    return dumps_json(doc), files
+
+
+def decode_hparams(data: bytes, payload: Mapping[str, bytes], where: str) -> tuple[Any, dict[str, Any]]:
+    """Torch-native configs and overrides from ``hparams.json`` (unknown fields raise)."""
+    from backends.bundle import decode_npy
+    from backends.config import bridge
+    from backends.config import torch_native as tn
+
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{where}: {HPARAMS_FILE} is not valid UTF-8 JSON ({exc})") from exc
+    classes = {
+        "model_config": tn.ModelConfig,
+        "data_config": tn.DataConfig,
+        "training_config": tn.TrainingConfig,
+        "inference_config": tn.InferenceConfig,
+    }
+    built: dict[str, Any] = {}
+    for key, cls in classes.items():
+        if not isinstance(doc.get(key), dict):
+            raise ValueError(f"{where}: {HPARAMS_FILE} has no {key!r} object")
+        values = dict(doc[key])
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(
+                f"{where}: {HPARAMS_FILE} {key} has unknown fields {unknown}; valid: {sorted(names)}"
+            )
+        for name in list(values):
+            value = values[name]
+            if isinstance(value, dict) and ARRAY_REF in value:
+                entry = str(value[ARRAY_REF])
+                file_name = entry.split("/", 1)[1] if entry.startswith(f"{MODEL_DIR}/") else entry
+                if file_name not in payload:
+                    raise ValueError(f"{where}: {HPARAMS_FILE} references missing entry {entry!r}")
+                values[name] = decode_npy(payload[file_name], name=name)
+            elif name in TUPLE_FIELDS and isinstance(value, list):
+                values[name] = tuple(value)
+        built[key] = cls(**values)
+    overrides = doc.get("overrides", {})
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{where}: {HPARAMS_FILE} 'overrides' is not an object")
+    configs = bridge.TorchConfigs(
+        kind=str(doc.get("kind", "training")),
+        data=built["data_config"],
+        model=built["model_config"],
+        training=built["training_config"],
+        inference=built["inference_config"],
+    )
+    return configs, dict(overrides)
+
+
+# ----------------------------------------------------------------------------- params
+
+
+def params_snapshot(model: PtychoPINN, bridged: TrainingConfig, intensity_scale: float) -> Any:
+    """The legacy params populated from the bridged config plus the runtime keys
+    (``intensity_scale``, the model's normalised ``probe`` (N, N, 1) complex64, ``offset``,
+    ``max_position_jitter``, ``backend``) as the TensorFlow backend records them."""
+    from backends.config.legacy import LegacyParams, update_legacy_dict
+
+    params = LegacyParams()
+    update_legacy_dict(params, bridged)
+    N = model.config.N
+    params["intensity_scale"] = float(intensity_scale)
+    params["probe"] = model.probe.detach().cpu().numpy().reshape(N, N, 1).astype(np.complex64)
+    params["offset"] = OFFSET
+    params["max_position_jitter"] = MAX_POSITION_JITTER
+    params["backend"] = BACKEND
+    return params
+
+
+def _model_diffs(a: ModelConfig, b: ModelConfig) -> list[str]:
+    return [
+        f"{f}: {getattr(a, f)!r} != {getattr(b, f)!r}"
+        for f in model_fields()
+        if getattr(a, f) != getattr(b, f)
+    ]
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def state_dict_bytes(model: PtychoPINN) -> tuple[str, str, bytes]:
+    """(payload id, file name, bytes) of the flat state dict: safetensors when it supports
+    every dtype present, otherwise a weights-only ``torch.save`` mapping."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    try:
+        from safetensors.torch import save
+
+        return SAFETENSORS_FORMAT, SAFETENSORS_FILE, save(state)
+    except (ImportError, TypeError, ValueError):
+        import io
+
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        return STATE_DICT_FORMAT, STATE_DICT_FILE, buf.getvalue()
+
+
+def load_state(fmt: str, files: Mapping[str, bytes], where: str) -> dict[str, torch.Tensor]:
+    """The flat state dict of a payload, read without unpickling anything."""
+    if fmt == SAFETENSORS_FORMAT:
+        if SAFETENSORS_FILE not in files:
+            raise ValueError(f"{where}: payload {fmt!r} has no {SAFETENSORS_FILE}")
+        from safetensors.torch import load
+
+        return dict(load(files[SAFETENSORS_FILE]))
+    if fmt == STATE_DICT_FORMAT:
+        if STATE_DICT_FILE not in files:
+            raise ValueError(f"{where}: payload {fmt!r} has no {STATE_DICT_FILE}")
+        import io
+
+        state = torch.load(io.BytesIO(files[STATE_DICT_FILE]), weights_only=True, map_location="cpu")
+        if not isinstance(state, dict) or not all(
+            isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
+        ):
+            raise ValueError(f"{where}: {STATE_DICT_FILE} is not a flat mapping of names to tensors")
+        return state
+    raise ValueError(
+        f"{where}: payload format {fmt!r} is not a PyTorch payload "
+        f"({SAFETENSORS_FORMAT!r} or {STATE_DICT_FORMAT!r})"
+    )
+
+
+def load_state_strict(model: PtychoPINN, state: Mapping[str, torch.Tensor], where: str) -> None:
+    """``load_state_dict(strict=True)`` plus exact dtype checks (torch would cast silently)."""
+    own = model.state_dict()
+    wrong = [
+        f"{k} ({state[k].dtype}, expected {own[k].dtype})"
+        for k in own
+        if k in state and state[k].dtype != own[k].dtype
+    ]
+    if wrong:
+        raise ValueError(f"{where}: state dict entries of the wrong dtype: {', '.join(wrong)}")
+    try:
+        model.load_state_dict(dict(state), strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{where}: the state dict does not match the rebuilt model: {exc}") from exc
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def save_bundle(
+    model: PtychoPINN,
+    bundle_dir: Path | str,
+    config: TrainingConfig,
+    intensity_scale: float,
+    producer: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``<bundle_dir>/wts.h5.zip`` (persistence.md 3.6: CONFIG gate, intensity scale,
+    consistency of the snapshot with ``config`` and of the torch configs with the bridge,
+    atomic write) and return its path."""
+    import lightning
+
+    from backends.bundle import check_save_gate, check_snapshot_consistency, write_bundle
+    from backends.config.legacy import to_legacy_snapshot
+
+    torch_cfgs, overrides, bridged = bridge_training_config(config)
+    diffs = _model_diffs(bridged.model, model.config)
+    if diffs:
+        raise ValueError(
+            "the training config does not describe the model being saved (after the bridge); "
+            "differing fields: " + "; ".join(diffs)
+        )
+    params = params_snapshot(model, bridged, intensity_scale)
+    check_save_gate(params)
+    expected = to_legacy_snapshot(config)
+    expected.pop("backend", None)  # the snapshot records the saving backend (3.3)
+    check_snapshot_consistency(dict(params), expected)
+    hparams, extra = encode_hparams(torch_cfgs, overrides)
+    # the stored configs must reproduce the canonical config under the bridge
+    rebuilt, rebuilt_overrides = decode_hparams(hparams, extra, "hparams.json (before saving)")
+    _check_against_params(rebuilt, rebuilt_overrides, dict(params), "hparams.json (before saving)")
+    fmt, name, data = state_dict_bytes(model)
+    payload = {name: data, HPARAMS_FILE: hparams, **extra}
+    prod = {
+        "framework": BACKEND,
+        "framework_version": torch.__version__,
+        "lightning_version": lightning.__version__,
+    }
+    prod.update(producer or {})
+    return write_bundle(
+        bundle_dir,
+        backend=BACKEND,
+        payloads={MODEL_DIR: payload, "autoencoder": {"alias_of": MODEL_DIR}},
+        payload_formats={MODEL_DIR: fmt},
+        params=dict(params),
+        intensity_scale=float(intensity_scale),
+        model_geometry=model.config,
+        producer=prod,
+    )
+
+
+def _bridge_saved(configs: Any, overrides: Mapping[str, Any]) -> TrainingConfig:
+    from backends.config.bridge import to_canonical
+
+    run = dict(overrides)
+    placeholder = configs.kind == "training" and configs.training.train_data_file is None
+    if placeholder and "train_data_file" not in run:
+        run["train_data_file"] = "__no_train_data_file__"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="test_data_file is not set")
+        bridged = to_canonical(configs, run)
+    if placeholder and "train_data_file" not in overrides:
+        bridged = dataclasses.replace(bridged, train_data_file=None)
+    if not isinstance(bridged, TrainingConfig):
+        raise ValueError("hparams.json must hold training configs (kind 'training')")
+    return bridged
+
+
+def _check_against_params(
+    configs: Any, overrides: Mapping[str, Any], params: Mapping[str, Any], where: str
+) -> TrainingConfig:
+    """Bridge the stored torch configs and compare every canonical field with the params
+    snapshot; raise :class:`BundleConfigMismatchError` listing the differing fields."""
+    from backends.bundle import check_snapshot_consistency
+    from backends.config.legacy import to_legacy_snapshot
+
+    try:
+        bridged = _bridge_saved(configs, overrides)
+    except (ValueError, TypeError) as exc:
+        raise BundleConfigMismatchError(f"{where}: the torch configs do not bridge: {exc}") from exc
+    expected = to_legacy_snapshot(bridged)
+    expected.pop("backend", None)  # the snapshot records the saving backend
+    snapshot = {k: v for k, v in params.items() if k != "backend"}
+    try:
+        check_snapshot_consistency(snapshot, expected, context=f"{where}: params.json vs hparams.json")
+    except ValueError as exc:
+        raise BundleConfigMismatchError(str(exc)) from exc
+    missing = [k for k, v in expected.items() if v is None and params.get(k) is not None]
+    if missing:
+        raise BundleConfigMismatchError(
+            f"{where}: params.json vs hparams.json: fields set in params.json but None under "
+            f"the bridge: {', '.join(missing)}"
+        )
+    return bridged
+
+
+def load_bundle(path: Path | str) -> tuple[PtychoPINN, dict[str, Any], float, TrainingConfig, Any]:
+    """Read a PyTorch bundle: restore its params into a fresh legacy dict, rebuild the module
+    from ``hparams.json`` (checked against ``params.json``) and load the state dict strictly.
+
+    Returns ``(model, params copy, intensity_scale, bridged canonical config, torch configs)``;
+    the ``autoencoder`` alias resolves to the same module.
+    """
+    from backends.bundle import read_bundle, restore_params
+    from backends.config.legacy import LegacyParams
+
+    contents = read_bundle(path, expected_backend=BACKEND)
+    where = f"bundle {contents.path}"
+    params = LegacyParams()
+    restore_params(params, contents)
+    snapshot = dict(params)
+    targets = {contents.resolve(m) for m in contents.models}
+    if targets != {MODEL_DIR}:
+        raise ValueError(
+            f"{where}: every model must resolve to {MODEL_DIR!r} (the autoencoder is an alias); "
+            f"got payloads for {sorted(targets)}"
+        )
+    fmt = contents.payload_format(MODEL_DIR)
+    files = contents.payload(MODEL_DIR)
+    if HPARAMS_FILE not in files:
+        raise ValueError(f"{where}: {MODEL_DIR}/{HPARAMS_FILE} is missing")
+    configs, overrides = decode_hparams(files[HPARAMS_FILE], files, where)
+    bridged = _check_against_params(configs, overrides, snapshot, where)
+    probe = snapshot.get("probe")
+    if probe is None:
+        raise ValueError(f"{where}: params snapshot has no 'probe' array")
+    for key, want in (("offset", OFFSET), ("max_position_jitter", MAX_POSITION_JITTER)):
+        if int(snapshot.get(key, want)) != want:
+            raise ValueError(
+                f"{where}: params {key}={snapshot.get(key)!r}; this backend builds models with "
+                f"{key}={want}"
+            )
+    scale = float(contents.intensity_scale)
+    model = PtychoPINN(bridged.model, model_probe(np.asarray(probe), bridged.model.probe_scale, True), scale)
+    state = load_state(fmt, files, where)
+    load_state_strict(model, state, where)
+    model.eval()
+    return model, snapshot, scale, bridged, configs

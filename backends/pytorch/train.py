@@ -1,0 +1,534 @@
+"""Losses, the Keras-form Adam optimiser and training (spec/model.md section 9).
+
+* :func:`compute_losses`: the loss terms of physics.md section 10 with the Keras compile order
+  ``[realspace, MAE, Poisson NLL]`` and weights; only terms with a non-zero weight enter the
+  gradient graph (the others are still evaluated and reported).
+* :class:`KerasAdam`: ``θ ← θ − lr·sqrt(1−β2^t)/(1−β1^t) · m/(sqrt(v)+ε)``, ε = 1e-7, with the
+  moment updates written as Keras writes them (``m += (g − m)(1 − β1)``).
+* :func:`train_steps`: one optimiser step per given batch, in order (training-parity checks).
+* :func:`fit`: full training on Lightning (``lightning.pytorch.Trainer``): the last 5 % of groups
+  validate, the rest are visited in :func:`backends.training.epoch_permutation` order, Keras
+  ``ReduceLROnPlateau`` / ``EarlyStopping`` semantics (:mod:`backends.training`), CSV logging,
+  deterministic algorithms, a progress bar only on request in a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from backends.base import Batch
+from backends.config.canonical import TrainingConfig
+from backends.pytorch import ops
+from backends.pytorch.model import PtychoPINN
+
+Tensor = torch.Tensor
+
+LOSS_TERMS = ("total", "nll", "mae", "realspace")
+TV_WEIGHT = 0.0  # legacy ``tv_weight`` (physics.md 10); not a canonical training field
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+@dataclass
+class TorchBatch:
+    """One batch in the backend's layout: ``x = s·X`` (B, C, N, N) float32, positions
+    (B, C, 1, 2), and the ground-truth amplitude ``Y_I`` (B, C, N, N) or None."""
+
+    x: Tensor
+    positions: Tensor
+    Y_I: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def scaled_input(X: np.ndarray, intensity_scale: float) -> np.ndarray:
+    """``s·X_full`` in float32 (the model input and the amplitude target)."""
+    return np.asarray(X, dtype=np.float32) * np.float32(intensity_scale)
+
+
+def to_torch_batch(batch: Batch, intensity_scale: float) -> TorchBatch:
+    """A reference-layout :class:`backends.base.Batch` as a :class:`TorchBatch`."""
+    x = torch.from_numpy(np.ascontiguousarray(scaled_input(batch.X, intensity_scale).transpose(0, 3, 1, 2)))
+    pos = torch.from_numpy(
+        np.ascontiguousarray(np.asarray(batch.positions, dtype=np.float32).transpose(0, 3, 1, 2))
+    )
+    y = None
+    if batch.Y_I is not None:
+        y = torch.from_numpy(
+            np.ascontiguousarray(np.asarray(batch.Y_I, dtype=np.float32).transpose(0, 3, 1, 2))
+        )
+    return TorchBatch(x, pos, y)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def realspace_target(Y_I: Tensor, positions: Tensor) -> Tensor:
+    """Channel 0 of ``Y_I`` in the group-centred frame: ``T_{−r_0}(Y_I[:, 0])`` (B, 1, N, N)."""
+    shifts = -positions[:, 0:1].reshape(positions.shape[0], 1, 2)
+    return ops.translate(Y_I[:, 0:1], shifts)
+
+
+@dataclass
+class LossWeights:
+    """``[realspace_weight, mae_weight, nll_weight]`` and the real-space sub-weights."""
+
+    realspace: float = 0.0
+    mae: float = 0.0
+    nll: float = 1.0
+    realspace_mae: float = 0.0
+    tv: float = TV_WEIGHT
+
+    @classmethod
+    def from_config(cls, config: TrainingConfig) -> LossWeights:
+        return cls(
+            realspace=float(config.realspace_weight),
+            mae=float(config.mae_weight),
+            nll=float(config.nll_weight),
+            realspace_mae=float(config.realspace_mae_weight),
+        )
+
+
+def compute_losses(
+    model: PtychoPINN, batch: TorchBatch, weights: LossWeights
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Forward pass and loss terms; returns ``(total, terms)`` with ``total`` differentiable.
+
+    Targets: ``Y_amp = s·X``, ``Y_int = (s·X)²``. ``total = w_rs·L_rs + w_mae·L_mae +
+    w_nll·L_nll`` in that order. Terms with weight 0 are evaluated without gradient tracking.
+    The real-space term is evaluated whenever the batch carries ``Y_I`` (0 otherwise); each of
+    its sub-terms contributes only when its own weight is positive.
+    """
+    trimmed, pred_amp, pred_int = model(batch.x, batch.positions)
+    y_amp = batch.x
+    y_int = y_amp * y_amp
+
+    def realspace() -> Tensor:
+        value = torch.zeros((), dtype=torch.float32)
+        if batch.Y_I is None:
+            if weights.realspace != 0:
+                raise ValueError(
+                    "realspace_weight > 0 needs the ground-truth amplitude Y_I in every batch"
+                )
+            return value
+        z = trimmed
+        if not model.config.probe_big:
+            z = z * (1.0 - model.border_mask)
+        if weights.tv > 0:
+            value = value + ops.total_variation(z) * weights.tv
+        if weights.realspace_mae > 0:
+            target = realspace_target(batch.Y_I, batch.positions)
+            value = value + ops.complex_mae(target, z) * weights.realspace_mae
+        return value
+
+    terms: dict[str, Tensor] = {}
+    weighted: list[Tensor] = []
+    for name, weight, fn in (
+        ("realspace", weights.realspace, realspace),
+        ("mae", weights.mae, lambda: ops.mae(pred_amp, y_amp)),
+        ("nll", weights.nll, lambda: ops.poisson_nll(pred_int, y_int)),
+    ):
+        if weight != 0:
+            value = fn()
+            weighted.append(value * weight)
+        else:
+            with torch.no_grad():
+                value = fn()
+            weighted.append(value.detach() * 0.0)
+        terms[name] = value
+    total = weighted[0] + weighted[1] + weighted[2]
+    terms["total"] = total
+    return total, terms
+
+
+def loss_floats(terms: Mapping[str, Tensor]) -> dict[str, float]:
+    """Loss terms as Python floats, in :data:`LOSS_TERMS` order."""
+    return {k: float(terms[k].detach()) for k in LOSS_TERMS}
+
+
+# --------------------------------------------------------------------------- optimiser
+
+
+class KerasAdam(torch.optim.Optimizer):
+    """Adam in the Keras 3 form (model.md section 9), float32 throughout.
+
+    ``m ← m + (g − m)(1 − β1)``; ``v ← v + (g² − v)(1 − β2)``;
+    ``α = lr·sqrt(1 − β2^t)/(1 − β1^t)``; ``θ ← θ − (m·α)/(sqrt(v) + ε)``; ``t`` counts from 1.
+    The learning rate is held in float32, as Keras holds it in a float32 variable.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+    ) -> None:
+        if not lr > 0:
+            raise ValueError(f"learning rate {lr!r} must be > 0")
+        super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps))
+        self.iterations = 0
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        t = torch.tensor(float(self.iterations + 1), dtype=torch.float32)
+        for group in self.param_groups:
+            lr = torch.tensor(group["lr"], dtype=torch.float32)
+            b1 = torch.tensor(group["beta1"], dtype=torch.float32)
+            b2 = torch.tensor(group["beta2"], dtype=torch.float32)
+            alpha = lr * torch.sqrt(1 - torch.pow(b2, t)) / (1 - torch.pow(b1, t))
+            one_minus_b1 = 1 - group["beta1"]
+            one_minus_b2 = 1 - group["beta2"]
+            eps = group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                state = self.state[p]
+                if not state:
+                    state["m"] = torch.zeros_like(p)
+                    state["v"] = torch.zeros_like(p)
+                m, v = state["m"], state["v"]
+                m.add_((g - m) * one_minus_b1)
+                v.add_((g * g - v) * one_minus_b2)
+                p.sub_((m * alpha) / (torch.sqrt(v) + eps))
+        self.iterations += 1
+        return loss
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every group (Keras: assign to ``optimizer.learning_rate``;
+        it is rounded to float32 where the update uses it)."""
+        for group in self.param_groups:
+            group["lr"] = float(lr)
+
+    @property
+    def lr(self) -> float:
+        return float(self.param_groups[0]["lr"])
+
+
+# --------------------------------------------------------------------------- gradients, steps
+
+
+def loss_and_grads(
+    model: PtychoPINN, batch: TorchBatch, weights: LossWeights
+) -> tuple[dict[str, float], dict[str, Tensor]]:
+    """Loss terms and the gradients of ``total`` by parameter name (torch layout)."""
+    model.zero_grad(set_to_none=True)
+    total, terms = compute_losses(model, batch, weights)
+    total.backward()
+    grads = {
+        name: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+        for name, p in model.named_parameters()
+    }
+    model.zero_grad(set_to_none=True)
+    return loss_floats(terms), grads
+
+
+def train_steps(
+    model: PtychoPINN,
+    batches: Sequence[TorchBatch],
+    weights: LossWeights,
+    learning_rate: float = 1e-3,
+) -> tuple[list[dict[str, float]], list[float]]:
+    """One Keras-Adam step per batch, in order, from a fresh optimiser state.
+
+    Returns the per-step loss terms (evaluated before each update) and learning rates.
+    """
+    opt = KerasAdam(model.parameters(), lr=float(learning_rate))
+    step_losses: list[dict[str, float]] = []
+    lrs: list[float] = []
+    with deterministic():
+        model.train()
+        for batch in batches:
+            opt.zero_grad(set_to_none=True)
+            total, terms = compute_losses(model, batch, weights)
+            total.backward()
+            opt.step()
+            step_losses.append(loss_floats(terms))
+            lrs.append(float(learning_rate))
+    return step_losses, lrs
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(True)`` for the duration, then the previous mode
+    (Lightning's ``deterministic=True`` sets the same flag)."""
+    import torch.utils.deterministic as det
+
+    previous = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = det.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    # filling fresh buffers with NaN only detects reads of uninitialised memory; it costs a
+    # pass over every new tensor and changes no result
+    det.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=warn_only)
+        det.fill_uninitialized_memory = fill
+
+
+# --------------------------------------------------------------------------- full training
+
+
+@dataclass
+class TensorSet:
+    """Whole data part as in-memory tensors (backend layout)."""
+
+    x: Tensor
+    positions: Tensor
+    Y_I: Tensor | None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, idx: Tensor | slice) -> TorchBatch:
+        return TorchBatch(
+            self.x[idx], self.positions[idx], None if self.Y_I is None else self.Y_I[idx]
+        )
+
+
+def tensor_set(container: Any, intensity_scale: float, need_y: bool) -> TensorSet:
+    """``s·X``, ``coords_nominal`` and (if needed) ``Y_I`` of a data container, channels-first."""
+    x = scaled_input(container.X, intensity_scale).transpose(0, 3, 1, 2)
+    pos = np.asarray(container.coords_nominal, dtype=np.float32).transpose(0, 3, 1, 2)
+    y = None
+    if need_y:
+        y_arr = getattr(container, "Y_I", None)
+        if y_arr is None:
+            raise ValueError("the real-space loss needs Y_I in the training data container")
+        y = torch.from_numpy(np.ascontiguousarray(np.asarray(y_arr, np.float32).transpose(0, 3, 1, 2)))
+    return TensorSet(
+        torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(pos)), y
+    )
+
+
+class EpochBatches:
+    """Training batches of one epoch: :func:`backends.training.epoch_permutation` order,
+    consecutive slices of ``batch_size`` with the last partial batch kept. Iterating starts the
+    next epoch (Lightning iterates once per epoch)."""
+
+    def __init__(self, data: TensorSet, batch_size: int, seed: int) -> None:
+        from backends.training import batch_slices
+
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self.slices = batch_slices(len(data), batch_size)
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def __iter__(self) -> Iterator[TorchBatch]:
+        from backends.training import epoch_permutation
+
+        perm = torch.from_numpy(epoch_permutation(len(self.data), self.epoch, self.seed))
+        self.epoch += 1
+        for sl in self.slices:
+            yield self.data.take(perm[sl])
+
+
+class OrderedBatches:
+    """Validation batches in container order."""
+
+    def __init__(self, data: TensorSet, batch_size: int) -> None:
+        from backends.training import batch_slices
+
+        self.data = data
+        self.slices = batch_slices(len(data), batch_size)
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def __iter__(self) -> Iterator[TorchBatch]:
+        for sl in self.slices:
+            yield self.data.take(sl)
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Lightning's informational messages (devices, logging hints) at WARNING for the duration."""
+    names = ("lightning.pytorch", "lightning.fabric")
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+
+
+@dataclass
+class FitResult:
+    """Per-epoch history, per-step total losses, the stop epoch and the wall time."""
+
+    history: dict[str, list[float]]
+    step_loss: list[float]
+    stopped_epoch: int | None
+    seconds: float
+
+
+def _lightning_module_class() -> type:
+    import lightning.pytorch as pl
+
+    class PINNModule(pl.LightningModule):
+        """Lightning wrapper: Keras-Adam, weighted loss, Keras callback semantics."""
+
+        def __init__(
+            self,
+            model: PtychoPINN,
+            weights: LossWeights,
+            learning_rate: float,
+            on_step: Callable[[int, Mapping[str, float]], None] | None,
+            has_val: bool,
+        ) -> None:
+            super().__init__()
+            from backends.training import KerasEarlyStopping, KerasPlateau
+
+            self.model = model
+            self.loss_weights = weights
+            self.lr = float(learning_rate)
+            self.on_step = on_step
+            self.has_val = has_val
+            self.plateau = KerasPlateau()
+            self.early = KerasEarlyStopping()
+            self.history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
+            for term in LOSS_TERMS[1:]:
+                self.history[term] = []
+            self.step_loss: list[float] = []
+            self.stopped_epoch: int | None = None
+            self._sums = dict.fromkeys(LOSS_TERMS, 0.0)
+            self._count = 0
+            self._val_sum = 0.0
+            self._val_count = 0
+            self._global = 0
+
+        def configure_optimizers(self) -> KerasAdam:
+            return KerasAdam(self.model.parameters(), lr=self.lr)
+
+        def training_step(self, batch: TorchBatch, batch_idx: int) -> Tensor:
+            total, terms = compute_losses(self.model, batch, self.loss_weights)
+            values = loss_floats(terms)
+            n = len(batch)
+            for k in LOSS_TERMS:
+                self._sums[k] += values[k] * n
+            self._count += n
+            self.step_loss.append(values["total"])
+            if self.on_step is not None:
+                self.on_step(self._global, values)
+            self._global += 1
+            return total
+
+        def validation_step(self, batch: TorchBatch, batch_idx: int) -> None:
+            _, terms = compute_losses(self.model, batch, self.loss_weights)
+            n = len(batch)
+            self._val_sum += float(terms["total"]) * n
+            self._val_count += n
+
+        def on_train_epoch_end(self) -> None:
+            opt = self.optimizers()
+            optimizer: KerasAdam = opt.optimizer if hasattr(opt, "optimizer") else opt
+            count = max(self._count, 1)
+            means = {k: self._sums[k] / count for k in LOSS_TERMS}
+            loss = means["total"]
+            self.history["loss"].append(loss)
+            for term in LOSS_TERMS[1:]:
+                self.history[term].append(means[term])
+            self.history["lr"].append(self.lr)
+            metrics = {"loss": loss, "lr": self.lr}
+            if self.has_val and self._val_count:
+                val = self._val_sum / self._val_count
+                self.history["val_loss"].append(val)
+                metrics["val_loss"] = val
+                new_lr = self.plateau.update(val, self.lr)
+                if new_lr != self.lr:
+                    self.lr = new_lr
+                    optimizer.set_lr(new_lr)
+            if self.logger is not None:
+                self.logger.log_metrics(metrics, step=self.current_epoch)
+            if self.early.update(loss):
+                self.stopped_epoch = self.current_epoch
+                self.trainer.should_stop = True
+            self._sums = dict.fromkeys(LOSS_TERMS, 0.0)
+            self._count = 0
+            self._val_sum, self._val_count = 0.0, 0
+
+        def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+            return batch
+
+    return PINNModule
+
+
+def fit(
+    model: PtychoPINN,
+    train_part: TensorSet,
+    val_part: TensorSet | None,
+    config: TrainingConfig,
+    *,
+    seed: int = 0,
+    epochs: int | None = None,
+    on_step: Callable[[int, Mapping[str, float]], None] | None = None,
+    progress: bool = False,
+    output_dir: Path | None = None,
+    logger: bool = True,
+) -> FitResult:
+    """Train ``model`` in place with Lightning (model.md section 9)."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+
+    if len(train_part) == 0:
+        raise ValueError("no training groups left after the validation split")
+    n_epochs = int(config.nepochs if epochs is None else epochs)
+    if n_epochs <= 0:
+        raise ValueError(f"epochs={n_epochs} must be > 0")
+    weights = LossWeights.from_config(config)
+    has_val = val_part is not None and len(val_part) > 0
+    module = _lightning_module_class()(model, weights, 1e-3, on_step, has_val)
+    out = Path(config.output_dir if output_dir is None else output_dir)
+    show_bar = bool(progress) and sys.stderr.isatty()
+    csv = CSVLogger(save_dir=str(out), name="lightning_logs") if logger else False
+    train_batches = EpochBatches(train_part, config.batch_size, seed)
+    val_batches = OrderedBatches(val_part, config.batch_size) if has_val else None  # type: ignore[arg-type]
+    with deterministic(), _quiet_lightning(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
+        warnings.filterwarnings("ignore", category=UserWarning, module="lightning_utilities")
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=1,
+            max_epochs=n_epochs,
+            logger=csv,
+            enable_checkpointing=False,
+            enable_progress_bar=show_bar,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=True,
+            log_every_n_steps=1_000_000,
+            default_root_dir=str(out),
+            limit_val_batches=1.0 if has_val else 0,
+        )
+        start = time.perf_counter()
+        trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
+    seconds = time.perf_counter() - start
+    history = {k: list(v) for k, v in module.history.items()}
+    return FitResult(history, list(module.step_loss), module.stopped_epoch, seconds)

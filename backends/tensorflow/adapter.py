@@ -1,0 +1,206 @@
+"""The TensorFlow implementation of :class:`backends.base.Backend`."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.base import (
+    Batch,
+    ForwardResult,
+    InferenceResult,
+    LossResult,
+    StepCallback,
+    StepsResult,
+    TrainResult,
+)
+from backends.config.canonical import ModelConfig, TrainingConfig
+
+NAME = "tensorflow"
+
+
+@dataclass
+class TFModelHandle:
+    """A built TensorFlow model (:class:`backends.base.ModelHandle`)."""
+
+    backend: str
+    config: ModelConfig
+    intensity_scale: float
+    probe: np.ndarray
+    models: Any  # backends.tensorflow.model.TFModels
+
+
+def _models(handle: Any) -> Any:
+    if not isinstance(handle, TFModelHandle):
+        raise TypeError(
+            f"expected a model built by the tensorflow backend, got {type(handle).__name__}"
+        )
+    return handle.models
+
+
+class TensorFlowBackend:
+    """Keras 3 / TensorFlow reference backend."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        from backends.tensorflow.ops import TensorFlowOps
+
+        self.ops = TensorFlowOps()
+
+    # ------------------------------------------------------------------ environment / config
+    def environment(self) -> dict[str, Any]:
+        import keras
+        import tensorflow as tf
+
+        devices = [d.name for d in tf.config.list_physical_devices()]
+        return {
+            "backend": NAME,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "devices": devices,
+            "device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu",
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "op_determinism": bool(tf.config.experimental.is_op_determinism_enabled()),
+            "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "platform": platform.platform(),
+        }
+
+    def legacy_params(self, config: TrainingConfig) -> dict[str, Any]:
+        """Canonical -> legacy (update_legacy_dict on a fresh legacy params object)."""
+        from backends.config.legacy import LegacyParams, update_legacy_dict
+
+        params = LegacyParams()
+        update_legacy_dict(params, config)
+        return dict(params)
+
+    # ------------------------------------------------------------------ build / weights
+    def build(
+        self,
+        config: ModelConfig,
+        probe: np.ndarray,
+        intensity_scale: float,
+        weights: Mapping[str, np.ndarray] | None = None,
+        seed: int = 0,
+    ) -> TFModelHandle:
+        from backends.tensorflow.model import build_models
+
+        models = build_models(config, probe, intensity_scale, seed=seed)
+        if weights is not None:
+            models.import_weights(weights)
+        raw = np.asarray(probe)
+        raw = raw.reshape(raw.shape[0], raw.shape[1]).astype(np.complex64)
+        return TFModelHandle(NAME, config, float(intensity_scale), raw, models)
+
+    def export_weights(self, model: TFModelHandle) -> dict[str, np.ndarray]:
+        return _models(model).export_weights()
+
+    def import_weights(self, model: TFModelHandle, weights: Mapping[str, np.ndarray]) -> None:
+        _models(model).import_weights(weights)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, model: TFModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
+        from backends.tensorflow.train import scaled_input
+
+        m = _models(model)
+        x = scaled_input(batch.X, model.intensity_scale)
+        pos = np.asarray(batch.positions, np.float32)
+        if capture:
+            values = m.capture([x, pos], training=False)
+            activations = {n: np.asarray(v) for n, v in zip(m.stage_names, values)}
+            outputs = {
+                "trimmed_obj": activations["trimmed_obj"],
+                "pred_amp_scaled": activations["intensity_scaler_inv"],
+                "pred_intensity": activations["pred_intensity"],
+            }
+            return ForwardResult(outputs=outputs, activations=activations)
+        trimmed, amp, intensity = m.autoencoder([x, pos], training=False)
+        outputs = {
+            "trimmed_obj": np.asarray(trimmed),
+            "pred_amp_scaled": np.asarray(amp),
+            "pred_intensity": np.asarray(intensity),
+        }
+        return ForwardResult(outputs=outputs)
+
+    def run_stage(
+        self, model: TFModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        return _models(model).run_stage(stage, feeds)
+
+    # ------------------------------------------------------------------ training
+    def loss_and_grads(
+        self, model: TFModelHandle, batch: Batch, config: TrainingConfig
+    ) -> LossResult:
+        from backends.tensorflow.train import loss_and_grads
+
+        return loss_and_grads(_models(model), batch, config, model.intensity_scale)
+
+    def train_steps(
+        self,
+        model: TFModelHandle,
+        batches: Sequence[Batch],
+        config: TrainingConfig,
+        learning_rate: float = 1e-3,
+    ) -> StepsResult:
+        from backends.tensorflow.train import train_steps
+
+        return train_steps(_models(model), batches, config, model.intensity_scale, learning_rate)
+
+    def train(
+        self,
+        model: TFModelHandle,
+        train_data: Any,
+        config: TrainingConfig,
+        seed: int = 0,
+        epochs: int | None = None,
+        on_step: StepCallback | None = None,
+        progress: bool = False,
+    ) -> TrainResult:
+        from backends.tensorflow.train import fit
+
+        return fit(
+            _models(model),
+            train_data,
+            config,
+            model.intensity_scale,
+            seed=seed,
+            epochs=epochs,
+            on_step=on_step,
+            progress=progress,
+        )
+
+    # ------------------------------------------------------------------ inference
+    def infer(
+        self, model: TFModelHandle, data: Any, batch_size: int = 64, crop: int = 20
+    ) -> InferenceResult:
+        from backends.tensorflow.infer import infer
+
+        return infer(_models(model), data, model.intensity_scale, batch_size, crop)
+
+    # ------------------------------------------------------------------ persistence
+    def save_bundle(self, model: TFModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
+        from backends.tensorflow.persistence import save_bundle
+
+        return save_bundle(_models(model), bundle_dir, config, model.intensity_scale)
+
+    def load_bundle(self, path: Path) -> tuple[TFModelHandle, dict[str, Any]]:
+        from backends.tensorflow.persistence import load_bundle
+
+        models, params, scale = load_bundle(path)
+        handle = TFModelHandle(NAME, models.config, scale, models.probe.copy(), models)
+        return handle, params
+
+
+def create_backend() -> TensorFlowBackend:
+    """The backend object :func:`backends.get` returns for ``"tensorflow"``."""
+    return TensorFlowBackend()

@@ -1,0 +1,73 @@
+"""Speed figures of the TensorFlow backend (``nox -s bench``).
+
+Training steps per second (one Keras-Adam step on a batch of 16 groups) and inference
+diffraction patterns per second (``diffraction_to_obj`` on batches of 16 groups, a group holding
+gridsize**2 patterns) at N=64, gridsize 1 and 2, on synthetic inputs, after a warm-up.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+N = 64
+BATCH = 16
+
+
+def _inputs(gridsize: int, seed: int = 0):
+    from backends.base import Batch
+
+    C = gridsize * gridsize
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (BATCH, N, N, C)).astype(np.float32)
+    pos = rng.uniform(-2, 2, (BATCH, 1, 2, C)).astype(np.float32)
+    if C == 1:
+        pos[:] = 0.0
+    return Batch(X=X, positions=pos)
+
+
+def _timed(fn, repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return time.perf_counter() - start
+
+
+def run(train_steps: int = 5, infer_batches: int = 10, warmup: int = 2) -> list[tuple[str, float, str]]:
+    """``[(name, value, unit), ...]`` for gridsize 1 and 2."""
+    import backends.physics as physics
+    from backends.config import ModelConfig, TrainingConfig
+    from backends.tensorflow.infer import Predictor
+    from backends.tensorflow.model import build_models
+    from backends.tensorflow.train import Trainer, enable_determinism, scaled_input
+
+    enable_determinism(0)
+    results: list[tuple[str, float, str]] = []
+    scale = physics.intensity_scale(1e9, N)
+    for gridsize in (1, 2):
+        cfg = ModelConfig(N=N, gridsize=gridsize)
+        models = build_models(cfg, physics.default_probe(N), scale, seed=0)
+        batch = _inputs(gridsize)
+        trainer = Trainer(models, TrainingConfig(model=cfg), scale)
+        for _ in range(warmup):
+            trainer.step(batch)
+        seconds = _timed(lambda b=batch, t=trainer: t.step(b), train_steps)
+        results.append(
+            (f"train N={N} gs={gridsize} batch={BATCH}", train_steps / seconds, "steps/s")
+        )
+        predictor = Predictor(models)
+        x = scaled_input(batch.X, scale)
+        for _ in range(warmup):
+            predictor(x, batch.positions)
+        seconds = _timed(lambda p=predictor, x=x, b=batch: p(x, b.positions), infer_batches)
+        patterns = infer_batches * BATCH * cfg.channels
+        results.append(
+            (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")
+        )
+    return results
+
+
+if __name__ == "__main__":
+    for name, value, unit in run():
+        print(f"{name}: {value:.3f} {unit}")

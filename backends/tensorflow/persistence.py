@@ -1,0 +1,258 @@
+"""TensorFlow bundles (spec/persistence.md section 3.4) on top of :mod:`backends.bundle`.
+
+Each model directory holds ``model.weights.h5`` (payload id ``keras-weights-h5``), written by
+Keras' ``save_weights``. Loading rebuilds the architecture from the params snapshot, then reads
+the weights file with h5py and assigns every variable by layer name: a missing, extra or
+misshapen variable raises an error naming the model and the variable. Nothing is unpickled and
+no ``.keras`` graph is deserialised.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from backends import graph
+from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.tensorflow.layers import CUSTOM_OBJECTS
+from backends.tensorflow.model import TFModels, build_models, layer_name
+
+PAYLOAD_FORMAT = "keras-weights-h5"
+WEIGHTS_FILE = "model.weights.h5"
+BACKEND = "tensorflow"
+SAVED_MODELS = ("autoencoder", "diffraction_to_obj")
+
+
+class WeightsMismatchError(ValueError):
+    """A weights file does not match the rebuilt model exactly."""
+
+
+# ----------------------------------------------------------------------------- params
+
+
+def params_snapshot(models: TFModels, config: TrainingConfig, intensity_scale: float) -> Any:
+    """The legacy params populated from ``config`` (update_legacy_dict) plus the runtime keys
+    ``intensity_scale`` and ``probe`` (the model's normalised probe, (N, N, 1) complex64) and
+    the geometry the model was built with (``offset``, ``max_position_jitter``)."""
+    from backends.config.legacy import LegacyParams, update_legacy_dict
+
+    if config.model != models.config:
+        diffs = [
+            f"{f}: {getattr(config.model, f)!r} (config) != {getattr(models.config, f)!r} (model)"
+            for f in model_fields()
+            if getattr(config.model, f) != getattr(models.config, f)
+        ]
+        raise ValueError(
+            "the training config does not describe the model being saved; differing fields: "
+            + "; ".join(diffs)
+        )
+    params = LegacyParams()
+    update_legacy_dict(params, config)
+    params["intensity_scale"] = float(intensity_scale)
+    params["probe"] = models.probe.reshape(models.config.N, models.config.N, 1).astype(np.complex64)
+    params["offset"] = int(models.offset)
+    params["max_position_jitter"] = int(models.max_position_jitter)
+    params["backend"] = BACKEND
+    return params
+
+
+def model_config_from_params(params: Mapping[str, Any]) -> ModelConfig:
+    """The canonical ModelConfig described by a legacy snapshot (legacy names, e.g.
+    ``object.big``); a field absent from the snapshot keeps its canonical default."""
+    from backends.config.legacy import legacy_name
+
+    values: dict[str, Any] = {}
+    for name in model_fields():
+        key = legacy_name(name)
+        if key in params and params[key] is not None:
+            values[name] = params[key]
+    for required in ("N", "gridsize"):
+        if required not in values:
+            raise ValueError(
+                f"params snapshot lacks {required!r}; the architecture cannot be reconstructed"
+            )
+    return ModelConfig(**values)
+
+
+# ----------------------------------------------------------------------------- weights files
+
+
+def weights_bytes(model: Any) -> bytes:
+    """``model.save_weights`` into a private temporary directory, returned as bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / WEIGHTS_FILE
+        model.save_weights(str(path))
+        return path.read_bytes()
+
+
+def read_weights_file(data: bytes, model_name: str) -> dict[str, list[np.ndarray]]:
+    """Layer name -> its variables (in Keras order) from a Keras 3 ``.weights.h5`` file."""
+    out: dict[str, list[np.ndarray]] = {}
+    try:
+        handle = h5py.File(io.BytesIO(data), "r")
+    except OSError as exc:
+        raise WeightsMismatchError(
+            f"model {model_name!r}: {WEIGHTS_FILE} is not a readable HDF5 weights file ({exc})"
+        ) from exc
+    with handle as f:
+        layers = f.get("layers")
+        if not isinstance(layers, h5py.Group):
+            raise WeightsMismatchError(
+                f"model {model_name!r}: {WEIGHTS_FILE} has no 'layers' group (not a Keras 3 "
+                "weights file)"
+            )
+        for key in layers:
+            group = layers[key].get("vars")
+            if not isinstance(group, h5py.Group):
+                continue
+            name = group.attrs.get("name", key)
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            values = [np.asarray(group[str(i)]) for i in range(len(group))]
+            if name in out:
+                raise WeightsMismatchError(
+                    f"model {model_name!r}: layer {name!r} appears twice in {WEIGHTS_FILE}"
+                )
+            if values:
+                out[name] = values
+    return out
+
+
+def weights_from_file(data: bytes, config: ModelConfig, model_name: str) -> dict[str, np.ndarray]:
+    """Canonical weights from a weights file, strictly: every canonical variable present with
+    its exact shape and no other variable in the file."""
+    layers = read_weights_file(data, model_name)
+    expected = graph.weight_shapes(config)
+    by_layer: dict[str, list[str]] = {}
+    for canonical in expected:
+        prefix, _ = canonical.rsplit(".", 1)
+        by_layer.setdefault(layer_name(prefix), []).append(canonical)
+    for lname, values in layers.items():
+        if lname not in by_layer:
+            raise WeightsMismatchError(
+                f"model {model_name!r}: unexpected variable {lname}/vars/0 in {WEIGHTS_FILE} "
+                "(no such layer in the rebuilt model)"
+            )
+        if len(values) > len(by_layer[lname]):
+            raise WeightsMismatchError(
+                f"model {model_name!r}: unexpected variable {lname}/vars/{len(by_layer[lname])} "
+                f"in {WEIGHTS_FILE}"
+            )
+    weights: dict[str, np.ndarray] = {}
+    for canonical, shape in expected.items():
+        prefix, attr = canonical.rsplit(".", 1)
+        lname = layer_name(prefix)
+        index = by_layer[lname].index(canonical)
+        values = layers.get(lname, [])
+        if index >= len(values):
+            raise WeightsMismatchError(
+                f"model {model_name!r}: variable {canonical} ({lname}/{attr}) is missing from "
+                f"{WEIGHTS_FILE}"
+            )
+        if tuple(values[index].shape) != shape:
+            raise WeightsMismatchError(
+                f"model {model_name!r}: variable {canonical} ({lname}/{attr}) has shape "
+                f"{tuple(values[index].shape)} in {WEIGHTS_FILE}, the model needs {shape}"
+            )
+        weights[canonical] = values[index]
+    return weights
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def save_bundle(
+    models: TFModels,
+    bundle_dir: Path | str,
+    config: TrainingConfig,
+    intensity_scale: float,
+    producer: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``<bundle_dir>/wts.h5.zip`` (persistence.md 3.6: CONFIG gate, intensity scale,
+    consistency, atomic write) and return its path."""
+    import keras
+    import tensorflow as tf
+
+    from backends.bundle import check_save_gate, check_snapshot_consistency, write_bundle
+    from backends.config.legacy import to_legacy_snapshot
+
+    params = params_snapshot(models, config, intensity_scale)
+    check_save_gate(params)
+    check_snapshot_consistency(dict(params), to_legacy_snapshot(config))
+    payloads = {
+        "autoencoder": {WEIGHTS_FILE: weights_bytes(models.autoencoder)},
+        "diffraction_to_obj": {WEIGHTS_FILE: weights_bytes(models.diffraction_to_obj)},
+    }
+    prod = {"framework": BACKEND, "framework_version": tf.__version__, "keras_version": keras.__version__}
+    prod.update(producer or {})
+    return write_bundle(
+        bundle_dir,
+        backend=BACKEND,
+        payloads=payloads,
+        payload_formats={m: PAYLOAD_FORMAT for m in SAVED_MODELS},
+        params=dict(params),
+        intensity_scale=float(intensity_scale),
+        model_geometry=models.config,
+        producer=prod,
+        custom_objects=sorted(CUSTOM_OBJECTS),
+    )
+
+
+def load_bundle(
+    path: Path | str, names: tuple[str, ...] | None = None
+) -> tuple[TFModels, dict[str, Any], float]:
+    """Read a TensorFlow bundle, rebuild the models from its params snapshot and load the
+    weights strictly. Returns ``(models, params copy, intensity_scale)``. The snapshot is
+    restored into a fresh legacy params object; the process-wide one is not touched."""
+    from backends.bundle import read_bundle, restore_params
+    from backends.config.legacy import LegacyParams
+
+    contents = read_bundle(path, expected_backend=BACKEND, names=names)
+    params = LegacyParams()
+    restore_params(params, contents)
+    snapshot = dict(params)
+    config = model_config_from_params(snapshot)
+    scale = float(contents.intensity_scale)
+    probe = snapshot.get("probe")
+    if probe is None:
+        raise ValueError(f"bundle {contents.path}: params snapshot has no 'probe' array")
+    models = build_models(
+        config,
+        np.asarray(probe),
+        scale,
+        seed=0,
+        offset=int(snapshot.get("offset", 4)),
+        max_position_jitter=int(snapshot.get("max_position_jitter", 10)),
+        probe_is_normalized=True,
+    )
+    loaded: dict[str, np.ndarray] | None = None
+    first = None
+    for model in contents.models:
+        fmt = contents.payload_format(model)
+        if fmt != PAYLOAD_FORMAT:
+            raise ValueError(
+                f"bundle {contents.path}: model {model!r} has payload format {fmt!r}; the "
+                f"tensorflow loader reads {PAYLOAD_FORMAT!r}"
+            )
+        files = contents.payload(model)
+        if WEIGHTS_FILE not in files:
+            raise ValueError(f"bundle {contents.path}: model {model!r} has no {WEIGHTS_FILE}")
+        weights = weights_from_file(files[WEIGHTS_FILE], config, model)
+        if loaded is None:
+            loaded, first = weights, model
+            continue
+        differing = [n for n in weights if not np.array_equal(weights[n], loaded[n])]
+        if differing:
+            raise ValueError(
+                f"bundle {contents.path}: models {first!r} and {model!r} share layers but their "
+                f"weights differ (first: {differing[0]})"
+            )
+    if loaded is None:
+        raise ValueError(f"bundle {contents.path}: no model payload to load")
+    models.import_weights(loaded)
+    return models, snapshot, scale

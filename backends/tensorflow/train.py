@@ -1,0 +1,359 @@
+"""Training of the TensorFlow reference model (spec/model.md section 9, physics.md section 10).
+
+A custom deterministic loop replaces ``Model.fit`` with the same semantics: Keras Adam
+(lr 1e-3, epsilon 1e-7), batches drawn from :func:`backends.training.epoch_permutation` over the
+training part (the last 5 % of groups validate), the last partial batch kept, the epoch loss
+the sample-weighted mean of the batch losses, :class:`backends.training.KerasPlateau` on
+``val_loss`` and :class:`backends.training.KerasEarlyStopping` on ``loss``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from backends.base import Batch, LossResult, StepsResult, TrainResult
+from backends.config.canonical import TrainingConfig
+from backends.tensorflow import ops
+from backends.tensorflow.model import TFModels
+
+LOSS_TERMS = ("total", "nll", "mae", "realspace")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the loss terms (physics.md 10); ``tv_weight`` is the legacy-only key."""
+
+    nll: float = 1.0
+    mae: float = 0.0
+    realspace: float = 0.0
+    realspace_mae: float = 0.0
+    tv: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: TrainingConfig, tv_weight: float = 0.0) -> LossWeights:
+        if config.realspace_mae_weight > 0 and not config.realspace_weight > 0:
+            raise ValueError(
+                f"realspace_mae_weight={config.realspace_mae_weight!r} needs realspace_weight > 0"
+            )
+        return cls(
+            nll=float(config.nll_weight),
+            mae=float(config.mae_weight),
+            realspace=float(config.realspace_weight),
+            realspace_mae=float(config.realspace_mae_weight),
+            tv=float(tv_weight),
+        )
+
+
+def enable_determinism(seed: int) -> None:
+    """Deterministic kernels and seeded TensorFlow randomness."""
+    tf.config.experimental.enable_op_determinism()
+    tf.random.set_seed(int(seed))
+
+
+def scaled_input(X: np.ndarray, intensity_scale: float) -> np.ndarray:
+    """The model input ``s * X_full`` in float32 (also the amplitude target)."""
+    return np.asarray(X, np.float32) * np.float32(intensity_scale)
+
+
+class LossComputer:
+    """Loss terms of physics.md 10 on the training model's outputs."""
+
+    def __init__(self, models: TFModels, weights: LossWeights) -> None:
+        self.models = models
+        self.weights = weights
+        self.center = ops.center_mask(models.config.N)[None, :, :, None]
+
+    def realspace(self, trimmed: tf.Tensor, positions: tf.Tensor, Y_I: tf.Tensor) -> tf.Tensor:
+        """``tv_weight TV(z) + realspace_mae_weight cMAE(target, z)``, z masked by Q when
+        probe_big is False; a term whose weight is 0 contributes exactly 0."""
+        z = trimmed
+        if not self.models.config.probe_big:
+            z = z * tf.cast(self.center, tf.complex64)
+        loss = tf.constant(0.0, tf.float32)
+        if self.weights.tv > 0:
+            loss += ops.total_variation(z) * self.weights.tv
+        if self.weights.realspace_mae > 0:
+            target = ops.centred_target(Y_I, positions)
+            loss += ops.complex_mae(target, z) * self.weights.realspace_mae
+        return loss
+
+    def __call__(
+        self, x_in: tf.Tensor, positions: tf.Tensor, Y_I: tf.Tensor | None, with_realspace: bool
+    ) -> dict[str, tf.Tensor]:
+        trimmed, amp, intensity = self.models.autoencoder([x_in, positions], training=True)
+        target_int = tf.square(x_in)
+        nll = ops.poisson_nll(intensity, target_int)
+        mae = ops.mae(amp, x_in)
+        rs = (
+            self.realspace(trimmed, positions, Y_I)
+            if with_realspace and Y_I is not None
+            else tf.constant(0.0, tf.float32)
+        )
+        w = self.weights
+        total = w.realspace * rs + w.mae * mae + w.nll * nll
+        return {"total": total, "nll": nll, "mae": mae, "realspace": rs}
+
+
+def _signature(models: TFModels, with_y: bool) -> list[tf.TensorSpec]:
+    N, C = models.config.N, models.config.channels
+    spec = [
+        tf.TensorSpec([None, N, N, C], tf.float32),
+        tf.TensorSpec([None, 1, 2, C], tf.float32),
+    ]
+    if with_y:
+        spec.append(tf.TensorSpec([None, N, N, C], tf.float32))
+    return spec
+
+
+class Trainer:
+    """One optimiser (Keras Adam) and compiled train / evaluation steps for a model."""
+
+    def __init__(
+        self,
+        models: TFModels,
+        config: TrainingConfig,
+        intensity_scale: float,
+        learning_rate: float = 1e-3,
+        tv_weight: float = 0.0,
+    ) -> None:
+        if config.probe_trainable:
+            raise ValueError(
+                "probe_trainable=True is not supported: the probe is a constant of the model "
+                "(physics.md 2.4); set probe_trainable=False"
+            )
+        self.models = models
+        self.config = config
+        self.intensity_scale = float(intensity_scale)
+        self.weights = LossWeights.from_config(config, tv_weight)
+        self.use_rs = self.weights.realspace > 0
+        self.losses = LossComputer(models, self.weights)
+        self.names = list(models.variables)
+        self.variables = [models.variables[n] for n in self.names]
+        self.optimizer = keras.optimizers.Adam(
+            learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False
+        )
+        self.optimizer.build(self.variables)
+        sig = _signature(models, self.use_rs)
+        if self.use_rs:
+            self._train = tf.function(lambda x, p, y: self._train_step(x, p, y), input_signature=sig)
+            self._eval = tf.function(lambda x, p, y: self._eval_step(x, p, y), input_signature=sig)
+        else:
+            self._train = tf.function(lambda x, p: self._train_step(x, p), input_signature=sig)
+            self._eval = tf.function(lambda x, p: self._eval_step(x, p), input_signature=sig)
+
+    # ---- compiled steps
+    def _train_step(self, x, positions, Y_I=None):
+        with tf.GradientTape() as tape:
+            terms = self.losses(x, positions, Y_I, self.use_rs)
+        grads = tape.gradient(terms["total"], self.variables)
+        self.optimizer.apply(grads, self.variables)
+        return terms
+
+    def _eval_step(self, x, positions, Y_I=None):
+        return self.losses(x, positions, Y_I, self.use_rs)
+
+    # ---- helpers
+    def _feeds(self, batch: Batch) -> list[np.ndarray]:
+        feeds = [
+            scaled_input(batch.X, self.intensity_scale),
+            np.asarray(batch.positions, np.float32),
+        ]
+        if self.use_rs:
+            if batch.Y_I is None:
+                raise ValueError(
+                    "realspace_weight > 0 needs ground-truth Y_I in every batch; the data has none"
+                )
+            feeds.append(np.asarray(batch.Y_I, np.float32))
+        return feeds
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.learning_rate.numpy())
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.optimizer.learning_rate.assign(lr)
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        """One Adam step on ``batch``; returns the loss terms before the update."""
+        terms = self._train(*self._feeds(batch))
+        return {k: float(v) for k, v in terms.items()}
+
+    def evaluate(self, batch: Batch) -> dict[str, float]:
+        """Loss terms of ``batch`` without updating anything."""
+        terms = self._eval(*self._feeds(batch))
+        return {k: float(v) for k, v in terms.items()}
+
+
+def loss_and_grads(
+    models: TFModels,
+    batch: Batch,
+    config: TrainingConfig,
+    intensity_scale: float,
+    tv_weight: float = 0.0,
+) -> LossResult:
+    """Loss terms and gradients of the total by canonical weight name (HWIO). The real-space
+    term is evaluated whenever the batch carries ``Y_I``."""
+    weights = LossWeights.from_config(config, tv_weight)
+    losses = LossComputer(models, weights)
+    x = tf.constant(scaled_input(batch.X, intensity_scale))
+    pos = tf.constant(np.asarray(batch.positions, np.float32))
+    y = None if batch.Y_I is None else tf.constant(np.asarray(batch.Y_I, np.float32))
+    if weights.realspace > 0 and y is None:
+        raise ValueError("realspace_weight > 0 needs the batch's ground-truth Y_I")
+    names = list(models.variables)
+    variables = [models.variables[n] for n in names]
+    with tf.GradientTape() as tape:
+        terms = losses(x, pos, y, y is not None)
+    grads = tape.gradient(terms["total"], variables)
+    out = {}
+    for name, var, g in zip(names, variables, grads):
+        out[name] = np.zeros(var.shape, np.float32) if g is None else np.asarray(g)
+    return LossResult(losses={k: float(v) for k, v in terms.items()}, grads=out)
+
+
+def train_steps(
+    models: TFModels,
+    batches: Sequence[Batch],
+    config: TrainingConfig,
+    intensity_scale: float,
+    learning_rate: float = 1e-3,
+) -> StepsResult:
+    """One Adam step per batch, in order, from a fresh optimiser (training-parity checks)."""
+    trainer = Trainer(models, config, intensity_scale, learning_rate)
+    step_losses = [trainer.step(b) for b in batches]
+    return StepsResult(
+        step_losses=step_losses,
+        weights=models.export_weights(),
+        learning_rates=[float(learning_rate)] * len(step_losses),
+    )
+
+
+def _weighted_mean(values: list[float], sizes: list[int]) -> float:
+    n = sum(sizes)
+    return float(sum(v * s for v, s in zip(values, sizes)) / n) if n else float("nan")
+
+
+class _Progress:
+    """A rich progress bar (or nothing) over epochs and steps."""
+
+    def __init__(self, enabled: bool, epochs: int, steps: int) -> None:
+        self.bar = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}/" + str(epochs)),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=steps, epoch=1, loss="-")
+
+    def epoch(self, epoch: int) -> None:
+        if self.bar is not None:
+            self.bar.reset(self.task, epoch=epoch + 1, loss="-")
+
+    def step(self, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, loss=f"{loss:.6g}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def fit(
+    models: TFModels,
+    train_data: Any,
+    config: TrainingConfig,
+    intensity_scale: float,
+    seed: int = 0,
+    epochs: int | None = None,
+    on_step: Callable[[int, Mapping[str, float]], None] | None = None,
+    progress: bool = False,
+    tv_weight: float = 0.0,
+) -> TrainResult:
+    """Full training (model.md section 9) on a ``backends.data.PtychoData`` container."""
+    from backends.data import validation_split
+    from backends.training import (
+        KerasEarlyStopping,
+        KerasPlateau,
+        batch_slices,
+        epoch_permutation,
+    )
+
+    enable_determinism(seed)
+    n_epochs = int(config.nepochs if epochs is None else epochs)
+    if n_epochs <= 0:
+        raise ValueError(f"epochs={n_epochs!r} must be > 0")
+    train_part, val_part = validation_split(train_data, 0.05)
+    n_train = len(train_part)
+    if n_train == 0:
+        raise ValueError("the training data has no groups left after the validation split")
+    n_val = 0 if val_part is None else len(val_part)
+    bs = int(config.batch_size)
+    lr = 1e-3
+    trainer = Trainer(models, config, intensity_scale, lr, tv_weight)
+    plateau = KerasPlateau(factor=0.5, patience=2, min_lr=1e-4, min_delta=1e-4)
+    stopper = KerasEarlyStopping(patience=3, min_delta=0.0)
+    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
+    for term in LOSS_TERMS[1:]:
+        history[term] = []
+    step_loss: list[float] = []
+    stopped: int | None = None
+    slices = batch_slices(n_train, bs)
+    bar = _Progress(progress, n_epochs, len(slices))
+    start = time.perf_counter()
+    try:
+        for epoch in range(n_epochs):
+            bar.epoch(epoch)
+            perm = epoch_permutation(n_train, epoch, seed)
+            batch_terms: list[dict[str, float]] = []
+            sizes: list[int] = []
+            for sl in slices:
+                idx = perm[sl]
+                terms = trainer.step(train_part.batch(idx))
+                batch_terms.append(terms)
+                sizes.append(len(idx))
+                step_loss.append(terms["total"])
+                if on_step is not None:
+                    on_step(len(step_loss) - 1, terms)
+                bar.step(terms["total"])
+            epoch_loss = _weighted_mean([t["total"] for t in batch_terms], sizes)
+            history["loss"].append(epoch_loss)
+            for term in LOSS_TERMS[1:]:
+                history[term].append(_weighted_mean([t[term] for t in batch_terms], sizes))
+            history["lr"].append(lr)
+            if n_val:
+                vals, vsizes = [], []
+                for sl in batch_slices(n_val, bs):
+                    idx = np.arange(sl.start, sl.stop)
+                    vals.append(trainer.evaluate(val_part.batch(idx))["total"])
+                    vsizes.append(len(idx))
+                val_loss = _weighted_mean(vals, vsizes)
+                history["val_loss"].append(val_loss)
+                new_lr = plateau.update(val_loss, lr)
+                if new_lr != lr:
+                    lr = new_lr
+                    trainer.set_learning_rate(lr)
+            if stopper.update(epoch_loss):
+                stopped = epoch
+                break
+    finally:
+        bar.close()
+    return TrainResult(
+        history=history,
+        step_loss=step_loss,
+        weights=models.export_weights(),
+        stopped_epoch=stopped,
+        seconds=time.perf_counter() - start,
+    )

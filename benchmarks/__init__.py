@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (``nox -s bench`` / ``python -m benchmarks``)."""

@@ -1,0 +1,54 @@
+"""Run every benchmark module and print one table; ratios are computed within this run.
+
+Usage: ``python -m benchmarks [data] [tensorflow] [pytorch] [parity]`` (default: all).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import time
+
+SUITES = {
+    "data": ("backends.data.bench", None),
+    "tensorflow": ("backends.tensorflow.bench", "tensorflow"),
+    "pytorch": ("backends.pytorch.bench", "torch"),
+    "parity": ("parity.bench", None),
+}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(SUITES)
+    unknown = [name for name in chosen if name not in SUITES]
+    if unknown:
+        print(f"unknown benchmark suite(s): {unknown}; choose from {list(SUITES)}", file=sys.stderr)
+        return 2
+    if "pytorch" in chosen:
+        importlib.import_module("torch")
+    rows: list[tuple[str, str, float, str]] = []
+    for suite in chosen:
+        module_name, framework = SUITES[suite]
+        if framework and importlib.util.find_spec(framework) is None:
+            print(f"[{suite}] skipped: {framework} is not installed")
+            continue
+        started = time.perf_counter()
+        module = importlib.import_module(module_name)
+        for name, value, unit in module.run():
+            rows.append((suite, name, value, unit))
+            print(f"[{suite}] {name}: {value:.4g} {unit}", flush=True)
+        print(f"[{suite}] finished in {time.perf_counter() - started:.1f} s", flush=True)
+    by_name = {(suite, name): value for suite, name, value, _ in rows}
+    ratios = []
+    for (suite, name), value in by_name.items():
+        if suite == "pytorch" and ("tensorflow", name) in by_name and by_name["tensorflow", name]:
+            ratios.append((name, value / by_name["tensorflow", name]))
+    if ratios:
+        print("\nPyTorch / TensorFlow (same machine, same run; > 1 means PyTorch is faster):")
+        for name, ratio in ratios:
+            print(f"  {name}: {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

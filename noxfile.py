@@ -1,0 +1,97 @@
+"""Routine tasks as nox sessions: tests, parity, signoff, bench, lint, typecheck.
+
+CPU-only machines install PyTorch through ``constraints.txt`` (the CPU wheel); set
+``PARITY_NO_CONSTRAINTS=1`` on a GPU machine to let pip choose the CUDA build.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+ROOT = Path(__file__).parent
+LOCAL_WHEELS = Path("/opt/wheels")
+TEST_ENV = {
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "HYPOTHESIS_PROFILE": "ci",
+    "PYTHONHASHSEED": "0",
+}
+
+
+def _install(session: nox.Session, *specs: str) -> None:
+    args = ["install", "--upgrade-strategy", "only-if-needed"]
+    if not os.environ.get("PARITY_NO_CONSTRAINTS"):
+        args += ["-c", str(ROOT / "constraints.txt")]
+        if LOCAL_WHEELS.is_dir():
+            args += ["--find-links", str(LOCAL_WHEELS)]
+    session.run("python", "-m", "pip", *args, *specs, silent=True)
+
+
+def _pytest(session: nox.Session, *extra: str) -> None:
+    workers = os.environ.get("PARITY_TEST_WORKERS", "2")
+    session.run(
+        "python", "-m", "pytest", "-n", workers, "-q", *extra, *session.posargs, env=TEST_ENV
+    )
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """The whole test suite with both frameworks installed."""
+    _install(session, "-e", ".[all]")
+    _pytest(session)
+
+
+@nox.session(name="tests-backend", python="3.11")
+@nox.parametrize("backend", ["tensorflow", "pytorch"])
+def tests_backend(session: nox.Session, backend: str) -> None:
+    """The suite with only one framework installed; tests needing the other are skipped."""
+    _install(session, "-e", f".[{backend},dev]")
+    other = "torch" if backend == "tensorflow" else "tensorflow"
+    session.run(
+        "python", "-c",
+        f"import importlib.util,sys; sys.exit(importlib.util.find_spec('{other}') is not None)",
+    )
+    _pytest(session)
+
+
+@nox.session(python="3.11")
+def parity(session: nox.Session) -> None:
+    """The default parity scenario; the report lands under reports/."""
+    _install(session, "-e", ".[tensorflow,pytorch]")
+    session.run("parity", "run", "default", "--out", "reports", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(python="3.11")
+def signoff(session: nox.Session) -> None:
+    """The full sign-off suite, convergence included."""
+    _install(session, "-e", ".[tensorflow,pytorch]")
+    session.run("parity", "run", "signoff", "--out", "reports", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Speed and memory figures, printed (never asserted)."""
+    _install(session, "-e", ".[tensorflow,pytorch]")
+    session.run("python", "-m", "benchmarks", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    _install(session, "ruff>=0.5")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy on the configuration, the bridge, the interface and the parity engine."""
+    _install(session, "-e", ".", "mypy>=1.10", "types-PyYAML")
+    session.run(
+        "mypy", "backends/config", "backends/base.py", "backends/graph.py", "parity"
+    )

@@ -1,0 +1,1 @@
+"""One module per ``parity`` subcommand (discovered by :mod:`parity.cli`)."""

@@ -1,0 +1,168 @@
+"""``parity train``: train a model with one backend and write the bundle, history and images.
+
+Every field of a training config file can also be given on the command line (``--nphotons
+1e6``, ``--probe-big false``, ``--N 128``; or ``--set KEY=VALUE``); the command line wins over
+``--config FILE``, and named options win over ``--set``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from parity.errors import InputError
+
+HELP = "Train a model with one backend; writes wts.h5.zip, history.json and the images."
+
+# config field -> the option spellings users reach for (first is shown in help)
+_ALIASES = {
+    "backend": ("--backend",),
+    "train_data_file": ("--train-data", "--train-data-file"),
+    "test_data_file": ("--test-data", "--test-data-file"),
+    "output_dir": ("--output-dir",),
+    "nepochs": ("--epochs", "--nepochs"),
+    "n_groups": ("--n-groups",),
+    "batch_size": ("--batch-size",),
+    "gridsize": ("--gridsize",),
+}
+_DEST = "cfg:"
+_METAVARS = {
+    "backend": "NAME",
+    "train_data_file": "DATA",
+    "test_data_file": "DATA",
+    "output_dir": "DIR",
+    "nepochs": "N",
+    "n_groups": "N",
+    "batch_size": "N",
+    "gridsize": "N",
+}
+
+
+def _option_names(name: str) -> tuple[str, ...]:
+    return _ALIASES.get(name, (f"--{name.replace('_', '-')}",))
+
+
+def add_config_options(
+    parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()
+) -> None:
+    """One option per field of ``cls`` (top level) and of ModelConfig, parsed by field type
+    when applied (:func:`config_overrides`)."""
+    from backends.config import ModelConfig
+    from backends.config import fields as config_fields
+
+    group = parser.add_argument_group("config fields (override --config)")
+    top = {k: v for k, v in config_fields.field_specs(cls).items() if k != "model"}
+    for owner, specs in (("", top), ("model.", config_fields.field_specs(ModelConfig))):
+        for name, spec in specs.items():
+            if name in skip:
+                continue
+            choices = f" ({'|'.join(spec.choices)})" if spec.choices else ""
+            group.add_argument(
+                *_option_names(name),
+                dest=f"{_DEST}{owner}{name}",
+                default=None,
+                metavar=_METAVARS.get(name, spec.kind.upper()),
+                help=f"{owner}{name}: {spec.kind}{choices}",
+            )
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--set`` assignments, then the per-field options (later wins)."""
+    overrides: dict[str, Any] = {}
+    for item in getattr(args, "assignments", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected KEY=VALUE, e.g. --set nphotons=1e6")
+        overrides[key.strip()] = value
+    for dest, value in vars(args).items():
+        if dest.startswith(_DEST) and value is not None:
+            overrides[dest[len(_DEST) :]] = value
+    return overrides
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    parser.add_argument("--config", type=Path, help="training config file (.toml, .yaml, .json)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of weight init and shuffling (default 0)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable; model fields by name or model.NAME)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    add_config_options(parser, _training_config_class())
+
+
+def _training_config_class() -> type:
+    from backends.config import TrainingConfig
+
+    return TrainingConfig
+
+
+def check_backend_available(name: str) -> None:
+    """InputError when the framework of backend ``name`` is not installed."""
+    import backends
+
+    if name not in backends.BACKEND_NAMES:
+        raise InputError(
+            f"unknown backend {name!r}; choose one of: {', '.join(backends.BACKEND_NAMES)}"
+        )
+    if name not in backends.available():
+        raise InputError(
+            f"the {name!r} backend is not available: its framework is not installed "
+            f"(install the '{name}' extra of ptychopinn-parity)"
+        )
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The training config: defaults, then ``--config``, then the command line."""
+    from backends.config import ModelConfig, TrainingConfig
+    from backends.config.io import apply_overrides, load_training_config
+
+    if args.config is not None:
+        if not args.config.is_file():
+            raise InputError(f"config file not found: {args.config}")
+        config = load_training_config(args.config, validate=False)
+    else:
+        config = TrainingConfig(model=ModelConfig())
+    return apply_overrides(config, config_overrides(args), from_text=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and report where the outputs went."""
+    from backends import workflows
+
+    config = build_config(args)
+    check_backend_available(config.backend)
+    if config.train_data_file is None:
+        raise InputError("no training data: give --train-data DATA (a path or builtin:NAME)")
+    outcome = workflows.train(
+        config.backend,
+        None,
+        None,
+        config,
+        None,
+        progress=not args.no_progress,
+        seed=args.seed,
+    )
+    print(f"backend      {config.backend}")
+    print(f"epochs run   {outcome.epochs_run}")
+    if outcome.final_loss is not None:
+        print(f"final loss   {outcome.final_loss:.6g}")
+    print(f"bundle       {outcome.bundle}")
+    print(f"history      {outcome.history}")
+    for image in outcome.images:
+        print(f"image        {image}")
+    if outcome.metrics is not None:
+        amp, ph = outcome.metrics["amplitude"], outcome.metrics["phase"]
+        print(
+            f"metrics      amplitude PSNR {amp['psnr']:.2f} dB, SSIM {amp['ssim']:.4f}; "
+            f"phase MAE {ph['mae']:.4f} rad ({outcome.metrics_path})"
+        )
+    return 0

@@ -1,0 +1,413 @@
+"""plan -> record -> compare -> findings table.
+
+:func:`run_scenario` records every backend of a scenario (in process, or each in its own
+subprocess with ``isolate=True``), compares the candidate with the reference, checks each trace
+against its stored baseline, applies the ledger and writes the report directory, which appears
+only when complete. A backend that raises, or whose subprocess dies, yields ``error`` findings;
+the run goes on and the report is still written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parity import ledger as ledger_mod
+from parity.checks import FAMILIES, Context, run_all
+from parity.findings import Finding, error_finding, exit_code, overall_verdict, skipped_finding
+from parity.progress import Reporter, Silent
+from parity.record import record
+from parity.tolerances import Registry
+from parity.trace import Trace, TraceError
+
+BASELINE_DIR = Path(__file__).with_name("baselines")
+
+
+@dataclass
+class Plan:
+    """What a run will do."""
+
+    scenario: Any
+    backends: list[str]
+    isolate: bool = False
+    inject: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line."""
+        mode = "isolated subprocesses" if self.isolate else "in process"
+        inj = f", injected defects: {', '.join(self.inject)}" if self.inject else ""
+        return (
+            f"scenario {self.scenario.name} ({self.scenario.hash}): "
+            f"{' vs '.join(self.backends)} ({mode}); checks: {', '.join(self.families)}{inj}"
+        )
+
+
+@dataclass
+class RunResult:
+    """Everything a report needs."""
+
+    scenario: Any
+    backends: list[str]
+    traces: dict[str, Path]
+    findings: list[Finding]
+    names: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    started: str = ""
+    seconds: float = 0.0
+    command: str = ""
+    report_dir: Path | None = None
+    inject: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """``pass`` or ``fail``."""
+        return overall_verdict(self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 fail."""
+        return exit_code(self.findings)
+
+    def frame(self) -> Any:
+        """The findings table (pandas DataFrame)."""
+        from parity.findings import to_frame
+
+        return to_frame(self.findings)
+
+    def localisation(self) -> dict[str, Any] | None:
+        """First divergent stages (cumulative, single-step) of the forward check."""
+        for f in self.findings:
+            if f.check == "forward.localisation":
+                return {
+                    "cumulative": f.details.get("cumulative"),
+                    "single_step": f.details.get("single_step"),
+                }
+        return None
+
+
+def plan(
+    scenario: Any, backends: Sequence[str], isolate: bool = False, inject: Sequence[str] = ()
+) -> Plan:
+    """The plan of one scenario run."""
+    families = list(scenario.checks)
+    return Plan(scenario, list(backends), isolate, list(inject), families)
+
+
+def utc_stamp() -> str:
+    """``20250101T120000Z``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def baseline_path(scenario_name: str, backend: str, directory: Path | None = None) -> Path:
+    """Where the baseline of one backend for one scenario lives."""
+    safe = backend.replace(":", "_").replace("/", "_").replace(".", "_")
+    return (directory or BASELINE_DIR) / f"{scenario_name}-{safe}.h5"
+
+
+def _scenario_file(scenario: Any, directory: Path) -> Path:
+    path = directory / f"scenario-{scenario.name}.json"
+    path.write_text(json.dumps(scenario.to_dict(), indent=2, sort_keys=True, default=str))
+    return path
+
+
+def record_isolated(
+    backend: str,
+    scenario: Any,
+    out: Path,
+    *,
+    reference: Path | None,
+    inject: Sequence[str],
+    oracle: str | None,
+    workdir: Path,
+    bundle_dir: Path | None,
+    timeout: float | None = None,
+) -> tuple[int, str]:
+    """Run ``python -m parity record`` for one backend; returns (exit code, stderr tail)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "parity",
+        "record",
+        "--backend",
+        backend,
+        str(_scenario_file(scenario, workdir)),
+        "-o",
+        str(out),
+        "--quiet",
+    ]
+    if reference is not None and reference.exists():
+        cmd += ["--reference", str(reference)]
+    for name in inject:
+        cmd += ["--inject", name]
+    if oracle:
+        cmd += ["--oracle", oracle]
+    if bundle_dir is not None:
+        cmd += ["--bundle-dir", str(bundle_dir)]
+    env = dict(os.environ)
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    return proc.returncode, proc.stderr[-8000:]
+
+
+def compare_traces(
+    ref_path: Path,
+    cand_path: Path | None,
+    scenario: Any,
+    tolerances: Registry,
+    families: Sequence[str] | None = None,
+) -> list[Finding]:
+    """Findings of the cross-backend families (candidate may be absent)."""
+    families = [f for f in (families or scenario.checks) if f in FAMILIES]
+    ref = Trace(ref_path)
+    cand = Trace(cand_path) if cand_path is not None else None
+    try:
+        for t in (ref, cand):
+            if t is not None:
+                t.check_scenario(scenario.name, scenario.hash)
+        ctx = Context(ref, cand, scenario, tolerances)
+        return run_all(ctx, families)
+    finally:
+        ref.close()
+        if cand is not None:
+            cand.close()
+
+
+def regression_findings(trace_path: Path, baseline: Path, tolerances: Registry) -> list[Finding]:
+    """A trace against its baseline (skipped when no baseline is stored)."""
+    from parity.checks.regression import compare_baseline
+
+    if not trace_path.exists():
+        return []
+    with Trace(trace_path) as current:
+        if not baseline.exists():
+            return [
+                skipped_finding(
+                    "regression",
+                    "*",
+                    f"no baseline at {baseline}; create it with `parity baseline update "
+                    f"{current.scenario_name}`",
+                    backend=current.backend,
+                )
+            ]
+        try:
+            with Trace(baseline) as base:
+                return list(compare_baseline(current, base, tolerances))
+        except TraceError as exc:
+            return [error_finding("regression", "*", str(exc), backend=current.backend)]
+
+
+def run_scenario(
+    scenario: Any,
+    backends: Sequence[str],
+    *,
+    out_root: Path | None = Path("reports"),
+    isolate: bool = False,
+    inject: Sequence[str] = (),
+    oracle: str | None = None,
+    data_loader: Callable[..., Any] | None = None,
+    metrics_fn: Callable[..., Mapping[str, Any]] | None = None,
+    progress: Reporter | None = None,
+    baseline_dir: Path | None = None,
+    ledger_path: Path | None = None,
+    tolerances_path: Path | None = None,
+    command: str = "",
+    formats: Sequence[str] | None = None,
+) -> RunResult:
+    """Record, compare, judge and report one scenario.
+
+    ``inject`` names defects (:mod:`parity.defects`) injected into the candidate (the second
+    backend). With ``out_root=None`` nothing is written beyond a temporary directory.
+    """
+    progress = progress or Silent()
+    backends = list(backends)
+    the_plan = plan(scenario, backends, isolate, inject)
+    progress.note(the_plan.describe())
+    tolerances = (
+        Registry.load(tolerances_path) if tolerances_path else Registry.load()
+    ).with_overrides(scenario.tolerances, scenario.source)
+    entries = (
+        ledger_mod.load(ledger_path) if ledger_path or ledger_mod.DEFAULT_PATH.exists() else []
+    )
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    stamp = utc_stamp()
+    root = Path(out_root) if out_root is not None else None
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="parity-run-")) if root is None else None
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        work = root / f".{stamp}-{scenario.name}.partial-{os.getpid()}"
+        work.mkdir()
+    else:
+        assert scratch is not None
+        work = scratch
+    complete = False
+    try:
+        traces_dir = work / "traces"
+        traces_dir.mkdir()
+        trace_paths: dict[str, Path] = {}
+        findings: list[Finding] = []
+        oracle_obj = None
+        if oracle is not None and not isolate:
+            from parity.registry import get_oracle
+
+            oracle_obj = get_oracle(oracle)
+        for i, spec in enumerate(backends):
+            path = traces_dir / f"{i}-{spec.replace(':', '_')}.h5"
+            reference = trace_paths.get(backends[0]) if i > 0 else None
+            defects = list(inject) if i == len(backends) - 1 and len(backends) > 1 else []
+            bundle_dir = work / "bundles" / f"{i}-{spec.replace(':', '_')}"
+            if isolate:
+                progress.start(f"{spec}: subprocess")
+                t1 = time.perf_counter()
+                try:
+                    code, err = record_isolated(
+                        spec,
+                        scenario,
+                        path,
+                        reference=reference,
+                        inject=defects,
+                        oracle=oracle,
+                        workdir=work,
+                        bundle_dir=bundle_dir,
+                    )
+                except subprocess.TimeoutExpired as exc:
+                    code, err = -1, f"timed out after {exc.timeout} s"
+                progress.finish(
+                    f"{spec}: subprocess", "ok" if code == 0 else "error", time.perf_counter() - t1
+                )
+                if code != 0 or not path.exists():
+                    findings.append(
+                        error_finding(
+                            "record",
+                            "*",
+                            f"recording subprocess of {spec} exited with code {code} and left no "
+                            f"trace:\n{err}",
+                            backend=spec,
+                        )
+                    )
+                    continue
+            else:
+                record(
+                    spec,
+                    scenario,
+                    path,
+                    reference=reference,
+                    oracle=oracle_obj,
+                    data_loader=data_loader,
+                    defects=defects,
+                    metrics_fn=metrics_fn,
+                    progress=progress,
+                    bundle_dir=bundle_dir,
+                )
+            trace_paths[spec] = path
+        names, environment, timings = _trace_meta(trace_paths)
+        ref_spec = backends[0]
+        cand_spec = backends[1] if len(backends) > 1 else None
+        progress.start("compare")
+        t1 = time.perf_counter()
+        if ref_spec in trace_paths:
+            cand_path = trace_paths.get(cand_spec) if cand_spec else None
+            if cand_spec is not None and cand_path is None:
+                findings += [
+                    error_finding(
+                        fam,
+                        "*",
+                        f"no trace of {cand_spec}: see the record error",
+                        backend=cand_spec,
+                    )
+                    for fam in scenario.checks
+                    if fam in FAMILIES
+                ]
+            findings += compare_traces(trace_paths[ref_spec], cand_path, scenario, tolerances)
+        else:
+            findings += [
+                error_finding(
+                    fam,
+                    "*",
+                    f"no trace of the reference {ref_spec}: see the record error",
+                    backend=ref_spec,
+                )
+                for fam in scenario.checks
+                if fam in FAMILIES
+            ]
+        if "regression" in scenario.checks:
+            for spec, path in trace_paths.items():
+                name = names.get(spec, spec)
+                findings += regression_findings(
+                    path, baseline_path(scenario.name, name, baseline_dir), tolerances
+                )
+        findings = ledger_mod.apply(findings, entries, scenario.name, scenario.checks)
+        progress.finish("compare", "ok", time.perf_counter() - t1)
+        result = RunResult(
+            scenario=scenario,
+            backends=backends,
+            traces=trace_paths,
+            findings=findings,
+            names=names,
+            environment=environment,
+            timings=timings,
+            started=started.isoformat(timespec="seconds"),
+            seconds=time.perf_counter() - t0,
+            command=command,
+            inject=list(inject),
+        )
+        if root is not None:
+            final = _final_dir(root, stamp, scenario.name)
+            from parity.report import write_all
+
+            result.report_dir = final
+            progress.start("report")
+            t1 = time.perf_counter()
+            write_all(result, work, formats=formats)
+            progress.finish("report", "ok", time.perf_counter() - t1)
+            result.traces = {k: final / v.relative_to(work) for k, v in trace_paths.items()}
+            os.replace(work, final)
+        complete = True
+        return result
+    finally:
+        if not complete and root is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        if scratch is not None and complete is False:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _final_dir(root: Path, stamp: str, name: str) -> Path:
+    final = root / f"{stamp}-{name}"
+    n = 1
+    while final.exists():
+        final = root / f"{stamp}-{name}-{n}"
+        n += 1
+    return final
+
+
+def _trace_meta(paths: Mapping[str, Path]) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+    names: dict[str, str] = {}
+    env: dict[str, Any] = {}
+    timings: dict[str, Any] = {}
+    for spec, path in paths.items():
+        with Trace(path) as t:
+            names[spec] = t.backend
+            env[t.backend] = {
+                "environment": t.meta_json("environment", {}),
+                "versions": t.meta_json("versions", {}),
+                "device": t.meta.get("device", "unknown"),
+                "git_revision": t.meta.get("git_revision", "unknown"),
+                "injected_defects": t.meta_json("injected_defects", []),
+                "data_source": t.meta.get("data_source", ""),
+            }
+            timings[t.backend] = t.meta_json("timings", {})
+    return names, env, timings

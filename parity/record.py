@@ -1,0 +1,561 @@
+"""Drive one backend through a scenario and write its trace.
+
+Sections, each recorded with its status and time (a section that raises is stored as an error
+with its traceback; the recording goes on): ``environment``, ``params`` (the backend's legacy
+snapshot), ``data`` (its containers), ``ops`` (each op on fixed seeded inputs, with the oracle's
+outputs), ``forward`` (identical NumPy-drawn weights imported; outputs, every stage activation,
+and single-step outputs of every stage re-fed the reference trace's inputs), ``gradients``,
+``training`` (K optimizer steps from identical weights and batches), ``bundles`` (save, load,
+forward round trip, manifest and params), ``inference`` and ``convergence`` (sign-off).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import tempfile
+import time
+import traceback
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from parity import datasets, opcases
+from parity.initweights import glorot_weights
+from parity.progress import Reporter, Silent
+from parity.trace import Trace, TraceWriter, base_versions, git_revision
+
+SECTIONS = (
+    "environment",
+    "params",
+    "data",
+    "ops",
+    "forward",
+    "gradients",
+    "training",
+    "bundles",
+    "inference",
+    "convergence",
+)
+SECTIONS_FOR_CHECK = {
+    "params": ("params",),
+    "data": ("data",),
+    "ops": ("ops",),
+    "forward": ("forward",),
+    "gradients": ("gradients",),
+    "training": ("training",),
+    "bundles": ("bundles",),
+    "inference": ("inference",),
+    "convergence": ("convergence",),
+    "regression": ("params", "data", "ops", "forward", "gradients", "training", "inference"),
+}
+NEEDS_DATA = ("data", "forward", "gradients", "training", "bundles", "inference", "convergence")
+
+
+def sections_for(checks: Sequence[str]) -> list[str]:
+    """Sections a list of check families needs, in recording order."""
+    wanted = {"environment"}
+    for c in checks:
+        wanted.update(SECTIONS_FOR_CHECK.get(c, ()))
+    return [s for s in SECTIONS if s in wanted]
+
+
+class SectionFailed(Exception):
+    """A section could not run because one it depends on failed."""
+
+
+def _default_metrics() -> Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]:
+    from backends.metrics import reconstruction_metrics
+
+    return reconstruction_metrics  # type: ignore[no-any-return]
+
+
+def _flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten_metrics(value, f"{name}."))
+        elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, bool
+        ):
+            out[name] = float(value)
+    return out
+
+
+def _legacy_expected(config: Any) -> dict[str, Any] | None:
+    """The legacy snapshot the canonical config translates to (backends.config), if available."""
+    import importlib
+
+    for module_name in ("backends.config", "backends.config.legacy"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        fn = getattr(module, "to_legacy_snapshot", None)
+        if fn is not None:
+            return dict(fn(config))
+    return None
+
+
+class Recorder:
+    """Records one backend (see :func:`record`)."""
+
+    def __init__(
+        self,
+        writer: TraceWriter,
+        scenario: Any,
+        backend_spec: str,
+        *,
+        reference: Path | None,
+        oracle: Any,
+        data_loader: Callable[..., datasets.ScenarioData],
+        defects: Sequence[str],
+        metrics_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]] | None,
+        progress: Reporter,
+        bundle_dir: Path | None,
+    ) -> None:
+        self.w = writer
+        self.scenario = scenario
+        self.spec = backend_spec
+        self.reference = reference
+        self.oracle = oracle
+        self.data_loader = data_loader
+        self.defects = list(defects)
+        self.metrics_fn = metrics_fn
+        self.progress = progress
+        self.bundle_dir = bundle_dir
+        self.backend: Any = None
+        self.label = backend_spec
+        self.data: datasets.ScenarioData | None = None
+        self.failed: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+        self._model: Any = None
+        self._weights: dict[str, np.ndarray] | None = None
+        self._batch: Any = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def run_section(self, name: str, fn: Callable[[], None], needs: Sequence[str] = ()) -> None:
+        """Run one section, recording ok/error/skipped, its time and any traceback."""
+        label = f"{self.label}: {name}"
+        self.progress.start(label)
+        t0 = time.perf_counter()
+        status = "ok"
+        try:
+            for dep in needs:
+                if dep in self.failed:
+                    raise SectionFailed(f"not run: section {dep!r} failed: {self.failed[dep]}")
+            fn()
+            self.w.record_section(name, status="ok")
+        except Exception as exc:
+            status = "error"
+            message = f"{type(exc).__name__}: {exc}"
+            self.failed[name] = message
+            tb = message if isinstance(exc, SectionFailed) else traceback.format_exc()
+            self.w.record_section(name, status="error", error=message, traceback=tb)
+        seconds = time.perf_counter() - t0
+        self.timings[name] = seconds
+        self.w.record_section(name, seconds=round(seconds, 4))
+        self.progress.finish(label, status, seconds)
+
+    @property
+    def model_config(self) -> Any:
+        return self.scenario.model_config()
+
+    def training_config(self) -> Any:
+        assert self.data is not None
+        return self.scenario.training_config(self.data.train_file, self.data.test_file)
+
+    def intensity_scale(self) -> float:
+        assert self.data is not None
+        return self.data.intensity_scale(self.model_config.N)
+
+    def build(self, weights: Mapping[str, np.ndarray] | None, seed: int = 0) -> Any:
+        assert self.data is not None
+        probe = np.asarray(self.data.train.probe, dtype=np.complex64)
+        return self.backend.build(
+            self.model_config, probe, self.intensity_scale(), weights=weights, seed=seed
+        )
+
+    # -- sections -----------------------------------------------------------------------------
+
+    def environment(self) -> None:
+        from parity.registry import get_backend
+
+        backend = get_backend(self.spec)
+        if self.defects:
+            from parity import defects
+
+            for name in self.defects:
+                backend = defects.inject(backend, name)
+        self.backend = backend
+        self.label = str(getattr(backend, "name", self.spec))
+        env = dict(backend.environment())
+        versions = {**base_versions(), **{k: str(v) for k, v in env.get("versions", {}).items()}}
+        self.w.set_meta(
+            backend=self.label,
+            backend_spec=self.spec,
+            environment=env,
+            versions=versions,
+            device=str(env.get("device", "unknown")),
+            injected_defects=self.defects,
+        )
+
+    def load_data(self) -> None:
+        self.data = self.data_loader(self.scenario)
+
+    def params(self) -> None:
+        assert self.data is not None
+        cfg = self.training_config()
+        self.w.put_json("params", "legacy", self.backend.legacy_params(cfg))
+        self.w.put_json("params", "canonical", dataclasses.asdict(cfg))
+        expected = _legacy_expected(cfg)
+        if expected is not None:
+            self.w.put_json("params", "legacy_expected", expected)
+
+    def data_section(self) -> None:
+        assert self.data is not None
+        own = getattr(self.backend, "load_training_data", None)
+        train = self.data.train
+        source = "backends.data (shared)"
+        if callable(own):
+            train = own(self.training_config())[0]
+            source = f"{self.label}.load_training_data"
+        self.w.set_meta(data_source=source)
+        for split, container in (("train", train), ("test", self.data.test)):
+            for name, value in datasets.container_arrays(container).items():
+                self.w.put(f"data/{split}", name, np.asarray(value))
+
+    def ops(self) -> None:
+        cases = opcases.op_cases(
+            self.model_config, self.scenario.seeds.ops, batch=self.scenario.run.op_batch
+        )
+        errors: dict[str, dict[str, str]] = {}
+        for case in cases:
+            stage = f"ops/{case.id}"
+            for arg, value in case.args.items():
+                if isinstance(value, np.ndarray):
+                    self.w.put(f"{stage}/inputs", arg, value)
+            scalars = {k: v for k, v in case.args.items() if not isinstance(v, np.ndarray)}
+            self.w.put_json("params", f"ops_args/{case.id}", scalars)
+            for who, namespace in (("output", self.backend.ops), ("oracle", self.oracle)):
+                fn = getattr(namespace, case.op, None) if namespace is not None else None
+                if fn is None:
+                    errors.setdefault(case.id, {})[who] = f"no op {case.op!r}"
+                    continue
+                try:
+                    result = np.asarray(opcases.run_case(fn, case))
+                    self.w.put(stage, who, result)
+                except Exception:
+                    errors.setdefault(case.id, {})[who] = traceback.format_exc()
+        self.w.put_json("params", "ops_errors", errors)
+
+    def forward(self) -> None:
+        from backends.graph import stages
+
+        run = self.scenario.run
+        cfg = self.model_config
+        assert self.data is not None
+        weights = glorot_weights(cfg, self.scenario.seeds.weights)
+        self._weights = weights
+        for name, value in weights.items():
+            self.w.put("weights/initial", name, value)
+        model = self.build(weights)
+        self._model = model
+        self._store_weight_check(
+            "weights/exported", "export_check", self.backend.export_weights(model)
+        )
+        idx = datasets.batch_indices(len(self.data.train), 0, run.batch_size)
+        batch = self.data.train.batch(idx)
+        self._batch = batch
+        for key in ("X", "positions", "Y_I"):
+            value = getattr(batch, key, None)
+            if value is not None:
+                self.w.put("batch", key, np.asarray(value))
+        result = self.backend.forward(model, batch, capture=True)
+        for name, value in result.outputs.items():
+            self.w.put("forward/outputs", name, np.asarray(value))
+        for name, value in result.activations.items():
+            self.w.put("forward/activations", name, np.asarray(value))
+        # single-step: each stage re-fed its inputs from the reference trace (or from itself)
+        feeds_source = "self"
+        ref: Trace | None = None
+        if self.reference is not None and Path(self.reference).exists():
+            ref = Trace(Path(self.reference))
+            feeds_source = f"reference:{ref.backend}"
+        try:
+            model_input = np.float32(self.intensity_scale()) * np.asarray(batch.X, np.float32)
+            positions = np.asarray(batch.positions, np.float32)
+
+            def feed(name: str) -> np.ndarray | None:
+                if name == "input":
+                    if ref is not None and ref.has("batch", "X"):
+                        return np.float32(self.intensity_scale()) * ref.get("batch", "X")
+                    return model_input
+                if name == "input_positions":
+                    if ref is not None and ref.has("batch", "positions"):
+                        return ref.get("batch", "positions")
+                    return positions
+                if ref is not None:
+                    if ref.has("forward/activations", name):
+                        return ref.get("forward/activations", name)
+                    return None
+                value = result.activations.get(name)
+                return None if value is None else np.asarray(value)
+
+            errors: dict[str, str] = {}
+            for stage in stages(cfg):
+                inputs = {n: feed(n) for n in stage.inputs}
+                missing = [n for n, v in inputs.items() if v is None]
+                if missing:
+                    errors[stage.name] = f"reference has no activation {', '.join(missing)}"
+                    continue
+                try:
+                    out = self.backend.run_stage(model, stage.name, inputs)
+                except Exception:
+                    errors[stage.name] = traceback.format_exc()
+                    continue
+                self.w.put("forward/single_step", stage.name, np.asarray(out))
+            self.w.put_json("params", "single_step", {"source": feeds_source, "errors": errors})
+        finally:
+            if ref is not None:
+                ref.close()
+
+    def _store_weight_check(self, stage: str, name: str, got: Mapping[str, np.ndarray]) -> None:
+        assert self._weights is not None
+        status: dict[str, str] = {}
+        for key, expected in self._weights.items():
+            if key not in got:
+                status[key] = "missing"
+                continue
+            value = np.asarray(got[key])
+            if value.shape == expected.shape and np.array_equal(value, expected):
+                status[key] = "equal"
+            else:
+                status[key] = "different"
+                self.w.put(stage, key, value)
+        for key in got:
+            if key not in self._weights:
+                status[key] = "extra"
+        self.w.put_json("params", name, status)
+
+    def gradients(self) -> None:
+        if self._model is None:
+            raise SectionFailed("not run: the forward section built no model")
+        result = self.backend.loss_and_grads(self._model, self._batch, self.training_config())
+        for term, value in result.losses.items():
+            self.w.put("gradients/losses", term, np.float64(value))
+        for name, value in result.grads.items():
+            self.w.put("gradients/grads", name, np.asarray(value))
+
+    def training(self) -> None:
+        run = self.scenario.run
+        assert self.data is not None
+        weights = self._weights or glorot_weights(self.model_config, self.scenario.seeds.weights)
+        model = self.build(weights)
+        n = len(self.data.train)
+        batches = [
+            self.data.train.batch(
+                datasets.batch_indices(n, k * run.train_batch_size, run.train_batch_size)
+            )
+            for k in range(run.train_steps)
+        ]
+        result = self.backend.train_steps(
+            model, batches, self.training_config(), learning_rate=run.learning_rate
+        )
+        terms = sorted({t for step in result.step_losses for t in step})
+        for term in terms:
+            values = [float(step.get(term, np.nan)) for step in result.step_losses]
+            self.w.put("training/step_losses", term, np.asarray(values, dtype=np.float64))
+        self.w.put(
+            "training", "learning_rates", np.asarray(result.learning_rates, dtype=np.float64)
+        )
+        for name, value in result.weights.items():
+            self.w.put("training/weights", name, np.asarray(value))
+
+    def bundles(self) -> None:
+        if self._model is None:
+            raise SectionFailed("not run: the forward section built no model")
+        cfg = self.training_config()
+        with tempfile.TemporaryDirectory(prefix="parity-bundle-") as tmp:
+            target = Path(self.bundle_dir) if self.bundle_dir is not None else Path(tmp)
+            path = Path(self.backend.save_bundle(self._model, target, cfg))
+            self._store_bundle_listing(path)
+            loaded, params = self.backend.load_bundle(path)
+            self.w.put_json("bundles", "loaded_params", params)
+            self._store_weight_check(
+                "bundle/weights", "bundle_weight_check", self.backend.export_weights(loaded)
+            )
+            result = self.backend.forward(loaded, self._batch, capture=False)
+            for name, value in result.outputs.items():
+                self.w.put("bundle/outputs", name, np.asarray(value))
+            self.w.put(
+                "bundle", "intensity_scale", np.float64(getattr(loaded, "intensity_scale", np.nan))
+            )
+
+    def _store_bundle_listing(self, path: Path) -> None:
+        data = path.read_bytes()
+        entries: dict[str, dict[str, Any]] = {}
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for info in zf.infolist():
+                content = zf.read(info.filename)
+                entries[info.filename] = {
+                    "size": info.file_size,
+                    "sha256": hashlib.sha256(content).hexdigest(),
+                }
+                if info.filename in ("manifest.json", "params.json"):
+                    self.w.put_json("bundles", info.filename.split(".")[0], json.loads(content))
+        self.w.put_json("bundles", "entries", entries)
+        self.w.put_json("bundles", "file", {"name": path.name, "size": len(data)})
+
+    def inference(self) -> None:
+        if self._model is None:
+            raise SectionFailed("not run: the forward section built no model")
+        assert self.data is not None
+        run = self.scenario.run
+        test = self.data.test
+        groups = min(run.infer_groups, len(test))
+        subset = test.subset(list(range(groups))) if groups < len(test) else test
+        result = self.backend.infer(
+            self._model, subset, batch_size=run.infer_batch_size, crop=run.stitch_crop
+        )
+        for name in ("patches", "stitched", "amplitude", "phase"):
+            self.w.put("inference", name, np.asarray(getattr(result, name)))
+        offsets = getattr(subset, "global_offsets", None)
+        if offsets is not None:
+            self.w.put("inference", "global_offsets", np.asarray(offsets))
+
+    def convergence(self) -> None:
+        conv = self.scenario.convergence
+        data = self.data_loader(self.scenario, n_groups=conv.n_groups, test_groups=conv.test_groups)
+        truth = ground_truth(
+            data.test, self.oracle, self.model_config.N, self.scenario.run.stitch_crop
+        )
+        self.w.put("convergence", "truth", truth)
+        metrics_fn = self.metrics_fn or _default_metrics()
+        cfg = self.scenario.training_config(data.train_file, data.test_file)
+        cfg.nepochs = conv.epochs
+        if conv.n_groups is not None:
+            cfg.n_groups = conv.n_groups
+        probe = np.asarray(data.train.probe, dtype=np.complex64)
+        scale = data.intensity_scale(self.model_config.N)
+        summary: dict[str, Any] = {}
+        for seed in conv.seeds:
+            t0 = time.perf_counter()
+            model = self.backend.build(self.model_config, probe, scale, seed=seed)
+            trained = self.backend.train(model, data.train, cfg, seed=seed, epochs=conv.epochs)
+            inferred = self.backend.infer(
+                model,
+                data.test,
+                batch_size=self.scenario.run.infer_batch_size,
+                crop=self.scenario.run.stitch_crop,
+            )
+            metrics = _flatten_metrics(metrics_fn(np.asarray(inferred.stitched), truth))
+            history = {k: [float(x) for x in v] for k, v in trained.history.items()}
+            if history.get("loss"):
+                metrics["final_loss"] = history["loss"][-1]
+            stage = f"convergence/seed{seed}"
+            self.w.put(stage, "step_loss", np.asarray(trained.step_loss, dtype=np.float64))
+            for key, values in history.items():
+                self.w.put(f"{stage}/history", key, np.asarray(values, dtype=np.float64))
+            if seed == conv.seeds[0]:
+                self.w.put(stage, "stitched", np.asarray(inferred.stitched))
+            summary[str(seed)] = {
+                "metrics": metrics,
+                "seconds": time.perf_counter() - t0,
+                "stopped_epoch": trained.stopped_epoch,
+            }
+        self.w.put_json("params", "convergence", summary)
+
+    # -- driver -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        wanted = sections_for(self.scenario.checks)
+        self.run_section("environment", self.environment)
+        if any(s in wanted for s in NEEDS_DATA) or "params" in wanted:
+            self.run_section("data:load", self.load_data, needs=("environment",))
+        plan: list[tuple[str, Callable[[], None], tuple[str, ...]]] = [
+            ("params", self.params, ("environment", "data:load")),
+            ("data", self.data_section, ("environment", "data:load")),
+            ("ops", self.ops, ("environment",)),
+            ("forward", self.forward, ("environment", "data:load")),
+            ("gradients", self.gradients, ("forward",)),
+            ("training", self.training, ("environment", "data:load")),
+            ("bundles", self.bundles, ("forward",)),
+            ("inference", self.inference, ("forward",)),
+            ("convergence", self.convergence, ("environment", "data:load")),
+        ]
+        needs_forward = {"gradients", "bundles", "inference"} & set(wanted)
+        for name, fn, needs in plan:
+            if name in wanted or (name == "forward" and needs_forward):
+                self.run_section(name, fn, needs)
+        self.w.set_meta(timings=self.timings, git_revision=git_revision())
+
+
+def ground_truth(test: Any, oracle: Any, N: int, crop: int) -> np.ndarray:
+    """The ground-truth object over the stitched region: patches of ``objectGuess`` at the
+    group centroids (physics.md 7.3, bilinear), stitched exactly as the reconstruction is."""
+    obj = getattr(test, "objectGuess", None)
+    if obj is None:
+        raise ValueError("convergence needs ground truth: the test data has no objectGuess")
+    obj = np.asarray(obj)
+    offsets = np.asarray(test.global_offsets, dtype=np.float64)
+    G = offsets.shape[0]
+    half = N // 2
+    padded = np.pad(obj, half)
+    shifts = -offsets.reshape(G, 2)
+    patches = np.empty((G, N, N, 1), dtype=np.complex128)
+    for g in range(G):
+        moved = oracle.translate(padded[None, :, :, None], shifts[g : g + 1])
+        patches[g] = np.asarray(moved)[0, :N, :N, :]
+    stitched = oracle.stitch(patches.astype(np.complex64), offsets.reshape(G, 1, 2, 1), crop=crop)
+    return np.asarray(stitched).reshape(np.asarray(stitched).shape[0], -1)
+
+
+def record(
+    backend_spec: str,
+    scenario: Any,
+    out: Path,
+    *,
+    reference: Path | None = None,
+    oracle: Any = None,
+    data_loader: Callable[..., datasets.ScenarioData] | None = None,
+    defects: Sequence[str] = (),
+    metrics_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]] | None = None,
+    progress: Reporter | None = None,
+    bundle_dir: Path | None = None,
+) -> Path:
+    """Record ``backend_spec`` through ``scenario`` into the trace ``out`` (written atomically).
+
+    ``reference`` is a trace of the reference backend whose activations feed the single-step
+    checks. ``oracle`` defaults to :mod:`backends.physics`, ``data_loader`` to
+    :func:`parity.datasets.load`. Errors inside sections are recorded, not raised.
+    """
+    if oracle is None:
+        from parity.registry import get_oracle
+
+        try:
+            oracle = get_oracle()
+        except Exception:
+            oracle = None
+    with TraceWriter(Path(out), backend_spec, scenario) as writer:
+        recorder = Recorder(
+            writer,
+            scenario,
+            backend_spec,
+            reference=reference,
+            oracle=oracle,
+            data_loader=data_loader or datasets.load,
+            defects=defects,
+            metrics_fn=metrics_fn,
+            progress=progress or Silent(),
+            bundle_dir=bundle_dir,
+        )
+        recorder.run()
+    return Path(out)

@@ -1,0 +1,136 @@
+"""The tolerance registry: ``parity/tolerances.toml`` by check and tensor kind.
+
+Lookup for a check family ``F`` and a tensor kind ``K`` tries, in order: a scenario override for
+the exact tensor (``"F:tensor"``), a scenario override or registry entry ``"F.K"``, then ``"F"``,
+then ``"K"``, then ``"default"``. Every entry states what it is based on (``basis``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from parity.errors import InputError
+
+DEFAULT_PATH = Path(__file__).with_name("tolerances.toml")
+MODES = ("elementwise", "scaled", "exact")
+_NUMERIC_FIELDS = {"rtol", "atol", "mode", "cyclic", "mask_below", "equal_nan", "basis"}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close two tensors must be.
+
+    ``elementwise``: ``|a - b| <= atol + rtol * |b|`` at every element (torch.testing).
+    ``scaled``: ``|a - b| <= atol + rtol * max|b|`` (canvases, FFT outputs, gradients: quantities
+    whose small elements carry only the rounding error of the large ones).
+    ``exact``: bitwise equal. ``cyclic``: differences are wrapped to ``[-pi, pi)`` (phases).
+    ``mask_below``: ignore elements whose reference magnitude (or the given weight) is below this
+    fraction of its maximum (phase where the amplitude vanishes).
+    """
+
+    rtol: float = 1.3e-6
+    atol: float = 1e-5
+    mode: str = "elementwise"
+    cyclic: bool = False
+    mask_below: float = 0.0
+    equal_nan: bool = False
+    key: str = "default"
+    basis: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(
+                f"tolerance {self.key!r}: mode {self.mode!r} is not one of {', '.join(MODES)}"
+            )
+        for name in ("rtol", "atol", "mask_below"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InputError(f"tolerance {self.key!r}: {name}={value!r} must be a number >= 0")
+
+    def describe(self) -> str:
+        """Short text such as ``allclose(rtol=1.3e-06, atol=1e-05)``."""
+        if self.mode == "exact":
+            return "exact"
+        kind = "allclose" if self.mode == "elementwise" else "scaled-allclose"
+        extra = ", cyclic" if self.cyclic else ""
+        return f"{kind}(rtol={self.rtol:.3g}, atol={self.atol:.3g}{extra})"
+
+
+def _leaves(table: Mapping[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    if scalars:
+        out[prefix or "default"] = scalars
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def _make(key: str, fields: Mapping[str, Any], source: str) -> Tolerance:
+    unknown = set(fields) - _NUMERIC_FIELDS
+    if unknown:
+        bad = sorted(unknown)[0]
+        close = difflib.get_close_matches(bad, sorted(_NUMERIC_FIELDS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"{source}: unknown tolerance field {bad!r} in [{key}]{hint}")
+    return Tolerance(key=key, **dict(fields))
+
+
+class Registry:
+    """Tolerances by key, with lookup by check family and tensor kind."""
+
+    def __init__(self, entries: Mapping[str, Tolerance], extra: Mapping[str, Any] | None = None):
+        self.entries = dict(entries)
+        self.extra = dict(extra or {})
+        if "default" not in self.entries:
+            self.entries["default"] = Tolerance(basis="torch.testing float32 defaults")
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Registry:
+        """Read a tolerances file (default: the packaged ``parity/tolerances.toml``)."""
+        path = path or DEFAULT_PATH
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"tolerance file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path}: invalid TOML: {exc}") from None
+        extra = data.pop("convergence", {})
+        entries = {k: _make(k, v, str(path)) for k, v in _leaves(data).items()}
+        return cls(entries, {"convergence": extra})
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]], source: str) -> Registry:
+        """A copy where scenario overrides replace (field by field) or add entries."""
+        entries = dict(self.entries)
+        for key, fields in overrides.items():
+            if not isinstance(fields, Mapping):
+                raise InputError(f"{source}: tolerance override {key!r} must be a table")
+            base = entries.get(key) or entries.get(key.split(":", 1)[0]) or entries["default"]
+            unknown = set(fields) - _NUMERIC_FIELDS
+            if unknown:
+                _make(key, fields, source)  # raises with a suggestion
+            entries[key] = replace(base, key=key, **dict(fields))
+            if "basis" not in fields:
+                entries[key] = replace(entries[key], basis=f"scenario override ({source})")
+        return Registry(entries, self.extra)
+
+    def lookup(self, family: str, kind: str = "default", tensor: str | None = None) -> Tolerance:
+        """The tolerance for a tensor of ``kind`` in check ``family``."""
+        candidates = []
+        if tensor is not None:
+            candidates.append(f"{family}:{tensor}")
+        candidates += [f"{family}.{kind}", family, kind, "default"]
+        for key in candidates:
+            if key in self.entries:
+                return self.entries[key]
+        return self.entries["default"]
+
+    def convergence(self) -> dict[str, Any]:
+        """The ``[convergence]`` table (alpha, margins per metric)."""
+        return dict(self.extra.get("convergence", {}))
