@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from parity import __version__
 from parity.errors import InputError
@@ -19,10 +20,10 @@ from parity.errors import InputError
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
-def _command_modules() -> list[tuple[str, object]]:
+def _command_modules() -> list[tuple[str, Any]]:
     import parity.commands as package
 
-    found = []
+    found: list[tuple[str, Any]] = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -42,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in _command_modules():
         help_text = getattr(module, "HELP", "")
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)  # type: ignore[attr-defined]
-        p.set_defaults(_run=module.run)  # type: ignore[attr-defined]
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
     return parser
 
 

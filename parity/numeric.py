@@ -87,10 +87,11 @@ class Comparison:
             rel_allowed = "0 allowed" if tol.mode == "exact" else f"up to {tol.rtol:.3g} allowed"
             if tol.mode == "scaled":
                 rel_allowed += f" of max|ref| = {self.scale:.3g}"
-            parts.append(
-                f"greatest relative difference {self.max_rel:.3g} at index "
-                f"{_fmt_index(self.max_rel_index)} ({rel_allowed})"
-            )
+            if not self.ok or self.total <= CHUNK:
+                parts.append(
+                    f"greatest relative difference {self.max_rel:.3g} at index "
+                    f"{_fmt_index(self.max_rel_index)} ({rel_allowed})"
+                )
         if self.masked:
             parts.append(f"{self.masked} elements masked (reference below threshold)")
         if self.note:
@@ -200,6 +201,9 @@ def _compare_objects(a: np.ndarray, b: np.ndarray, tol: Tolerance) -> Comparison
 def _compare_numeric(
     a: np.ndarray, b: np.ndarray, tol: Tolerance, mask: np.ndarray | None, want_hist: bool
 ) -> Comparison:
+    """Pass 1 finds the worst element (and, in scaled mode, max|b|); pass 2, run only for a
+    failing comparison or a small array, counts mismatches and finds the greatest relative
+    difference."""
     diff_dt, mag_dt = _work_dtype(a, b)
     fa = np.ascontiguousarray(a).reshape(-1)
     fb = np.ascontiguousarray(b).reshape(-1)
@@ -208,62 +212,61 @@ def _compare_numeric(
     cmp = Comparison(True, tol, total=n)
     if n == 0:
         return cmp
-    exact = tol.mode == "exact"
-    scale = 0.0
-    if tol.mode == "scaled":
-        scale = _max_abs(fb, mag_dt, fm)
-    cmp.scale = scale
-    atol, rtol = (0.0, 0.0) if exact else (tol.atol, tol.rtol)
-    const_bound = atol + rtol * scale if tol.mode == "scaled" else None
-    tiny = np.finfo(mag_dt).tiny
-    d = np.empty(min(CHUNK, n), dtype=diff_dt)
-    mag = np.empty(min(CHUNK, n), dtype=mag_dt)
-    dabs = np.empty(min(CHUNK, n), dtype=mag_dt) if diff_dt.kind == "c" else d
-    work = np.empty(min(CHUNK, n), dtype=mag_dt)
+    shape = a.shape
+
+    def unravel(i: int) -> tuple[int, ...]:
+        return tuple(int(x) for x in np.unravel_index(i, shape)) if shape else ()
+
+    mode = tol.mode
+    atol, rtol = (0.0, 0.0) if mode == "exact" else (tol.atol, tol.rtol)
+    if mode == "exact" and fm is None and not tol.cyclic and np.array_equal(fa, fb):
+        cmp.max_abs_index = cmp.max_rel_index = cmp.worst_index = unravel(0)
+        return cmp
+    size = min(CHUNK, n)
+    d = np.empty(size, dtype=diff_dt)
+    dabs = np.empty(size, dtype=mag_dt) if diff_dt.kind == "c" else d
+    mag = np.empty(size, dtype=mag_dt)
+    work = np.empty(size, dtype=mag_dt)
     hist = np.zeros(len(HIST_EDGES) - 1, dtype=np.int64) if want_hist else None
     zeros = 0
-    best_abs, best_abs_i = -1.0, 0
-    best_rel, best_rel_i = -1.0, 0
-    best_ratio, best_ratio_i = -1.0, 0
-    examples: list[int] = []
     masked = 0
+    best_abs, best_abs_i = -1.0, 0
+    best_ratio, best_ratio_i = -1.0, 0
+    scale = 0.0
     nan_index: int | None = None
+
+    def chunk_diff(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        k = stop - start
+        xa, xb = fa[start:stop], fb[start:stop]
+        dk, ak, mk = d[:k], dabs[:k], mag[:k]
+        np.subtract(xa, xb, out=dk, casting="unsafe")
+        if tol.cyclic:
+            dk += np.pi
+            np.mod(dk, 2 * np.pi, out=dk)
+            dk -= np.pi
+        np.abs(dk, out=ak)
+        np.abs(xb, out=mk, casting="unsafe")
+        skip = None
+        if fm is not None:
+            skip = ~fm[start:stop]
+        if tol.equal_nan:
+            both = np.isnan(xa) & np.isnan(xb)
+            if both.any():
+                skip = both if skip is None else (skip | both)
+        if skip is not None:
+            if skip.any():
+                ak[skip] = 0
+                mk[skip] = 0
+            else:
+                skip = None
+        return ak, mk, skip
+
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for start in range(0, n, CHUNK):
             stop = min(start + CHUNK, n)
-            k = stop - start
-            xa, xb = fa[start:stop], fb[start:stop]
-            dk, mk, ak, wk = d[:k], mag[:k], dabs[:k], work[:k]
-            np.subtract(xa, xb, out=dk, casting="unsafe")
-            if tol.cyclic:
-                dk += np.pi
-                np.mod(dk, 2 * np.pi, out=dk)
-                dk -= np.pi
-            np.abs(dk, out=ak)
-            np.abs(xb, out=mk, casting="unsafe")
-            skip = None
-            if fm is not None:
-                skip = ~fm[start:stop]
-            if tol.equal_nan:
-                both = np.isnan(xa) & np.isnan(xb)
-                if both.any():
-                    skip = both if skip is None else (skip | both)
-            if skip is not None and skip.any():
-                masked += int(np.count_nonzero(skip))
-                ak[skip] = 0
-            if const_bound is not None:
-                wk.fill(const_bound)
-            else:
-                np.multiply(mk, rtol, out=wk)
-                wk += atol
-            bad = ~(ak <= wk)
+            ak, mk, skip = chunk_diff(start, stop)
             if skip is not None:
-                bad &= ~skip
-            nbad = int(np.count_nonzero(bad))
-            if nbad:
-                cmp.mismatched += nbad
-                if len(examples) < 5:
-                    examples += (np.flatnonzero(bad)[: 5 - len(examples)] + start).tolist()
+                masked += int(np.count_nonzero(skip))
             i = int(np.argmax(ak))
             v = float(ak[i])
             if math.isnan(v):
@@ -271,49 +274,71 @@ def _compare_numeric(
                     nan_index = start + i
             elif v > best_abs:
                 best_abs, best_abs_i = v, start + i
-            if want_hist and hist is not None:
+            if mode == "scaled":
+                scale = max(scale, float(np.max(mk)))
+            elif mode == "elementwise" and nan_index is None:
+                wk = work[: stop - start]
+                np.multiply(mk, rtol, out=wk)
+                wk += atol
+                np.divide(ak, wk, out=wk)
+                if atol == 0:
+                    wk[ak == 0] = 0
+                j = int(np.argmax(wk))
+                rv = float(wk[j])
+                if rv > best_ratio or math.isnan(rv):
+                    best_ratio, best_ratio_i = (math.inf if math.isnan(rv) else rv), start + j
+            if hist is not None:
                 nz = ak[ak > 0]
-                zeros += k - nz.size
+                zeros += (stop - start) - nz.size
                 if nz.size:
                     hist += np.histogram(np.log10(nz.astype(np.float64)), bins=HIST_EDGES)[0]
-            # relative difference: |d| / (|b| + tiny)
-            mk += tiny
-            np.divide(ak, mk, out=mk)
-            i = int(np.argmax(mk))
-            v = float(mk[i])
-            if not math.isnan(v) and v > best_rel:
-                best_rel, best_rel_i = v, start + i
-            # worst element relative to its allowance
-            if nan_index is None:
-                if const_bound is not None:
-                    ratio_i = int(np.argmax(ak))
-                    rv = (
-                        float(ak[ratio_i]) / const_bound
-                        if const_bound > 0
-                        else (math.inf if ak[ratio_i] > 0 else 0.0)
-                    )
+    best_abs = max(best_abs, 0.0)
+    if mode == "scaled":
+        bound = atol + rtol * scale
+        best_ratio_i = best_abs_i
+        best_ratio = best_abs / bound if bound > 0 else (math.inf if best_abs > 0 else 0.0)
+    elif mode == "exact":
+        best_ratio_i = best_abs_i
+        best_ratio = math.inf if best_abs > 0 else 0.0
+    failing = nan_index is not None or best_ratio > 1.0
+    best_rel, best_rel_i = 0.0, 0
+    examples: list[int] = []
+    if failing or n <= CHUNK:
+        const = atol + rtol * scale if mode == "scaled" else None
+        tiny = np.finfo(mag_dt).tiny
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            for start in range(0, n, CHUNK):
+                stop = min(start + CHUNK, n)
+                ak, mk, skip = chunk_diff(start, stop)
+                wk = work[: stop - start]
+                if const is not None:
+                    bad = ~(ak <= const)
                 else:
-                    np.divide(ak, wk, out=wk)
-                    if atol == 0:
-                        wk[ak == 0] = 0
-                    ratio_i = int(np.argmax(wk))
-                    rv = float(wk[ratio_i])
-                if rv > best_ratio:
-                    best_ratio, best_ratio_i = rv, start + ratio_i
-    shape = a.shape
-
-    def unravel(i: int) -> tuple[int, ...]:
-        return tuple(int(x) for x in np.unravel_index(i, shape)) if shape else ()
-
+                    np.multiply(mk, rtol, out=wk)
+                    wk += atol
+                    bad = ~(ak <= wk)
+                if skip is not None:
+                    bad &= ~skip
+                nbad = int(np.count_nonzero(bad))
+                if nbad:
+                    cmp.mismatched += nbad
+                    if len(examples) < 5:
+                        examples += (np.flatnonzero(bad)[: 5 - len(examples)] + start).tolist()
+                mk += tiny
+                np.divide(ak, mk, out=mk)
+                j = int(np.argmax(mk))
+                rv = float(mk[j])
+                if not math.isnan(rv) and rv > best_rel:
+                    best_rel, best_rel_i = rv, start + j
     cmp.masked = masked
-    cmp.max_abs, cmp.max_abs_index = max(best_abs, 0.0), unravel(best_abs_i)
-    cmp.max_rel, cmp.max_rel_index = max(best_rel, 0.0), unravel(best_rel_i)
+    cmp.scale = scale
+    cmp.max_abs, cmp.max_abs_index = best_abs, unravel(best_abs_i)
+    cmp.max_rel, cmp.max_rel_index = best_rel, unravel(best_rel_i)
     if best_rel > 0 and fb[best_rel_i] == 0:
         cmp.max_rel = math.inf
-    cmp.worst_ratio = max(best_ratio, 0.0)
+    cmp.worst_ratio = best_ratio
     cmp.worst_index = unravel(best_ratio_i)
-    xa_w = fa[best_ratio_i]
-    xb_w = fb[best_ratio_i]
+    xa_w, xb_w = fa[best_ratio_i], fb[best_ratio_i]
     with np.errstate(invalid="ignore"):
         dw = xa_w.astype(diff_dt) - xb_w.astype(diff_dt)
         if tol.cyclic:
@@ -326,12 +351,14 @@ def _compare_numeric(
         cmp.worst_ratio, cmp.worst_index = math.inf, unravel(nan_index)
         cmp.abs_at_worst = math.nan
         xb_w = fb[nan_index]
-    if tol.mode == "scaled":
+    if mode == "scaled":
         cmp.allowed_at_worst = atol + rtol * scale
     else:
         cmp.allowed_at_worst = atol + rtol * float(abs(xb_w))
     cmp.mismatch_examples = [unravel(i) for i in examples]
-    cmp.ok = cmp.mismatched == 0
+    cmp.ok = not failing
+    if not failing:
+        cmp.mismatched = 0
     if hist is not None:
         cmp.histogram = {
             "log10_edges": HIST_EDGES.tolist(),
@@ -339,20 +366,6 @@ def _compare_numeric(
             "zeros": int(zeros),
         }
     return cmp
-
-
-def _max_abs(x: np.ndarray, mag_dt: np.dtype, mask: np.ndarray | None) -> float:
-    best = 0.0
-    buf = np.empty(min(CHUNK, x.size), dtype=mag_dt)
-    for start in range(0, x.size, CHUNK):
-        stop = min(start + CHUNK, x.size)
-        bk = buf[: stop - start]
-        np.abs(x[start:stop], out=bk, casting="unsafe")
-        if mask is not None:
-            bk[~mask[start:stop]] = 0
-        m = float(np.nanmax(bk)) if bk.size else 0.0
-        best = max(best, m)
-    return best
 
 
 def mask_from(weight: np.ndarray, fraction: float) -> np.ndarray | None:

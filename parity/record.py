@@ -54,6 +54,7 @@ SECTIONS_FOR_CHECK = {
     "convergence": ("convergence",),
     "regression": ("params", "data", "ops", "forward", "gradients", "training", "inference"),
 }
+FRAMEWORK_VERSION_KEYS = ("tensorflow", "keras", "torch", "lightning", "cuda", "cudnn", "numpy")
 NEEDS_DATA = ("data", "forward", "gradients", "training", "bundles", "inference", "convergence")
 
 
@@ -198,6 +199,7 @@ class Recorder:
         self.label = str(getattr(backend, "name", self.spec))
         env = dict(backend.environment())
         versions = {**base_versions(), **{k: str(v) for k, v in env.get("versions", {}).items()}}
+        versions.update({k: str(v) for k, v in env.items() if k in FRAMEWORK_VERSION_KEYS})
         self.w.set_meta(
             backend=self.label,
             backend_spec=self.spec,

@@ -202,7 +202,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def _resolve_path(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     path = Path(text)
-    if text.endswith(".toml") or path.exists() or "/" in text:
+    if text.endswith((".toml", ".json")) or path.exists() or "/" in text:
         if not path.exists():
             raise InputError(f"scenario file {path} does not exist")
         return path
@@ -234,6 +234,12 @@ def _load_raw(path: Path, chain: tuple[str, ...] = ()) -> dict[str, Any]:
 def load(name_or_path: str | Path) -> Scenario:
     """A built-in scenario by name, or a scenario file by path."""
     path = _resolve_path(name_or_path)
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a readable scenario JSON file ({exc})") from None
+        return from_json(data)
     raw = _load_raw(path)
     return from_dict(raw, source=str(path), default_name=path.stem)
 

@@ -127,7 +127,7 @@ class PtychoPINN(nn.Module):
         def get(name: str) -> Tensor:
             if name not in feeds:
                 raise KeyError(f"stage {stage!r} needs input {name!r}")
-            return feeds[name]
+            return standard_layout(feeds[name])
 
         if stage == "intensity_scaler":
             return get("input") / self.scale()
@@ -188,6 +188,7 @@ class PtychoPINN(nn.Module):
         ``capture`` is a dict it receives every stage activation (channels-first).
         """
         cfg = self.config
+        x = standard_layout(x)
         shifts = positions_to_shifts(positions)
         acts: dict[str, Tensor] = {}
         h = x / self.scale()
@@ -238,6 +239,7 @@ class PtychoPINN(nn.Module):
     def predict_object(self, x: Tensor, positions: Tensor) -> Tensor:
         """``diffraction_to_obj``: trimmed_obj only (B, 1, N, N) complex64."""
         cfg = self.config
+        x = standard_layout(x)
         shifts = positions_to_shifts(positions)
         h = x / self.scale()
         for i in range(1, self.n_enc + 1):
@@ -260,6 +262,20 @@ class PtychoPINN(nn.Module):
         modules = dict(self.named_modules())
         names = [n[: -len(".kernel")] for n in graph.weight_shapes(self.config) if n.endswith(".kernel")]
         return {n: modules[n] for n in names}  # type: ignore[misc]
+
+
+def standard_layout(x: Tensor) -> Tensor:
+    """``x`` with row-major (NCHW) strides. Tensors whose size-1 axes carry other strides
+    (e.g. from a NumPy transpose) would otherwise be taken as channels-last by the convolution
+    kernels, which then sum in another order; every entry point normalises, so a stage gives
+    bitwise the same result whether it is fed by the previous stage or from outside."""
+    expected, step = [], 1
+    for size in reversed(x.shape):
+        expected.append(step)
+        step *= size
+    if tuple(reversed(expected)) == tuple(x.stride()):
+        return x
+    return x.clone(memory_format=torch.contiguous_format)
 
 
 def positions_to_shifts(positions: Tensor) -> Tensor:

@@ -41,10 +41,11 @@ def run(ctx: Context) -> Iterator[Finding]:
         expected = trace.json("params", "legacy_expected")
         if expected is None:
             continue
+        got = trace.json("params", "legacy") or {}
         for f in keyed_diff(
             "params.canonical",
             expected,
-            trace.json("params", "legacy") or {},
+            {k: v for k, v in got.items() if k in expected},
             "the canonical config",
             trace.backend,
             ignore=IGNORED,

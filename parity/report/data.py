@@ -38,8 +38,7 @@ def report_data(result: Any, directory: Path) -> dict[str, Any]:
         try:
             traces[names.get(spec, spec)] = str(p.relative_to(directory))
         except ValueError:
-            rel = p.relative_to(p.parent.parent) if p.parent.name == "traces" else p
-            traces[names.get(spec, spec)] = str(rel)
+            traces[names.get(spec, spec)] = str(p.resolve())
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,

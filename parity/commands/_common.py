@@ -1,0 +1,64 @@
+"""Helpers shared by the command modules (not a command: the name starts with ``_``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from parity.findings import Finding, counts
+
+SHOWN_ROWS = 40
+
+
+def add_hidden_oracle(parser: argparse.ArgumentParser) -> None:
+    """``--oracle MODULE`` (hidden): another oracle module than backends.physics."""
+    parser.add_argument("--oracle", default=None, help=argparse.SUPPRESS)
+
+
+def add_hidden_inject(parser: argparse.ArgumentParser) -> None:
+    """``--inject NAME`` (hidden, repeatable): inject a known defect into the candidate."""
+    parser.add_argument("--inject", action="append", default=[], help=argparse.SUPPRESS)
+
+
+def reporter(quiet: bool) -> Any:
+    """A progress display on stderr (or nothing with --quiet)."""
+    from parity.progress import Console, Silent
+
+    return Silent() if quiet else Console()
+
+
+def print_findings(findings: Sequence[Finding], *, show_all: bool = False, title: str = "") -> None:
+    """A table of the findings that need attention (all with ``show_all``), then the counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False, width=160)
+    rows = [f for f in findings if show_all or f.verdict not in ("pass", "skipped")]
+    if rows:
+        table = Table(title=title or None, show_lines=False)
+        for col in ("verdict", "check", "tensor", "backend", "measured", "tolerance", "evidence"):
+            table.add_column(col, overflow="fold", max_width=70 if col == "evidence" else 32)
+        style = {
+            "fail": "red",
+            "error": "magenta",
+            "known": "yellow",
+            "xpass": "cyan",
+            "pass": "green",
+        }
+        for f in rows[:SHOWN_ROWS]:
+            table.add_row(
+                f"[{style.get(f.verdict, 'white')}]{f.verdict}[/]",
+                f.check,
+                f.tensor,
+                f.backend,
+                "" if f.measured is None else f"{f.measured:.3g}",
+                "" if f.tolerance is None else f"{f.tolerance:.3g}",
+                f.evidence[:300],
+            )
+        console.print(table)
+        if len(rows) > SHOWN_ROWS:
+            console.print(f"... and {len(rows) - SHOWN_ROWS} more (see the report)")
+    c = counts(findings)
+    console.print(", ".join(f"{v} {k}" for k, v in c.items() if v))

@@ -1,0 +1,45 @@
+"""``parity report``: render the reports of a run again (e.g. another format, another place)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "re-render report.md/html/junit/csv from a run directory or its report.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``parity report``."""
+    parser.add_argument("source", type=Path, metavar="RUN", help="run directory or report.json")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output directory (default: the run's)"
+    )
+    parser.add_argument("--format", default=None, help="formats, comma-separated (default: all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render; exit with the verdict of the report (0 pass, 1 fail)."""
+    from parity.errors import InputError
+    from parity.report import write_from_data
+    from parity.report.data import REPORT_FORMAT
+
+    path = args.source / "report.json" if args.source.is_dir() else args.source
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist (give a run directory or its report.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not JSON ({exc})") from None
+    if data.get("format") != REPORT_FORMAT:
+        raise InputError(f"{path} is not a parity report (format {data.get('format')!r})")
+    run_dir = path.parent
+    out = args.out or run_dir
+    if out.resolve() != run_dir.resolve():
+        data["traces"] = {
+            k: str((run_dir / v).resolve()) for k, v in data.get("traces", {}).items()
+        }
+    formats = [f.strip() for f in args.format.split(",")] if args.format else None
+    written = write_from_data(data, out, formats)
+    print("\n".join(str(p) for p in written.values()))
+    return int(data.get("exit_code", 0))

@@ -1,0 +1,100 @@
+"""``parity run``: record both backends through one or more scenarios, compare, report."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from parity.commands._common import add_hidden_inject, add_hidden_oracle, print_findings, reporter
+
+HELP = "run scenarios through both backends, compare them and write a report (default: default)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``parity run``."""
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help="built-in scenario names or scenario files (default: default)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="directory that receives <UTC time>-<scenario>/ (default: reports)",
+    )
+    parser.add_argument(
+        "--backends", default=None, help="reference,candidate (default: tensorflow,pytorch)"
+    )
+    parser.add_argument(
+        "--isolate", action="store_true", help="record each backend in its own subprocess"
+    )
+    parser.add_argument(
+        "--format",
+        default=None,
+        help="report formats, comma-separated: json,md,html,junit,csv (default: all)",
+    )
+    parser.add_argument("--tolerances", type=Path, default=None, help="another tolerance registry")
+    parser.add_argument(
+        "--ledger", type=Path, default=None, help="another ledger of known divergences"
+    )
+    parser.add_argument("--baselines", type=Path, default=None, help="directory of baseline traces")
+    parser.add_argument("--all", action="store_true", help="print passing findings too")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    add_hidden_inject(parser)
+    add_hidden_oracle(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every scenario; exit 1 if any fails."""
+    from parity import defects, scenario
+    from parity.engine import run_scenario
+    from parity.registry import parse_backends
+
+    names = args.scenarios or ["default"]
+    scenarios = [scenario.load(n) for n in names]
+    backends = parse_backends(args.backends)
+    for name in args.inject:
+        defects.get(name)
+    formats = [f.strip() for f in args.format.split(",")] if args.format else None
+    progress: Any = reporter(args.quiet)
+    code = 0
+    command = shlex.join(["parity", *sys.argv[1:]]) if sys.argv and sys.argv[0] else "parity run"
+    try:
+        for sc in scenarios:
+            result = run_scenario(
+                sc,
+                backends,
+                out_root=args.out,
+                isolate=args.isolate,
+                inject=args.inject,
+                oracle=args.oracle,
+                progress=progress,
+                baseline_dir=args.baselines,
+                ledger_path=args.ledger,
+                tolerances_path=args.tolerances,
+                command=command,
+                formats=formats,
+            )
+            print_findings(
+                result.findings, show_all=args.all, title=f"{sc.name}: {result.verdict.upper()}"
+            )
+            loc = result.localisation()
+            if loc and (loc["cumulative"] or loc["single_step"]):
+                print(
+                    f"first divergent stage: {loc['cumulative'] or '-'} (cumulative), "
+                    f"{loc['single_step'] or '-'} (single-step)"
+                )
+            print(
+                f"{sc.name}: {result.verdict.upper()} in {result.seconds:.1f} s; report: {result.report_dir}"
+            )
+            code = max(code, result.exit_code)
+    finally:
+        close = getattr(progress, "close", None)
+        if close:
+            close()
+    return code

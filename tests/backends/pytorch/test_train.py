@@ -1,0 +1,230 @@
+"""Losses, the Keras-form Adam optimiser, per-step training and Lightning training of the
+PyTorch backend (spec/physics.md 10, spec/model.md 9)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from backends import physics
+from backends.base import Batch
+from backends.config import ModelConfig, TrainingConfig
+from backends.training import batch_slices, epoch_permutation, keras_adam_update
+
+pytestmark = pytest.mark.pytorch
+SCALE = math.sqrt(1e9) / 32
+
+
+@pytest.fixture(scope="module")
+def backend():
+    pytest.importorskip("torch")
+    from backends.pytorch.adapter import create_backend
+
+    return create_backend()
+
+
+def _batch(cfg: ModelConfig, B: int = 4, seed: int = 0) -> Batch:
+    rng = np.random.default_rng(seed)
+    C = cfg.channels
+    X = rng.uniform(0, 0.4, size=(B, cfg.N, cfg.N, C)).astype(np.float32)
+    pos = (rng.normal(size=(B, 1, 2, C)) * 2).astype(np.float32)
+    pos -= pos.mean(axis=3, keepdims=True)
+    return Batch(X, pos, rng.uniform(0.5, 1, size=X.shape).astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- optimiser
+
+
+def test_keras_adam_matches_the_numpy_reference() -> None:
+    torch = pytest.importorskip("torch")
+    from backends.pytorch.train import KerasAdam
+
+    rng = np.random.default_rng(1)
+    theta0 = rng.normal(size=(5, 7)).astype(np.float32)
+    p = torch.nn.Parameter(torch.from_numpy(theta0.copy()))
+    opt = KerasAdam([p], lr=1e-3)
+    ref, m, v = theta0.astype(np.float64), np.zeros((5, 7)), np.zeros((5, 7))
+    for t in range(1, 8):
+        g = (rng.normal(size=(5, 7)) * 10.0 ** rng.integers(-6, 2)).astype(np.float32)
+        p.grad = torch.from_numpy(g.copy())
+        opt.step()
+        ref, m, v = keras_adam_update(ref, g.astype(np.float64), m, v, t, 1e-3)
+        np.testing.assert_allclose(p.detach().numpy(), ref, rtol=1e-6, atol=1e-9)
+
+
+def test_keras_adam_epsilon_placement_on_a_tiny_gradient() -> None:
+    torch = pytest.importorskip("torch")
+    from backends.pytorch.train import KerasAdam
+
+    # model.md 9: with g = 1e-6 one Keras step moves a weight by about 0.24 lr
+    # (lr·sqrt(1-β2)/(1-β1) · 0.1g / (sqrt(0.001)·g + 1e-7)); stock torch Adam moves it ~0.99 lr
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = KerasAdam([p], lr=1e-3)
+    p.grad = torch.full((1,), 1e-6)
+    opt.step()
+    expected = 1e-3 * math.sqrt(1 - 0.999) / (1 - 0.9) * (0.1e-6 / (math.sqrt(0.001) * 1e-6 + 1e-7))
+    assert -float(p) == pytest.approx(expected, rel=1e-5)
+    assert -float(p) == pytest.approx(0.24e-3, rel=0.02)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_loss_terms_and_weights(backend) -> None:
+    cfg = ModelConfig()
+    handle = backend.build(cfg, physics.default_probe(64), SCALE, seed=2)
+    batch = _batch(cfg)
+    out = backend.forward(handle, batch).outputs
+    y_amp = batch.X * np.float32(SCALE)
+    nll = physics.poisson_nll(out["pred_intensity"], y_amp.astype(np.float64) ** 2)
+    mae = physics.mae(out["pred_amp_scaled"], y_amp)
+    res = backend.loss_and_grads(handle, batch, TrainingConfig(model=cfg))
+    assert res.losses["nll"] == pytest.approx(nll, rel=2e-5)
+    assert res.losses["mae"] == pytest.approx(mae, rel=2e-6)
+    assert res.losses["realspace"] == 0.0  # both real-space sub-weights are zero
+    assert res.losses["total"] == res.losses["nll"]  # 0·rs + 0·mae + 1·nll
+    weighted = TrainingConfig(model=cfg, mae_weight=0.5, nll_weight=0.25)
+    res = backend.loss_and_grads(handle, batch, weighted)
+    assert res.losses["total"] == pytest.approx(0.5 * mae + 0.25 * nll, rel=2e-5)
+
+
+def test_realspace_term_matches_the_oracle(backend) -> None:
+    cfg = ModelConfig(gridsize=2, probe_big=False)
+    handle = backend.build(cfg, physics.default_probe(64), SCALE, seed=3)
+    batch = _batch(cfg)
+    trimmed = backend.forward(handle, batch).outputs["trimmed_obj"]
+    config = TrainingConfig(model=cfg, realspace_weight=1.0, realspace_mae_weight=0.5)
+    res = backend.loss_and_grads(handle, batch, config)
+    z = trimmed * physics.center_mask(64)[None, :, :, None]  # probe_big=False masks by Q
+    target = physics.realspace_target(batch.Y_I, batch.positions)
+    expected = 0.5 * physics.complex_mae(target, z)
+    assert res.losses["realspace"] == pytest.approx(expected, rel=1e-5)
+    assert res.losses["total"] == pytest.approx(expected + res.losses["nll"], rel=1e-5)
+    with pytest.raises(ValueError, match="Y_I"):
+        backend.loss_and_grads(handle, Batch(batch.X, batch.positions, None), config)
+
+
+def test_gradients_by_canonical_name_drive_the_first_adam_step(backend) -> None:
+    from backends import graph
+
+    cfg = ModelConfig(probe_big=False)
+    handle = backend.build(cfg, physics.default_probe(64), SCALE, seed=4)
+    batch = _batch(cfg)
+    config = TrainingConfig(model=cfg)
+    before = backend.export_weights(handle)
+    grads = backend.loss_and_grads(handle, batch, config).grads
+    assert {k: v.shape for k, v in grads.items()} == graph.weight_shapes(cfg)
+    steps = backend.train_steps(handle, [batch], config, learning_rate=1e-3)
+    assert len(steps.step_losses) == 1 and steps.learning_rates == [1e-3]
+    for name, g in grads.items():
+        expected, _, _ = keras_adam_update(
+            before[name].astype(np.float64), g.astype(np.float64), 0.0, 0.0, 1, 1e-3
+        )
+        np.testing.assert_allclose(steps.weights[name], expected, rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+def test_train_steps_are_deterministic(backend) -> None:
+    cfg = ModelConfig(gridsize=2, probe_big=False)
+    w = backend.export_weights(backend.build(cfg, physics.default_probe(64), SCALE, seed=5))
+    batches = [_batch(cfg, 2, seed=s) for s in range(3)]
+    config = TrainingConfig(model=cfg)
+    runs = []
+    for _ in range(2):
+        handle = backend.build(cfg, physics.default_probe(64), SCALE, weights=w)
+        runs.append(backend.train_steps(handle, batches, config))
+    assert runs[0].step_losses == runs[1].step_losses
+    for k in w:
+        np.testing.assert_array_equal(runs[0].weights[k], runs[1].weights[k])
+    import torch
+
+    assert not torch.are_deterministic_algorithms_enabled()  # restored afterwards
+
+
+# ----------------------------------------------------------------------------- Lightning
+
+
+def test_epoch_batches_follow_the_shared_permutation() -> None:
+    torch = pytest.importorskip("torch")
+    from backends.pytorch.train import EpochBatches, TensorSet
+
+    x = torch.arange(23, dtype=torch.float32).reshape(23, 1, 1, 1)
+    data = TensorSet(x, torch.zeros(23, 1, 1, 2), None)
+    batches = EpochBatches(data, 8, seed=11)
+    for epoch in range(3):
+        seen = [b.x.flatten().long().tolist() for b in batches]
+        perm = epoch_permutation(23, epoch, 11)
+        assert seen == [perm[s].tolist() for s in batch_slices(23, 8)]
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    from backends.data import load_training_data, resolve_data
+
+    cfg = TrainingConfig(
+        model=ModelConfig(), train_data_file=resolve_data("builtin:lines-64-small"), n_groups=21
+    )
+    train, _ = load_training_data(cfg)
+    return train
+
+
+@pytest.mark.slow
+def test_lightning_training_history_logging_and_determinism(backend, small_data, tmp_path) -> None:
+    cfg = ModelConfig(probe_big=False)
+    w = backend.export_weights(backend.build(cfg, small_data.probe, SCALE, seed=6))
+    config = TrainingConfig(model=cfg, batch_size=8, nepochs=2, output_dir=tmp_path / "a")
+    steps: list[tuple[int, float]] = []
+    handle = backend.build(cfg, small_data.probe, SCALE, weights=w)
+    res = backend.train(handle, small_data, config, seed=3, on_step=lambda i, t: steps.append((i, t["total"])))
+    # 21 groups: floor(0.95·21) = 19 train (batches 8, 8, 3), 2 validate
+    assert len(res.step_loss) == 6 and [i for i, _ in steps] == list(range(6))
+    assert [v for _, v in steps] == res.step_loss
+    assert len(res.history["loss"]) == 2 and len(res.history["val_loss"]) == 2
+    assert res.history["lr"] == [1e-3, 1e-3]
+    sizes = [8, 8, 3]
+    for e in range(2):
+        mean = sum(v * n for v, n in zip(res.step_loss[3 * e : 3 * e + 3], sizes)) / 19
+        assert res.history["loss"][e] == pytest.approx(mean, rel=1e-12)
+    assert res.stopped_epoch is None
+    with open(next((tmp_path / "a").rglob("metrics.csv"))) as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["loss"]) for r in rows if r.get("loss")] == pytest.approx(res.history["loss"])
+    again = backend.train(
+        backend.build(cfg, small_data.probe, SCALE, weights=w),
+        small_data,
+        TrainingConfig(model=cfg, batch_size=8, nepochs=2, output_dir=tmp_path / "b"),
+        seed=3,
+    )
+    assert again.step_loss == res.step_loss
+    for k, v in res.weights.items():
+        np.testing.assert_array_equal(again.weights[k], v)
+
+
+@pytest.mark.slow
+def test_lightning_applies_keras_plateau_and_early_stopping(backend, small_data, tmp_path, monkeypatch) -> None:
+    import backends.training as training
+
+    seen: list[float] = []
+
+    class Halving(training.KerasPlateau):
+        def update(self, value: float, lr: float) -> float:
+            seen.append(value)
+            return lr * 0.5
+
+    class StopAtSecond(training.KerasEarlyStopping):
+        def update(self, value: float) -> bool:
+            super().update(value)
+            return self.epoch == 1
+
+    monkeypatch.setattr(training, "KerasPlateau", Halving)
+    monkeypatch.setattr(training, "KerasEarlyStopping", StopAtSecond)
+    cfg = ModelConfig(probe_big=False)
+    handle = backend.build(cfg, small_data.probe, SCALE, seed=7)
+    config = TrainingConfig(model=cfg, batch_size=16, nepochs=5, output_dir=tmp_path)
+    res = backend.train(handle, small_data, config, seed=0)
+    assert res.stopped_epoch == 1
+    assert len(res.history["loss"]) == 2
+    assert res.history["lr"] == [1e-3, 5e-4]  # the lr in force during each epoch
+    assert seen == res.history["val_loss"]
