@@ -177,11 +177,34 @@ def compare_traces(
             if t is not None:
                 t.check_scenario(scenario.name, scenario.hash)
         ctx = Context(ref, cand, scenario, tolerances)
-        return run_all(ctx, families)
+        findings = record_errors([t for t in (ref, cand) if t is not None])
+        return findings + run_all(ctx, families)
     finally:
         ref.close()
         if cand is not None:
             cand.close()
+
+
+RECORD_SECTIONS = ("backend", "environment", "data:load")
+
+
+def record_errors(traces: Sequence[Trace]) -> list[Finding]:
+    """``error`` findings for sections of a recording that belong to no check family (obtaining
+    the backend, its environment, loading the data)."""
+    out = []
+    for trace in traces:
+        for section in RECORD_SECTIONS:
+            info = trace.sections.get(section)
+            if info is not None and info.get("status") != "ok":
+                out.append(
+                    error_finding(
+                        f"record.{section}",
+                        section,
+                        str(info.get("traceback") or info.get("error", "")),
+                        backend=trace.backend,
+                    )
+                )
+    return out
 
 
 def regression_findings(trace_path: Path, baseline: Path, tolerances: Registry) -> list[Finding]:

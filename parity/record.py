@@ -31,6 +31,7 @@ from parity.progress import Reporter, Silent
 from parity.trace import Trace, TraceWriter, base_versions, git_revision
 
 SECTIONS = (
+    "backend",
     "environment",
     "params",
     "data",
@@ -60,7 +61,7 @@ NEEDS_DATA = ("data", "forward", "gradients", "training", "bundles", "inference"
 
 def sections_for(checks: Sequence[str]) -> list[str]:
     """Sections a list of check families needs, in recording order."""
-    wanted = {"environment"}
+    wanted = {"backend", "environment"}
     for c in checks:
         wanted.update(SECTIONS_FOR_CHECK.get(c, ()))
     return [s for s in SECTIONS if s in wanted]
@@ -73,7 +74,7 @@ class SectionFailed(Exception):
 def _default_metrics() -> Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]:
     from backends.metrics import reconstruction_metrics
 
-    return reconstruction_metrics  # type: ignore[no-any-return]
+    return reconstruction_metrics
 
 
 def _flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -186,7 +187,7 @@ class Recorder:
 
     # -- sections -----------------------------------------------------------------------------
 
-    def environment(self) -> None:
+    def obtain_backend(self) -> None:
         from parity.registry import get_backend
 
         backend = get_backend(self.spec)
@@ -197,16 +198,14 @@ class Recorder:
                 backend = defects.inject(backend, name)
         self.backend = backend
         self.label = str(getattr(backend, "name", self.spec))
-        env = dict(backend.environment())
+        self.w.set_meta(backend=self.label, backend_spec=self.spec, injected_defects=self.defects)
+
+    def environment(self) -> None:
+        env = dict(self.backend.environment())
         versions = {**base_versions(), **{k: str(v) for k, v in env.get("versions", {}).items()}}
         versions.update({k: str(v) for k, v in env.items() if k in FRAMEWORK_VERSION_KEYS})
         self.w.set_meta(
-            backend=self.label,
-            backend_spec=self.spec,
-            environment=env,
-            versions=versions,
-            device=str(env.get("device", "unknown")),
-            injected_defects=self.defects,
+            environment=env, versions=versions, device=str(env.get("device", "unknown"))
         )
 
     def load_data(self) -> None:
@@ -277,9 +276,9 @@ class Recorder:
         batch = self.data.train.batch(idx)
         self._batch = batch
         for key in ("X", "positions", "Y_I"):
-            value = getattr(batch, key, None)
-            if value is not None:
-                self.w.put("batch", key, np.asarray(value))
+            field_value = getattr(batch, key, None)
+            if field_value is not None:
+                self.w.put("batch", key, np.asarray(field_value))
         result = self.backend.forward(model, batch, capture=True)
         for name, value in result.outputs.items():
             self.w.put("forward/outputs", name, np.asarray(value))
@@ -295,7 +294,7 @@ class Recorder:
             model_input = np.float32(self.intensity_scale()) * np.asarray(batch.X, np.float32)
             positions = np.asarray(batch.positions, np.float32)
 
-            def feed(name: str) -> np.ndarray | None:
+            def feed(name: str) -> Any:
                 if name == "input":
                     if ref is not None and ref.has("batch", "X"):
                         return np.float32(self.intensity_scale()) * ref.get("batch", "X")
@@ -479,19 +478,20 @@ class Recorder:
 
     def run(self) -> None:
         wanted = sections_for(self.scenario.checks)
-        self.run_section("environment", self.environment)
+        self.run_section("backend", self.obtain_backend)
+        self.run_section("environment", self.environment, needs=("backend",))
         if any(s in wanted for s in NEEDS_DATA) or "params" in wanted:
-            self.run_section("data:load", self.load_data, needs=("environment",))
+            self.run_section("data:load", self.load_data)
         plan: list[tuple[str, Callable[[], None], tuple[str, ...]]] = [
-            ("params", self.params, ("environment", "data:load")),
-            ("data", self.data_section, ("environment", "data:load")),
-            ("ops", self.ops, ("environment",)),
-            ("forward", self.forward, ("environment", "data:load")),
+            ("params", self.params, ("backend", "data:load")),
+            ("data", self.data_section, ("backend", "data:load")),
+            ("ops", self.ops, ("backend",)),
+            ("forward", self.forward, ("backend", "data:load")),
             ("gradients", self.gradients, ("forward",)),
-            ("training", self.training, ("environment", "data:load")),
+            ("training", self.training, ("backend", "data:load")),
             ("bundles", self.bundles, ("forward",)),
             ("inference", self.inference, ("forward",)),
-            ("convergence", self.convergence, ("environment", "data:load")),
+            ("convergence", self.convergence, ("backend", "data:load")),
         ]
         needs_forward = {"gradients", "bundles", "inference"} & set(wanted)
         for name, fn, needs in plan:

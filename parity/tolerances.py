@@ -85,9 +85,15 @@ def _make(key: str, fields: Mapping[str, Any], source: str) -> Tolerance:
 class Registry:
     """Tolerances by key, with lookup by check family and tensor kind."""
 
-    def __init__(self, entries: Mapping[str, Tolerance], extra: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        entries: Mapping[str, Tolerance],
+        extra: Mapping[str, Any] | None = None,
+        tensor_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         self.entries = dict(entries)
         self.extra = dict(extra or {})
+        self.tensor_overrides = {k: dict(v) for k, v in (tensor_overrides or {}).items()}
         if "default" not in self.entries:
             self.entries["default"] = Tolerance(basis="torch.testing float32 defaults")
 
@@ -106,30 +112,37 @@ class Registry:
         return cls(entries, {"convergence": extra})
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]], source: str) -> Registry:
-        """A copy where scenario overrides replace (field by field) or add entries."""
+        """A copy with scenario overrides: ``"F.K"``/``"F"``/``"K"`` keys replace fields of that
+        entry (or of the default); ``"F:tensor"`` keys replace fields of whatever tolerance that
+        tensor would otherwise get."""
         entries = dict(self.entries)
+        tensors = dict(self.tensor_overrides)
         for key, fields in overrides.items():
             if not isinstance(fields, Mapping):
                 raise InputError(f"{source}: tolerance override {key!r} must be a table")
-            base = entries.get(key) or entries.get(key.split(":", 1)[0]) or entries["default"]
-            unknown = set(fields) - _NUMERIC_FIELDS
-            if unknown:
-                _make(key, fields, source)  # raises with a suggestion
-            entries[key] = replace(base, key=key, **dict(fields))
-            if "basis" not in fields:
-                entries[key] = replace(entries[key], basis=f"scenario override ({source})")
-        return Registry(entries, self.extra)
+            if set(fields) - _NUMERIC_FIELDS:
+                _make(key, fields, source)  # raises, naming the closest field
+            values: dict[str, Any] = dict(fields)
+            values.setdefault("basis", f"scenario override ({source})")
+            if ":" in key:
+                replace(entries["default"], key=key, **values)  # validates the values
+                tensors[key] = values
+                continue
+            base = entries.get(key) or entries["default"]
+            entries[key] = replace(base, key=key, **values)
+        return Registry(entries, self.extra, tensors)
 
     def lookup(self, family: str, kind: str = "default", tensor: str | None = None) -> Tolerance:
         """The tolerance for a tensor of ``kind`` in check ``family``."""
-        candidates = []
-        if tensor is not None:
-            candidates.append(f"{family}:{tensor}")
-        candidates += [f"{family}.{kind}", family, kind, "default"]
-        for key in candidates:
+        found = self.entries["default"]
+        for key in (f"{family}.{kind}", family, kind, "default"):
             if key in self.entries:
-                return self.entries[key]
-        return self.entries["default"]
+                found = self.entries[key]
+                break
+        if tensor is not None and f"{family}:{tensor}" in self.tensor_overrides:
+            key = f"{family}:{tensor}"
+            found = replace(found, key=key, **self.tensor_overrides[key])
+        return found
 
     def convergence(self) -> dict[str, Any]:
         """The ``[convergence]`` table (alpha, margins per metric)."""

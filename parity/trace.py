@@ -240,6 +240,7 @@ class Trace:
             self._file.close()
             raise TraceError(f"{self.path} is not a parity trace (no /meta format_version)")
         self.meta = {k: _attr(v) for k, v in self._file["meta"].attrs.items()}
+        self._index: dict[str, dict[str, bool]] | None = None
         version = str(self.meta["format_version"])
         if version.split(".")[0] != TRACE_FORMAT_VERSION.split(".")[0]:
             self._file.close()
@@ -300,29 +301,40 @@ class Trace:
                 f"(hash {self.scenario_hash}, expected {digest}); re-record it"
             )
 
+    def _stage_index(self) -> dict[str, dict[str, bool]]:
+        """``{stage: {child: is_dataset}}`` for every group under ``/tensors`` (built once;
+        h5py membership tests are slow for many lookups)."""
+        if self._index is None:
+            import h5py
+
+            index: dict[str, dict[str, bool]] = {"": {}}
+            root = self._file.get("tensors")
+            if root is not None:
+
+                def visit(name: str, obj: Any) -> None:
+                    parent, _, leaf = name.rpartition("/")
+                    index.setdefault(parent, {})[leaf] = isinstance(obj, h5py.Dataset)
+                    if isinstance(obj, h5py.Group):
+                        index.setdefault(name, {})
+
+                root.visititems(visit)
+            self._index = index
+        return self._index
+
     def has(self, stage: str, name: str | None = None) -> bool:
         """Whether ``/tensors/<stage>[/<name>]`` exists."""
-        key = f"tensors/{stage}" + (f"/{name}" if name else "")
-        return key in self._file
+        index = self._stage_index()
+        if name is None:
+            return stage in index
+        return name in index.get(stage, {})
 
     def names(self, stage: str) -> list[str]:
-        """Dataset names directly under ``/tensors/<stage>`` (sorted, in insertion order when
-        recorded with track_order; here alphabetical)."""
-        import h5py
-
-        grp = self._file.get(f"tensors/{stage}")
-        if grp is None:
-            return []
-        return [k for k, v in grp.items() if isinstance(v, h5py.Dataset)]
+        """Dataset names directly under ``/tensors/<stage>`` (alphabetical)."""
+        return sorted(k for k, is_ds in self._stage_index().get(stage, {}).items() if is_ds)
 
     def groups(self, stage: str) -> list[str]:
-        """Sub-group names under ``/tensors/<stage>``."""
-        import h5py
-
-        grp = self._file.get(f"tensors/{stage}")
-        if grp is None:
-            return []
-        return [k for k, v in grp.items() if isinstance(v, h5py.Group)]
+        """Sub-group names under ``/tensors/<stage>`` (alphabetical)."""
+        return sorted(k for k, is_ds in self._stage_index().get(stage, {}).items() if not is_ds)
 
     def dataset(self, stage: str, name: str) -> Any:
         """The h5py dataset (for streaming reads)."""
@@ -330,10 +342,9 @@ class Trace:
 
     def get(self, stage: str, name: str) -> np.ndarray:
         """A tensor as a NumPy array (0-d for scalars)."""
-        key = f"tensors/{stage}/{name}"
-        if key not in self._file:
+        if not self.has(stage, name):
             raise KeyError(f"{self.path}: no tensor {stage}/{name}")
-        return np.asarray(self._file[key][()])
+        return np.asarray(self._file[f"tensors/{stage}/{name}"][()])
 
     def attrs(self, stage: str, name: str) -> dict[str, Any]:
         """Attributes of a tensor."""
@@ -424,7 +435,7 @@ def open_pair(path_a: Path, path_b: Path) -> tuple[Trace, Trace]:
     return a, b
 
 
-def slim(src: Path, dst: Path, max_elements: int = 4096) -> Path:
+def slim(src: Path, dst: Path, max_elements: int = 1024) -> Path:
     """Copy a trace, replacing every tensor above ``max_elements`` by its summary (baselines)."""
     import h5py
 

@@ -64,7 +64,7 @@ def _to_nchw(name: str, array: np.ndarray) -> torch.Tensor:
     elif a.ndim == 4:
         a = a.transpose(0, 3, 1, 2)
     dtype = np.complex64 if np.iscomplexobj(a) else np.float32
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
+    return torch.from_numpy(np.array(a, dtype=dtype, order="C"))  # a private, writable copy
 
 
 def _to_nhwc(t: torch.Tensor) -> np.ndarray:

@@ -379,3 +379,17 @@ def load_bundle(path: Path | str) -> tuple[PtychoPINN, dict[str, Any], float, Tr
     load_state_strict(model, state, where)
     model.eval()
     return model, snapshot, scale, bridged, configs
+
+
+def load_models(path: Path | str, names: tuple[str, ...] | None = None) -> dict[str, PtychoPINN]:
+    """The bundle's models by name (default: all); ``autoencoder`` and ``diffraction_to_obj``
+    are the same module object (the autoencoder is an alias)."""
+    from backends.bundle import read_bundle
+
+    available = read_bundle(path, expected_backend=BACKEND).models
+    wanted = tuple(available if names is None else names)
+    absent = [n for n in wanted if n not in available]
+    if absent:
+        raise ValueError(f"Requested models not found in archive: {absent} (available: {list(available)})")
+    model = load_bundle(path)[0]
+    return dict.fromkeys(wanted, model)

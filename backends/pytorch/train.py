@@ -61,16 +61,16 @@ def scaled_input(X: np.ndarray, intensity_scale: float) -> np.ndarray:
 
 def to_torch_batch(batch: Batch, intensity_scale: float) -> TorchBatch:
     """A reference-layout :class:`backends.base.Batch` as a :class:`TorchBatch`."""
-    x = torch.from_numpy(np.ascontiguousarray(scaled_input(batch.X, intensity_scale).transpose(0, 3, 1, 2)))
-    pos = torch.from_numpy(
-        np.ascontiguousarray(np.asarray(batch.positions, dtype=np.float32).transpose(0, 3, 1, 2))
-    )
-    y = None
-    if batch.Y_I is not None:
-        y = torch.from_numpy(
-            np.ascontiguousarray(np.asarray(batch.Y_I, dtype=np.float32).transpose(0, 3, 1, 2))
-        )
+    x = _nchw(scaled_input(batch.X, intensity_scale))
+    pos = _nchw(np.asarray(batch.positions, dtype=np.float32))
+    y = None if batch.Y_I is None else _nchw(np.asarray(batch.Y_I, dtype=np.float32))
     return TorchBatch(x, pos, y)
+
+
+def _nchw(a: np.ndarray) -> Tensor:
+    """(B, H, W, C) NumPy -> a private (B, C, H, W) tensor (positions (B, 1, 2, C) ->
+    (B, C, 1, 2) by the same permutation)."""
+    return torch.from_numpy(np.array(a.transpose(0, 3, 1, 2), order="C"))
 
 
 # --------------------------------------------------------------------------- losses
@@ -309,17 +309,15 @@ class TensorSet:
 
 def tensor_set(container: Any, intensity_scale: float, need_y: bool) -> TensorSet:
     """``s·X``, ``coords_nominal`` and (if needed) ``Y_I`` of a data container, channels-first."""
-    x = scaled_input(container.X, intensity_scale).transpose(0, 3, 1, 2)
-    pos = np.asarray(container.coords_nominal, dtype=np.float32).transpose(0, 3, 1, 2)
+    x = _nchw(scaled_input(container.X, intensity_scale))
+    pos = _nchw(np.asarray(container.coords_nominal, dtype=np.float32))
     y = None
     if need_y:
         y_arr = getattr(container, "Y_I", None)
         if y_arr is None:
             raise ValueError("the real-space loss needs Y_I in the training data container")
-        y = torch.from_numpy(np.ascontiguousarray(np.asarray(y_arr, np.float32).transpose(0, 3, 1, 2)))
-    return TensorSet(
-        torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(pos)), y
-    )
+        y = _nchw(np.asarray(y_arr, np.float32))
+    return TensorSet(x, pos, y)
 
 
 class EpochBatches:
@@ -513,6 +511,7 @@ def fit(
     with deterministic(), _quiet_lightning(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
         warnings.filterwarnings("ignore", category=UserWarning, module="lightning_utilities")
+        warnings.filterwarnings("ignore", message=".*treespec.*")
         trainer = pl.Trainer(
             accelerator="cpu",
             devices=1,

@@ -44,6 +44,16 @@ def _models(handle: Any) -> Any:
     return handle.models
 
 
+def _op_determinism() -> bool:
+    """Whether ``tf.config.experimental.enable_op_determinism()`` is in force."""
+    try:
+        from tensorflow.python.framework import config as tf_config
+
+        return bool(tf_config.is_op_determinism_enabled())
+    except (ImportError, AttributeError):
+        return os.environ.get("TF_DETERMINISTIC_OPS", "") in ("1", "true", "True")
+
+
 class TensorFlowBackend:
     """Keras 3 / TensorFlow reference backend."""
 
@@ -71,7 +81,7 @@ class TensorFlowBackend:
             "device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu",
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "op_determinism": bool(tf.config.experimental.is_op_determinism_enabled()),
+            "op_determinism": _op_determinism(),
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
             "platform": platform.platform(),
         }

@@ -34,7 +34,9 @@ def _timed(fn, repeats: int) -> float:
     return time.perf_counter() - start
 
 
-def run(train_steps: int = 5, infer_batches: int = 10, warmup: int = 2) -> list[tuple[str, float, str]]:
+def run(
+    train_steps: int = 5, infer_batches: int = 10, warmup: int = 2
+) -> list[tuple[str, float, str]]:
     """``[(name, value, unit), ...]`` for gridsize 1 and 2."""
     import backends.physics as physics
     from backends.config import ModelConfig, TrainingConfig

@@ -197,7 +197,9 @@ def build_models(
             )
         kind = cfg.amp_activation if head == "amp" else "pi_tanh"
         if cfg.pad_object:
-            h["main_slice"] = L.ChannelSlice(0, head_in - graph.C_OUTER, name=f"{head}_head_main_slice")
+            h["main_slice"] = L.ChannelSlice(
+                0, head_in - graph.C_OUTER, name=f"{head}_head_main_slice"
+            )
             h["conv_main"] = b.conv(f"{head}.head.conv_main", c_o, False)
             h["act"] = L.HeadActivation(kind, name=act_name)
             h["main_pad"] = keras.layers.ZeroPadding2D(N // 4, name=f"{head}_head_main_pad")
@@ -260,6 +262,7 @@ def build_models(
             p = f"{head}.dec{j}"
         ladder = p
         if cfg.pad_object:
+
             def main(t, h=h, ladder=ladder):
                 return h["act"](h["conv_main"](h["main_slice"](t[ladder])))
 
@@ -274,6 +277,7 @@ def build_models(
                 z = h["border_mask"](h["border_act"](h["border_out"](z)))
                 return h["sum"]([padded, z])
         else:
+
             def head_out(t, h=h, ladder=ladder):
                 return h["act"](h["border_out"](seq(t[ladder], h["border"])))
 
@@ -310,9 +314,7 @@ def build_models(
     autoencoder = keras.Model([inp, pos], [trimmed, amp_scaled, intensity], name="autoencoder")
     diffraction_to_obj = keras.Model([inp, pos], trimmed, name="diffraction_to_obj")
     no_nll = keras.Model([inp, pos], amp_scaled, name="autoencoder_no_nll")
-    capture = keras.Model(
-        [inp, pos], [t[s.name] for s in stages], name="stage_capture"
-    )
+    capture = keras.Model([inp, pos], [t[s.name] for s in stages], name="stage_capture")
 
     variables: dict[str, keras.Variable] = {}
     for canonical in graph.weight_shapes(cfg):

@@ -126,9 +126,10 @@ def _bilinear(
 
     def corner(yi: tf.Tensor, xi: tf.Tensor) -> tf.Tensor:
         valid = ((yi >= 0) & (yi < h))[:, :, None] & ((xi >= 0) & (xi < w))[:, None, :]
-        idx = tf.clip_by_value(yi, 0, h - 1)[:, :, None] * w + tf.clip_by_value(xi, 0, w - 1)[
-            :, None, :
-        ]
+        idx = (
+            tf.clip_by_value(yi, 0, h - 1)[:, :, None] * w
+            + tf.clip_by_value(xi, 0, w - 1)[:, None, :]
+        )
         vals = tf.gather(flat, tf.reshape(idx, tf.stack([b, -1])), batch_dims=1)
         vals = tf.reshape(vals, tf.stack([b, out_h, out_w, c]))
         return tf.where(valid[..., None], vals, tf.zeros_like(vals))
@@ -149,15 +150,12 @@ def translate(images: tf.Tensor, shifts: tf.Tensor, interpolation: str = "biline
     shifts (B, 2) ``[tx, ty]``; per-corner zero fill; complex parts translated separately."""
     if interpolation != "bilinear":
         raise ValueError(
-            f"interpolation={interpolation!r} is not supported; only 'bilinear' is "
-            "(physics.md 7.1)"
+            f"interpolation={interpolation!r} is not supported; only 'bilinear' is (physics.md 7.1)"
         )
     return _on_parts(lambda x: _bilinear(x, shifts), tf.convert_to_tensor(images))
 
 
-def translate_window(
-    images: tf.Tensor, shifts: tf.Tensor, start: int, size: int
-) -> tf.Tensor:
+def translate_window(images: tf.Tensor, shifts: tf.Tensor, start: int, size: int) -> tf.Tensor:
     """``trim(translate(images, shifts))`` computed only on the square window
     ``[start, start + size)`` of rows and columns."""
     return _on_parts(
@@ -250,7 +248,7 @@ def stitch(patches: tf.Tensor, offsets: np.ndarray, crop: int = 20) -> tf.Tensor
     centre = offs32.astype(np.float64).mean(axis=0).astype(np.float32)
     d_np = offs32 - centre
     d = tf.constant(d_np)
-    pad = int(math.ceil(float(np.max(np.abs(d_np)))))
+    pad = math.ceil(float(np.max(np.abs(d_np))))
     if pad % 2:
         pad += 1
     lo = N // 2 - crop // 2
@@ -263,8 +261,10 @@ def stitch(patches: tf.Tensor, offsets: np.ndarray, crop: int = 20) -> tf.Tensor
         dc = d[start : start + STITCH_CHUNK]
         padded = tf.pad(chunk, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
         num = num + tf.reduce_sum(translate(padded, dc), axis=0)
-        ones = tf.pad(tf.ones_like(tf.math.real(chunk) if chunk.dtype.is_complex else chunk),
-                      [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        ones = tf.pad(
+            tf.ones_like(tf.math.real(chunk) if chunk.dtype.is_complex else chunk),
+            [[0, 0], [pad, pad], [pad, pad], [0, 0]],
+        )
         den = den + tf.reduce_sum(_bilinear(ones, dc), axis=0)
     den = den + STITCH_EPSILON
     if num.dtype.is_complex:

@@ -188,7 +188,11 @@ def save_bundle(
         "autoencoder": {WEIGHTS_FILE: weights_bytes(models.autoencoder)},
         "diffraction_to_obj": {WEIGHTS_FILE: weights_bytes(models.diffraction_to_obj)},
     }
-    prod = {"framework": BACKEND, "framework_version": tf.__version__, "keras_version": keras.__version__}
+    prod = {
+        "framework": BACKEND,
+        "framework_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
     prod.update(producer or {})
     return write_bundle(
         bundle_dir,
@@ -256,3 +260,71 @@ def load_bundle(
         raise ValueError(f"bundle {contents.path}: no model payload to load")
     models.import_weights(loaded)
     return models, snapshot, scale
+
+
+# ----------------------------------------------------------------------------- client API
+
+
+class DiffractionToObjectAdapter:
+    """``diffraction_to_obj`` as the client receives it (persistence.md 2.5 / 3.4): on every
+    call and predict it reads C from the diffraction input's last axis and, when C is a
+    perfect square, sets the legacy ``gridsize`` to sqrt(C), logging each change."""
+
+    def __init__(self, model: Any, params: Any) -> None:
+        self.model = model
+        self.params = params
+
+    def _sync_gridsize(self, inputs: Any) -> None:
+        import logging
+        import math
+
+        diffraction = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        channels = int(np.shape(diffraction)[-1])
+        g = math.isqrt(channels)
+        if g * g == channels and self.params.get("gridsize") != g:
+            logging.getLogger(__name__).info(
+                "diffraction input has %d channels: setting gridsize %r -> %d",
+                channels,
+                self.params.get("gridsize"),
+                g,
+            )
+            self.params["gridsize"] = g
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        self._sync_gridsize(inputs)
+        return self.model(inputs, *args, **kwargs)
+
+    def predict(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        self._sync_gridsize(inputs)
+        return self.model.predict(inputs, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
+def load_bundle_models(
+    model_dir: Path | str, names: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Keras models of a bundle by name (persistence.md 3.7); restores the process-wide legacy
+    params from the snapshot first."""
+    from backends.bundle import restore_params
+    from backends.config.legacy import params as legacy
+
+    models, snapshot, _ = load_bundle(model_dir, names)
+    restore_params(legacy, snapshot)
+    wanted = SAVED_MODELS if names is None else names
+    return {name: getattr(models, name) for name in wanted}
+
+
+def load_inference_bundle(
+    model_dir: Path | str,
+) -> tuple[DiffractionToObjectAdapter, dict[str, Any]]:
+    """The client entry point (persistence.md 3.7): restore the process-wide legacy params from
+    the bundle, rebuild and strictly load ``diffraction_to_obj``, and return it wrapped in the
+    gridsize-syncing adapter with a shallow copy of the legacy dict."""
+    from backends.bundle import restore_params
+    from backends.config.legacy import params as legacy
+
+    models, snapshot, _ = load_bundle(model_dir, ("diffraction_to_obj",))
+    restore_params(legacy, snapshot)
+    return DiffractionToObjectAdapter(models.diffraction_to_obj, legacy), dict(legacy)

@@ -142,7 +142,9 @@ class Trainer:
         self.optimizer.build(self.variables)
         sig = _signature(models, self.use_rs)
         if self.use_rs:
-            self._train = tf.function(lambda x, p, y: self._train_step(x, p, y), input_signature=sig)
+            self._train = tf.function(
+                lambda x, p, y: self._train_step(x, p, y), input_signature=sig
+            )
             self._eval = tf.function(lambda x, p, y: self._eval_step(x, p, y), input_signature=sig)
         else:
             self._train = tf.function(lambda x, p: self._train_step(x, p), input_signature=sig)

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-elements",
         type=int,
-        default=4096,
+        default=1024,
         help="tensors above this many elements are stored as summaries (update)",
     )
     parser.add_argument("--out", type=Path, default=None, help="write a report of the check here")

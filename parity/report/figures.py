@@ -193,7 +193,8 @@ def build(data: dict[str, Any], directory: Path) -> dict[str, str]:
         curves: dict[str, list[tuple[str, np.ndarray]]] = {}
         for name, t in opened.items():
             stage = "training/step_losses"
-            term = "total" if t.has(stage, "total") else (t.names(stage) or [None])[0]
+            terms = t.names(stage)
+            term = "total" if "total" in terms else (terms[0] if terms else None)
             if term is not None:
                 curves.setdefault(name, []).append((term, t.get(stage, term)))
         if curves:

@@ -22,9 +22,8 @@ def render(data: dict[str, Any]) -> str:
         }
         for k in total:
             total[k] += counts[k]
-        suite = ET.SubElement(
-            suites, "testsuite", name=family, **{k: str(v) for k, v in counts.items()}
-        )
+        attrib = {"name": family, **{k: str(v) for k, v in counts.items()}}
+        suite = ET.SubElement(suites, "testsuite", attrib)
         for f in findings:
             case = ET.SubElement(
                 suite,

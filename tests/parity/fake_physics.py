@@ -60,7 +60,9 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return w[0] * rows[:, :, 0:W] + w[1] * rows[:, :, 1 : W + 1] + w[2] * rows[:, :, 2 : W + 2]
 
 
-def illuminate(obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False) -> np.ndarray:
+def illuminate(
+    obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False
+) -> np.ndarray:
     p = np.asarray(probe, np.complex128)
     psi = np.asarray(obj, np.complex128) * p[None, :, :, None]
     if sigma > 0:
@@ -131,7 +133,9 @@ def channel_to_flat(x: np.ndarray) -> np.ndarray:
     return a.transpose(0, 3, 1, 2).reshape(B * C, N, N, 1)
 
 
-def extract_with(canvas: np.ndarray, positions: np.ndarray, N: int, translate_fn: TranslateFn) -> np.ndarray:
+def extract_with(
+    canvas: np.ndarray, positions: np.ndarray, N: int, translate_fn: TranslateFn
+) -> np.ndarray:
     cv = np.asarray(canvas)
     pos = np.asarray(positions, np.float64)
     B, C = pos.shape[0], pos.shape[3]
@@ -144,7 +148,11 @@ def extract_with(canvas: np.ndarray, positions: np.ndarray, N: int, translate_fn
 
 
 def merge_with(
-    patches: np.ndarray, positions: np.ndarray, M: int, translate_fn: TranslateFn, clamp: bool = False
+    patches: np.ndarray,
+    positions: np.ndarray,
+    M: int,
+    translate_fn: TranslateFn,
+    clamp: bool = False,
 ) -> np.ndarray:
     pt = np.asarray(patches, np.complex128)
     pos = np.asarray(positions, np.float64)
@@ -177,7 +185,7 @@ def stitch(patches: np.ndarray, offsets: np.ndarray, crop: int = 20) -> np.ndarr
     cropped = pt[:, lo : lo + crop, lo : lo + crop, :]
     off = np.asarray(offsets).reshape(P, 2).astype(np.float32)
     d = (off - off.mean(axis=0, dtype=np.float32)).astype(np.float32)
-    pad = int(math.ceil(float(np.max(np.abs(d))))) if P else 0
+    pad = math.ceil(float(np.max(np.abs(d)))) if P else 0
     pad += pad % 2
     S = crop + 2 * pad
     total = np.zeros((S, S, 1), np.complex128)

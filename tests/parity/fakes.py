@@ -105,7 +105,9 @@ class FakeOps:
     def normalize_probe(self, probe: np.ndarray, probe_scale: float) -> np.ndarray:
         return self._f32(ph.normalize_probe(probe, probe_scale))
 
-    def illuminate(self, obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False) -> np.ndarray:
+    def illuminate(
+        self, obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False
+    ) -> np.ndarray:
         return self._f32(ph.illuminate(obj, probe, sigma, mask))
 
     def diffract(self, psi: np.ndarray) -> np.ndarray:
@@ -123,8 +125,13 @@ class FakeOps:
 
     def merge_patches(self, patches: np.ndarray, positions: np.ndarray, M: int) -> np.ndarray:
         return self._f32(
-            ph.merge_with(patches, self._sign(positions), M, self._translate,
-                          clamp="merge-clamped" in self.defects)
+            ph.merge_with(
+                patches,
+                self._sign(positions),
+                M,
+                self._translate,
+                clamp="merge-clamped" in self.defects,
+            )
         )
 
     def pad_to(self, x: np.ndarray, M: int) -> np.ndarray:
@@ -208,8 +215,13 @@ class FakeBackend:
 
     defect_kind = KIND
 
-    def __init__(self, name: str = "fake-reference", defects: Sequence[str] = (), noise: float = 0.0,
-                 crash_in: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "fake-reference",
+        defects: Sequence[str] = (),
+        noise: float = 0.0,
+        crash_in: str | None = None,
+    ) -> None:
         self.name = name
         self.defects = frozenset(defects)
         self.ops = FakeOps(self.defects)
@@ -222,8 +234,12 @@ class FakeBackend:
     # -- environment and config ---------------------------------------------------------------
 
     def environment(self) -> dict[str, Any]:
-        return {"versions": {"numpy": np.__version__}, "device": "cpu", "threads": 1,
-                "deterministic": True}
+        return {
+            "versions": {"numpy": np.__version__},
+            "device": "cpu",
+            "threads": 1,
+            "deterministic": True,
+        }
 
     def legacy_params(self, config: Any) -> dict[str, Any]:
         raw = dataclasses.asdict(config)
@@ -258,8 +274,14 @@ class FakeBackend:
     def _hwio(self, model: FakeModel, name: str) -> np.ndarray:
         return model.weights[name].transpose(2, 3, 1, 0)
 
-    def build(self, config: ModelConfig, probe: np.ndarray, intensity_scale: float,
-              weights: Mapping[str, np.ndarray] | None = None, seed: int = 0) -> FakeModel:
+    def build(
+        self,
+        config: ModelConfig,
+        probe: np.ndarray,
+        intensity_scale: float,
+        weights: Mapping[str, np.ndarray] | None = None,
+        seed: int = 0,
+    ) -> FakeModel:
         shapes = weight_shapes(config)
         if weights is None:
             rng = np.random.default_rng(seed)
@@ -270,8 +292,14 @@ class FakeBackend:
                     weights[name] = rng.uniform(-lim, lim, shape).astype(np.float32)
                 else:
                     weights[name] = np.zeros(shape, np.float32)
-        model = FakeModel(self.name, config, float(intensity_scale), np.asarray(probe, np.complex64),
-                          {}, np.float32(math.log(float(intensity_scale))))
+        model = FakeModel(
+            self.name,
+            config,
+            float(intensity_scale),
+            np.asarray(probe, np.complex64),
+            {},
+            np.float32(math.log(float(intensity_scale))),
+        )
         self.import_weights(model, weights)
         return model
 
@@ -307,21 +335,27 @@ class FakeBackend:
         def conv(x: np.ndarray, name: str) -> np.ndarray:
             return _conv(x, self._hwio(model, f"{name}.kernel"), w[f"{name}.bias"])
 
-        fns: dict[str, Any] = {"intensity_scaler": lambda f: (f["input"] / np.exp(model.log_scale)).astype(np.float32)}
+        fns: dict[str, Any] = {
+            "intensity_scaler": lambda f: (f["input"] / np.exp(model.log_scale)).astype(np.float32)
+        }
         prev = "intensity_scaler"
         for i in range(1, len(encoder_filters(cfg)) + 1):
+
             def enc(f: Any, i: int = i, prev: str = prev) -> np.ndarray:
                 x = _relu(conv(f[prev], f"enc{i}.conv1"))
                 return _pool(_relu(conv(x, f"enc{i}.conv2")))
+
             fns[f"enc{i}"] = enc
             prev = f"enc{i}"
         bottleneck = prev
         for head, act_name in (("amp", "amp"), ("phase", "phi")):
             p = bottleneck
             for j in range(1, len(decoder_filters(cfg)) + 1):
+
                 def dec(f: Any, j: int = j, p: str = p, head: str = head) -> np.ndarray:
                     x = _relu(conv(f[p], f"{head}.dec{j}.conv1"))
                     return _up(_relu(conv(x, f"{head}.dec{j}.conv2")))
+
                 fns[f"{head}.dec{j}"] = dec
                 p = f"{head}.dec{j}"
 
@@ -337,8 +371,10 @@ class FakeBackend:
                     return np.log1p(np.exp(x)).astype(np.float32)
                 return np.maximum(x, 0).astype(np.float32)
 
-            def main(f: Any, p: str = p, head: str = head, activation: Any = activation) -> np.ndarray:
-                h = f[p][..., : -C_OUTER]
+            def main(
+                f: Any, p: str = p, head: str = head, activation: Any = activation
+            ) -> np.ndarray:
+                h = f[p][..., :-C_OUTER]
                 return activation(conv(h, f"{head}.head.conv_main"))
 
             def border(h: np.ndarray, head: str) -> np.ndarray:
@@ -346,7 +382,9 @@ class FakeBackend:
                 b = _up(_relu(conv(b, f"{head}.head.border.conv2")))
                 return conv(b, f"{head}.head.conv_border_out")
 
-            def head_out(f: Any, p: str = p, head: str = head, main: Any = main, activation: Any = activation) -> np.ndarray:
+            def head_out(
+                f: Any, p: str = p, head: str = head, main: Any = main, activation: Any = activation
+            ) -> np.ndarray:
                 if not cfg.pad_object:
                     return activation(border(f[p], head))
                 m = main(f)
@@ -370,12 +408,17 @@ class FakeBackend:
         else:
             fns["padded_obj_2"] = lambda f: ops.pad_to(f["obj"], M)
         fns["trimmed_obj"] = lambda f: ops.trim(f["padded_obj_2"], N)
-        fns["padded_objs_with_offsets"] = lambda f: ops.extract_patches(f["padded_obj_2"], f["input_positions"], N)
+        fns["padded_objs_with_offsets"] = lambda f: ops.extract_patches(
+            f["padded_obj_2"], f["input_positions"], N
+        )
         fns["probe_illumination"] = lambda f: ops.illuminate(
-            f["padded_objs_with_offsets"], probe_norm, cfg.gaussian_smoothing_sigma, cfg.probe_mask)
+            f["padded_objs_with_offsets"], probe_norm, cfg.gaussian_smoothing_sigma, cfg.probe_mask
+        )
         fns["pred_amplitude"] = lambda f: ops.diffract(f["probe_illumination"])
         fns["pred_diff_channels"] = lambda f: ops.flat_to_channel(f["pred_amplitude"], C)
-        fns["intensity_scaler_inv"] = lambda f: (f["pred_diff_channels"] * np.exp(model.log_scale)).astype(np.float32)
+        fns["intensity_scaler_inv"] = lambda f: (
+            f["pred_diff_channels"] * np.exp(model.log_scale)
+        ).astype(np.float32)
         fns["pred_intensity"] = lambda f: np.square(f["intensity_scaler_inv"]).astype(np.float32)
         return fns
 
@@ -397,7 +440,9 @@ class FakeBackend:
         acts = {s.name: feeds[s.name] for s in stages(model.config)} if capture else {}
         return ForwardResult(outputs, acts)
 
-    def run_stage(self, model: FakeModel, stage: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+    def run_stage(
+        self, model: FakeModel, stage: str, feeds: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
         fns = self._stage_fns(model)
         if stage not in fns:
             raise KeyError(f"unknown stage {stage!r}")
@@ -422,8 +467,9 @@ class FakeBackend:
         losses = self._losses(model, batch, config)
         return LossResult(losses, self._grads(model, losses))
 
-    def train_steps(self, model: FakeModel, batches: Sequence[Batch], config: Any,
-                    learning_rate: float = 1e-3) -> StepsResult:
+    def train_steps(
+        self, model: FakeModel, batches: Sequence[Batch], config: Any, learning_rate: float = 1e-3
+    ) -> StepsResult:
         eps = 1e-8 if "adam-epsilon" in self.defects else 1e-7
         b1, b2 = 0.9, 0.999
         weights = self.export_weights(model)
@@ -438,12 +484,22 @@ class FakeBackend:
             for k in weights:
                 m[k] = b1 * m[k] + (1 - b1) * grads[k]
                 v2[k] = b2 * v2[k] + (1 - b2) * grads[k] * grads[k]
-                weights[k] = (weights[k] - learning_rate * corr * m[k] / (np.sqrt(v2[k]) + eps)).astype(np.float32)
+                weights[k] = (
+                    weights[k] - learning_rate * corr * m[k] / (np.sqrt(v2[k]) + eps)
+                ).astype(np.float32)
             self.import_weights(model, weights)
         return StepsResult(step_losses, self.export_weights(model), [learning_rate] * len(batches))
 
-    def train(self, model: FakeModel, train_data: Any, config: Any, seed: int = 0,
-              epochs: int | None = None, on_step: Any = None, progress: bool = False) -> TrainResult:
+    def train(
+        self,
+        model: FakeModel,
+        train_data: Any,
+        config: Any,
+        seed: int = 0,
+        epochs: int | None = None,
+        on_step: Any = None,
+        progress: bool = False,
+    ) -> TrainResult:
         t0 = time.perf_counter()
         epochs = epochs or config.nepochs
         history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
@@ -451,16 +507,22 @@ class FakeBackend:
         n = len(train_data)
         for epoch in range(epochs):
             order = np.random.default_rng(seed * 1000 + epoch).permutation(n)
-            batches = [train_data.batch(order[i : i + config.batch_size].tolist())
-                       for i in range(0, n, config.batch_size)]
+            batches = [
+                train_data.batch(order[i : i + config.batch_size].tolist())
+                for i in range(0, n, config.batch_size)
+            ]
             result = self.train_steps(model, batches, config)
             losses = [s["total"] for s in result.step_losses]
             step_loss += losses
             history["loss"].append(float(np.mean(losses)))
             history["lr"].append(1e-3)
-        return TrainResult(history, step_loss, self.export_weights(model), None, time.perf_counter() - t0)
+        return TrainResult(
+            history, step_loss, self.export_weights(model), None, time.perf_counter() - t0
+        )
 
-    def infer(self, model: FakeModel, data: Any, batch_size: int = 64, crop: int = 20) -> InferenceResult:
+    def infer(
+        self, model: FakeModel, data: Any, batch_size: int = 64, crop: int = 20
+    ) -> InferenceResult:
         n = len(data)
         patches = []
         for i in range(0, n, batch_size):
@@ -468,8 +530,12 @@ class FakeBackend:
             patches.append(self.forward(model, data.batch(idx)).outputs["trimmed_obj"])
         all_patches = np.concatenate(patches).astype(np.complex64)
         stitched = self.ops.stitch(all_patches, np.asarray(data.global_offsets), crop)[..., 0]
-        return InferenceResult(all_patches, stitched, np.abs(stitched).astype(np.float32),
-                               np.angle(stitched).astype(np.float32))
+        return InferenceResult(
+            all_patches,
+            stitched,
+            np.abs(stitched).astype(np.float32),
+            np.angle(stitched).astype(np.float32),
+        )
 
     # -- bundles ------------------------------------------------------------------------------
 
@@ -488,13 +554,19 @@ class FakeBackend:
             "backend": self.name,
             "version": "fake",
             "models": ["autoencoder", "diffraction_to_obj"],
-            "payloads": {"diffraction_to_obj": {"format": "npz", "files": {}},
-                         "autoencoder": {"alias_of": "diffraction_to_obj"}},
+            "payloads": {
+                "diffraction_to_obj": {"format": "npz", "files": {}},
+                "autoencoder": {"alias_of": "diffraction_to_obj"},
+            },
             "params_file": "params.json",
             "arrays": {"probe": {"path": "arrays/probe.npy"}},
             "intensity_scale": model.intensity_scale,
-            "model_geometry": {"N": model.config.N, "gridsize": model.config.gridsize,
-                               "channels": model.config.gridsize**2, "model_type": model.config.model_type},
+            "model_geometry": {
+                "N": model.config.N,
+                "gridsize": model.config.gridsize,
+                "channels": model.config.gridsize**2,
+                "model_type": model.config.model_type,
+            },
             "producer": {"name": "fake"},
         }
         path = bundle_dir / "wts.h5.zip"
@@ -510,15 +582,22 @@ class FakeBackend:
             manifest = json.loads(zf.read("manifest.json"))
             params = json.loads(zf.read("params.json"))
             probe = np.load(io.BytesIO(zf.read("arrays/probe.npy")), allow_pickle=False)
-            with np.load(io.BytesIO(zf.read("diffraction_to_obj/weights.npz")), allow_pickle=False) as z:
+            with np.load(
+                io.BytesIO(zf.read("diffraction_to_obj/weights.npz")), allow_pickle=False
+            ) as z:
                 weights = {k: z[k] for k in z.files}
         if manifest["backend"] != self.name:
             raise ValueError(f"{path} was written by {manifest['backend']!r}, not {self.name!r}")
         cfg = ModelConfig(
-            N=params["N"], gridsize=params["gridsize"], n_filters_scale=params["n_filters_scale"],
-            model_type=params["model_type"], amp_activation=params["amp_activation"],
-            object_big=params["object.big"], probe_big=params["probe.big"],
-            probe_mask=params["probe.mask"], pad_object=params["pad_object"],
+            N=params["N"],
+            gridsize=params["gridsize"],
+            n_filters_scale=params["n_filters_scale"],
+            model_type=params["model_type"],
+            amp_activation=params["amp_activation"],
+            object_big=params["object.big"],
+            probe_big=params["probe.big"],
+            probe_mask=params["probe.mask"],
+            pad_object=params["pad_object"],
             probe_scale=params.get("probe_scale", 4.0),
             gaussian_smoothing_sigma=params["gaussian_smoothing_sigma"],
             combine_mode=params.get("combine_mode", "polar"),
@@ -536,6 +615,11 @@ def candidate() -> FakeBackend:
 
 def noisy() -> FakeBackend:
     return FakeBackend("fake-noisy", noise=3e-7)
+
+
+def drifted() -> FakeBackend:
+    """The reference backend after a change that moves every stage by 1e-3 (regression)."""
+    return FakeBackend("fake-reference", noise=1e-3)
 
 
 def crashing() -> FakeBackend:
@@ -584,7 +668,9 @@ class FakeContainer:
 
     @property
     def norm_Y_I(self) -> np.float32:
-        return np.float32(math.sqrt(self.nphotons / np.mean(np.sum(self.X.astype(np.float64) ** 2, axis=(1, 2)))))
+        return np.float32(
+            math.sqrt(self.nphotons / np.mean(np.sum(self.X.astype(np.float64) ** 2, axis=(1, 2))))
+        )
 
     @property
     def N(self) -> int:
@@ -599,9 +685,17 @@ class FakeContainer:
 
     def subset(self, indices: Sequence[int]) -> FakeContainer:
         idx = np.asarray(indices)
-        return FakeContainer(self.X[idx], self.Y[idx], self.coords_nominal[idx], self.global_offsets[idx],
-                             self.local_offsets[idx], self.nn_indices[idx], self.probe, self.nphotons,
-                             self.objectGuess)
+        return FakeContainer(
+            self.X[idx],
+            self.Y[idx],
+            self.coords_nominal[idx],
+            self.global_offsets[idx],
+            self.local_offsets[idx],
+            self.nn_indices[idx],
+            self.probe,
+            self.nphotons,
+            self.objectGuess,
+        )
 
     def batch(self, indices: Sequence[int]) -> Batch:
         idx = np.asarray(indices)
@@ -648,11 +742,22 @@ def _container(N: int, gridsize: int, groups: int, seed: int, nphotons: float) -
     rel = -(coords - centroid[:, None, :])  # centroid - position, (G, C, 2)
     coords_nominal = rel.transpose(0, 2, 1)[:, None, :, :].astype(np.float32)
     offsets = centroid[:, None, :, None].astype(np.float64)
-    return FakeContainer(X, patches, coords_nominal, offsets, coords_nominal.astype(np.float64), nn,
-                         probe, float(nphotons), obj)
+    return FakeContainer(
+        X,
+        patches,
+        coords_nominal,
+        offsets,
+        coords_nominal.astype(np.float64),
+        nn,
+        probe,
+        float(nphotons),
+        obj,
+    )
 
 
-def make_data(scenario: Any, n_groups: int | None = None, test_groups: int | None = None) -> tuple[FakeContainer, FakeContainer]:
+def make_data(
+    scenario: Any, n_groups: int | None = None, test_groups: int | None = None
+) -> tuple[FakeContainer, FakeContainer]:
     """Dataset factory for scenarios with ``dataset = "python:tests.parity.fakes:make_data"``."""
     cfg = scenario.model_config()
     groups = n_groups or int(scenario.config.get("n_groups", 16))

@@ -17,8 +17,14 @@ BASE: dict[str, Any] = {
     "dataset": "python:tests.parity.fakes:make_data",
     "checks": ["params", "data", "ops", "forward", "gradients", "training", "bundles", "inference"],
     "seeds": {"data": 1, "weights": 7, "ops": 11},
-    "run": {"batch_size": 2, "train_steps": 2, "train_batch_size": 2, "infer_groups": 6,
-            "infer_batch_size": 6, "op_batch": 1},
+    "run": {
+        "batch_size": 2,
+        "train_steps": 2,
+        "train_batch_size": 2,
+        "infer_groups": 6,
+        "infer_batch_size": 6,
+        "op_batch": 1,
+    },
     "config": {"n_groups": 8, "model": {"N": 64, "gridsize": 1, "n_filters_scale": 1}},
 }
 

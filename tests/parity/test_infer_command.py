@@ -40,41 +40,91 @@ def trained(monkeypatch: pytest.MonkeyPatch, cache: Path, tmp_path: Path) -> Pat
 
 def test_infer_command(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "inf"
-    args = ["infer", "--model", str(trained), "--data", f"{SMALL}:test", "--output-dir", str(out), "--n-groups", "24"]
+    args = [
+        "infer",
+        "--model",
+        str(trained),
+        "--data",
+        f"{SMALL}:test",
+        "--output-dir",
+        str(out),
+        "--n-groups",
+        "24",
+    ]
     assert main(args) == 0  # backend read from the bundle
     text = capsys.readouterr().out
     assert "backend         pytorch" in text and "groups          24" in text
     assert {p.name for p in out.iterdir()} == {
-        "reconstruction.npz", "reconstructed_amplitude.png", "reconstructed_phase.png", "metrics.json",
+        "reconstruction.npz",
+        "reconstructed_amplitude.png",
+        "reconstructed_phase.png",
+        "metrics.json",
     }
     with np.load(out / "reconstruction.npz", allow_pickle=False) as z:
         assert z["patches"].shape[0] == 24
 
 
 def test_infer_archive_path_and_explicit_backend(trained: Path, tmp_path: Path) -> None:
-    args = ["infer", "--backend", "pytorch", "--model", str(trained / "wts.h5.zip"), "--data", SMALL,
-            "--output-dir", str(tmp_path / "inf"), "--n-groups", "16"]
+    args = [
+        "infer",
+        "--backend",
+        "pytorch",
+        "--model",
+        str(trained / "wts.h5.zip"),
+        "--data",
+        SMALL,
+        "--output-dir",
+        str(tmp_path / "inf"),
+        "--n-groups",
+        "16",
+    ]
     assert main(args) == 0
 
 
-def test_infer_wrong_backend_exit_2(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["infer", "--backend", "tensorflow", "--model", str(trained), "--data", SMALL, "--output-dir", str(tmp_path / "inf")]
+def test_infer_wrong_backend_exit_2(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "infer",
+        "--backend",
+        "tensorflow",
+        "--model",
+        str(trained),
+        "--data",
+        SMALL,
+        "--output-dir",
+        str(tmp_path / "inf"),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "written by the 'pytorch' backend but the 'tensorflow' loader was used" in err
     assert not (tmp_path / "inf").exists()
 
 
-def test_infer_missing_model_exit_2(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_infer_missing_model_exit_2(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "empty").mkdir()
-    args = ["infer", "--model", str(tmp_path / "empty"), "--data", SMALL, "--output-dir", str(tmp_path / "inf")]
+    args = [
+        "infer",
+        "--model",
+        str(tmp_path / "empty"),
+        "--data",
+        SMALL,
+        "--output-dir",
+        str(tmp_path / "inf"),
+    ]
     assert main(args) == 2
     assert "Model archive not found" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", [pytest.param("tensorflow", marks=pytest.mark.tensorflow), pytest.param("pytorch", marks=pytest.mark.pytorch)]
+    "name",
+    [
+        pytest.param("tensorflow", marks=pytest.mark.tensorflow),
+        pytest.param("pytorch", marks=pytest.mark.pytorch),
+    ],
 )
 def test_real_infer_command(name: str, tmp_path: Path, cache: Path) -> None:
     import backends
@@ -84,7 +134,16 @@ def test_real_infer_command(name: str, tmp_path: Path, cache: Path) -> None:
     except ModuleNotFoundError as exc:
         pytest.skip(f"{name} adapter unavailable: {exc}")
     workflows.train(name, SMALL, None, small_config(nepochs=1), tmp_path / "m", progress=False)
-    args = ["infer", "--model", str(tmp_path / "m"), "--data", f"{SMALL}:test", "--output-dir", str(tmp_path / "i"),
-            "--n-groups", "16"]
+    args = [
+        "infer",
+        "--model",
+        str(tmp_path / "m"),
+        "--data",
+        f"{SMALL}:test",
+        "--output-dir",
+        str(tmp_path / "i"),
+        "--n-groups",
+        "16",
+    ]
     assert main(args) == 0
     assert (tmp_path / "i" / "reconstruction.npz").is_file()

@@ -38,17 +38,40 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch, cache: Path) -> dict[str, FakeBac
 
 
 def _train(out: Path, *extra: str) -> int:
-    return main(["train", "--train-data", SMALL, "--output-dir", str(out), "--no-progress", "--n-groups", "32", *extra])
+    return main(
+        [
+            "train",
+            "--train-data",
+            SMALL,
+            "--output-dir",
+            str(out),
+            "--no-progress",
+            "--n-groups",
+            "32",
+            *extra,
+        ]
+    )
 
 
-def test_train_command_outputs(stand_ins: dict[str, FakeBackend], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_command_outputs(
+    stand_ins: dict[str, FakeBackend], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _train(tmp_path / "o", "--backend", "pytorch", "--epochs", "1", "--seed", "5") == 0
     out = capsys.readouterr().out
     assert "bundle" in out and str(tmp_path / "o" / "wts.h5.zip") in out
     assert "amplitude PSNR" in out
-    assert stand_ins["pytorch"].trained_with == {"groups": 32, "epochs": 1, "seed": 5, "progress": False}
+    assert stand_ins["pytorch"].trained_with == {
+        "groups": 32,
+        "epochs": 1,
+        "seed": 5,
+        "progress": False,
+    }
     assert {p.name for p in (tmp_path / "o").iterdir()} == {
-        "wts.h5.zip", "history.json", "metrics.json", "reconstructed_amplitude.png", "reconstructed_phase.png",
+        "wts.h5.zip",
+        "history.json",
+        "metrics.json",
+        "reconstructed_amplitude.png",
+        "reconstructed_phase.png",
     }
     assert read_bundle(tmp_path / "o", expected_backend="pytorch").params["nepochs"] == 1
 
@@ -59,8 +82,24 @@ def test_config_file_then_command_line(stand_ins: dict[str, FakeBackend], tmp_pa
         'backend = "pytorch"\nnepochs = 5\nn_groups = 64\nbatch_size = 32\n'
         "[model]\nprobe_big = false\nprobe_scale = 2.0\n"
     )
-    assert _train(tmp_path / "o", "--config", str(cfg), "--epochs", "1", "--set", "model.probe_scale=3.0",
-                  "--set", "batch_size=8", "--batch-size", "16", "--probe-mask", "true") == 0
+    assert (
+        _train(
+            tmp_path / "o",
+            "--config",
+            str(cfg),
+            "--epochs",
+            "1",
+            "--set",
+            "model.probe_scale=3.0",
+            "--set",
+            "batch_size=8",
+            "--batch-size",
+            "16",
+            "--probe-mask",
+            "true",
+        )
+        == 0
+    )
     p = read_bundle(tmp_path / "o", expected_backend="pytorch").params  # backend from the file
     assert p["nepochs"] == 1  # --epochs beats the file
     assert p["n_groups"] == 32  # --n-groups beats the file
@@ -82,23 +121,37 @@ def test_config_file_then_command_line(stand_ins: dict[str, FakeBackend], tmp_pa
         (["--backend", "jax"], "backend"),
     ],
 )
-def test_bad_options_exit_2(stand_ins: dict[str, FakeBackend], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                            args: list[str], message: str) -> None:
+def test_bad_options_exit_2(
+    stand_ins: dict[str, FakeBackend],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
     assert _train(tmp_path / "o", *args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_data_and_config(stand_ins: dict[str, FakeBackend], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_data_and_config(
+    stand_ins: dict[str, FakeBackend], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["train", "--output-dir", str(tmp_path / "o")]) == 2
     assert "--train-data" in capsys.readouterr().err
     assert main(["train", "--config", str(tmp_path / "none.toml"), "--train-data", SMALL]) == 2
     assert "config file not found" in capsys.readouterr().err
-    assert main(["train", "--train-data", str(tmp_path / "x.npz"), "--output-dir", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            ["train", "--train-data", str(tmp_path / "x.npz"), "--output-dir", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "x.npz" in capsys.readouterr().err
 
 
-def test_backend_not_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_backend_not_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import backends
 
     monkeypatch.setattr(backends, "available", lambda: ["tensorflow"])
@@ -108,7 +161,11 @@ def test_backend_not_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", [pytest.param("tensorflow", marks=pytest.mark.tensorflow), pytest.param("pytorch", marks=pytest.mark.pytorch)]
+    "name",
+    [
+        pytest.param("tensorflow", marks=pytest.mark.tensorflow),
+        pytest.param("pytorch", marks=pytest.mark.pytorch),
+    ],
 )
 def test_real_train_command(name: str, tmp_path: Path, cache: Path) -> None:
     import backends

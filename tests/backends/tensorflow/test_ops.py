@@ -70,7 +70,11 @@ seeds = st.integers(0, 2**32 - 1)
 )
 def test_translate_subpixel_matches_oracle(tfo, seed, b, h, w, c, span, complex_):
     rng = np.random.default_rng(seed)
-    img = cplx(rng, (b, h, w, c)) if complex_ else rng.standard_normal((b, h, w, c)).astype(np.float32)
+    img = (
+        cplx(rng, (b, h, w, c))
+        if complex_
+        else rng.standard_normal((b, h, w, c)).astype(np.float32)
+    )
     shifts = rng.uniform(-span, span, (b, 2)).astype(np.float32)
     got = tfo.translate(img, shifts)
     assert got.shape == img.shape
@@ -89,8 +93,14 @@ def test_translate_uses_float32_sample_coordinates(tfo, seed, shift, frac):
     assert rel_err(got, oracle.translate(img, shifts)) <= TOL["translate"]
 
 
-@given(seed=seeds, b=st.integers(1, 3), h=st.integers(1, 20), c=st.integers(1, 2),
-       tx=st.integers(-25, 25), ty=st.integers(-25, 25))
+@given(
+    seed=seeds,
+    b=st.integers(1, 3),
+    h=st.integers(1, 20),
+    c=st.integers(1, 2),
+    tx=st.integers(-25, 25),
+    ty=st.integers(-25, 25),
+)
 def test_translate_integer_shifts_exact(tfo, seed, b, h, c, tx, ty):
     rng = np.random.default_rng(seed)
     img = cplx(rng, (b, h, h + 3, c))
@@ -186,12 +196,15 @@ def test_illuminate_matches_oracle(tfo, seed, sigma, mask, n):
 def test_gaussian_smooth_matches_oracle(tfo, seed, sigma, h, c):
     rng = np.random.default_rng(seed)
     x = cplx(rng, (2, h, h + 1, c))
-    assert rel_err(tfo.gaussian_smooth(x, sigma), oracle.gaussian_smooth(x, sigma)) <= TOL[
-        "gaussian_smooth"
-    ]
+    assert (
+        rel_err(tfo.gaussian_smooth(x, sigma), oracle.gaussian_smooth(x, sigma))
+        <= TOL["gaussian_smooth"]
+    )
 
 
-@pytest.mark.parametrize("N,disk,mask_count", [(64, 376, 812), (128, 1500, 3228), (256, 5980, 12892)])
+@pytest.mark.parametrize(
+    "N,disk,mask_count", [(64, 376, 812), (128, 1500, 3228), (256, 5980, 12892)]
+)
 def test_probe_check_values(tfo, N, disk, mask_count):
     probe = tfo.default_probe(N)
     assert probe.shape == (N, N) and probe.dtype == np.complex64
@@ -228,7 +241,12 @@ def test_combine_complex_matches_oracle(tfo, seed, mode):
     assert rel_err(got, oracle.combine_complex(amp, phi, mode)) <= TOL["combine_complex"]
 
 
-@given(seed=seeds, n_patches=st.integers(1, 12), span=st.floats(0.0, 40.0), crop=st.sampled_from([8, 20]))
+@given(
+    seed=seeds,
+    n_patches=st.integers(1, 12),
+    span=st.floats(0.0, 40.0),
+    crop=st.sampled_from([8, 20]),
+)
 def test_stitch_matches_oracle(tfo, seed, n_patches, span, crop):
     rng = np.random.default_rng(seed)
     patches = cplx(rng, (n_patches, 32, 32, 1))
@@ -275,8 +293,12 @@ def test_losses_match_oracle(tfo, seed, n):
     assert nll == pytest.approx(oracle.poisson_nll(pred, target), rel=TOL["losses"])
     assert tfo.mae(pred, target) == pytest.approx(oracle.mae(pred, target), rel=TOL["losses"])
     z = cplx(rng, (n, 4, 4, 1))
-    assert tfo.complex_mae(target, z) == pytest.approx(oracle.complex_mae(target, z), rel=TOL["losses"])
-    assert tfo.total_variation(z) == pytest.approx(oracle.total_variation(z), rel=TOL["total_variation"])
+    assert tfo.complex_mae(target, z) == pytest.approx(
+        oracle.complex_mae(target, z), rel=TOL["losses"]
+    )
+    assert tfo.total_variation(z) == pytest.approx(
+        oracle.total_variation(z), rel=TOL["total_variation"]
+    )
 
 
 def test_poisson_nll_by_hand(tfo):

@@ -18,7 +18,12 @@ pytestmark = pytest.mark.tensorflow
 SCALE = 988.2118  # sqrt(1e9) / 32, physics.md 5.2
 # A narrow network (n_filters_scale=1) keeps the loop tests quick on CPU; the wiring is the same.
 SMALL = ModelConfig(n_filters_scale=1)
-PSNR_FLOOR = 0.0  # dB, see test_short_training_lowers_loss_and_reaches_psnr_floor
+# Quality floors of test_short_training_lowers_loss_and_reaches_psnr_floor (measured values in
+# its docstring): amplitude PSNR in dB from backends.metrics, and the correlation coefficient
+# of stitched and true amplitude (scale-free; the model's amplitude scale differs from the
+# simulated object's, which the PSNR does not align).
+PSNR_FLOOR = -3.2
+CORRELATION_FLOOR = 0.3
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +180,16 @@ def test_fit_loop_semantics_and_determinism(tft, small_data):
     cfg, data = small_data
     seen: list[tuple[int, float]] = []
     a = build(tft, seed=4)
-    ra = train.fit(a, data, cfg, SCALE, seed=9, epochs=2, on_step=lambda i, t: seen.append((i, t["total"])), progress=True)
+    ra = train.fit(
+        a,
+        data,
+        cfg,
+        SCALE,
+        seed=9,
+        epochs=2,
+        on_step=lambda i, t: seen.append((i, t["total"])),
+        progress=True,
+    )
     assert len(ra.step_loss) == 6
     assert [i for i, _ in seen] == list(range(6))
     assert [v for _, v in seen] == ra.step_loss
@@ -222,11 +236,14 @@ def test_fit_applies_plateau_and_early_stopping(tft, small_data, monkeypatch):
 
 @pytest.mark.slow
 def test_short_training_lowers_loss_and_reaches_psnr_floor(tft):
-    """builtin:lines-64-small (128 groups, N=64, gridsize 1, default network), 4 epochs.
+    """builtin:lines-64-small (128 groups, N=64, gridsize 1, default network), 2 epochs
+    (16 steps), seed 0.
 
-    The Poisson NLL of the test set must drop, and the stitched amplitude against the ground
-    truth (backends.metrics after phase alignment, covered region) must reach a PSNR floor.
-    Measured on this machine: untrained -3.34 dB, after 4 epochs MEASURED dB; floor FLOOR dB.
+    The Poisson NLL of test patterns must drop, and the stitched amplitude (covered region,
+    after phase alignment) must beat floors against the ground truth. Measured on the
+    development machine: amplitude PSNR -3.34 dB untrained, -3.06 dB after 2 epochs
+    (-3.02 dB after 4), floor -3.2 dB; amplitude correlation 0.03 untrained, 0.42 after 2
+    epochs, floor 0.3.
     """
     from backends.data import load_training_data, resolve_data
     from backends.metrics import align_to_truth, reconstruction_metrics
@@ -248,7 +265,7 @@ def test_short_training_lowers_loss_and_reaches_psnr_floor(tft):
         return train.loss_and_grads(m, probe_batch, cfg, scale).losses["nll"]
 
     before = test_nll()
-    result = train.fit(m, train_c, cfg, scale, seed=0, epochs=4)
+    result = train.fit(m, train_c, cfg, scale, seed=0, epochs=2)
     after = test_nll()
     assert after < before
     assert result.history["nll"][-1] < result.history["nll"][0]
@@ -262,3 +279,5 @@ def test_short_training_lowers_loss_and_reaches_psnr_floor(tft):
     )
     psnr = reconstruction_metrics(rec, ref)["amplitude"]["psnr"]
     assert psnr >= PSNR_FLOOR
+    correlation = np.corrcoef(np.abs(rec).ravel(), np.abs(ref).ravel())[0, 1]
+    assert correlation >= CORRELATION_FLOOR

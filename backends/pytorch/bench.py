@@ -1,0 +1,120 @@
+"""Speed figures of the PyTorch backend (``nox -s bench``).
+
+Training steps per second (one Keras-Adam step on a batch of 16 groups, the per-step work the
+Lightning module does: forward, the loss of physics.md 10, backward, optimiser update, with
+deterministic algorithms on) and inference diffraction patterns per second
+(``diffraction_to_obj`` on batches of 16 groups of gridsize² patterns) at N=64, gridsize 1 and 2,
+on synthetic inputs, after a warm-up; plus the same training step driven by the Lightning
+``Trainer`` (one epoch of several batches), to show its per-step overhead. Row names match the
+TensorFlow backend's, so ``python -m benchmarks`` prints the ratio.
+
+Threads: torch's intra-op pool is set to the CPUs available to the process
+(:func:`backends.pytorch.adapter.configure_threads`, override with
+``$PTYCHOPINN_TORCH_THREADS``); the value in force is reported as a row.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+N = 64
+BATCH = 16
+
+
+def _inputs(gridsize: int, seed: int = 0):
+    from backends.base import Batch
+
+    C = gridsize * gridsize
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (BATCH, N, N, C)).astype(np.float32)
+    pos = rng.uniform(-2, 2, (BATCH, 1, 2, C)).astype(np.float32)
+    if C == 1:
+        pos[:] = 0.0
+    return Batch(X=X, positions=pos)
+
+
+def _timed(fn, repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return time.perf_counter() - start
+
+
+def run(
+    train_steps: int = 5, infer_batches: int = 10, warmup: int = 2, lightning_batches: int = 6
+) -> list[tuple[str, float, str]]:
+    """``[(name, value, unit), ...]`` for gridsize 1 and 2."""
+    import torch
+
+    import backends.physics as physics
+    from backends.config import ModelConfig, TrainingConfig
+    from backends.pytorch.adapter import configure_threads
+    from backends.pytorch.model import build_model
+    from backends.pytorch.train import (
+        KerasAdam,
+        LossWeights,
+        TensorSet,
+        compute_losses,
+        deterministic,
+        fit,
+        to_torch_batch,
+    )
+
+    threads = configure_threads()
+    results: list[tuple[str, float, str]] = [("torch intra-op threads", float(threads), "threads")]
+    scale = physics.intensity_scale(1e9, N)
+    for gridsize in (1, 2):
+        cfg = ModelConfig(N=N, gridsize=gridsize)
+        model = build_model(cfg, physics.default_probe(N), scale, seed=0)
+        batch = to_torch_batch(_inputs(gridsize), scale)
+        weights = LossWeights.from_config(TrainingConfig(model=cfg))
+        opt = KerasAdam(model.parameters(), lr=1e-3)
+
+        def step(model=model, batch=batch, weights=weights, opt=opt) -> None:
+            opt.zero_grad(set_to_none=True)
+            total, _ = compute_losses(model, batch, weights)
+            total.backward()
+            opt.step()
+
+        with deterministic():
+            model.train()
+            for _ in range(warmup):
+                step()
+            seconds = _timed(step, train_steps)
+        results.append(
+            (f"train N={N} gs={gridsize} batch={BATCH}", train_steps / seconds, "steps/s")
+        )
+
+        n = BATCH * lightning_batches
+        data = TensorSet(
+            batch.x.repeat(lightning_batches, 1, 1, 1),
+            batch.positions.repeat(lightning_batches, 1, 1, 1),
+            None,
+        )
+        config = TrainingConfig(model=cfg, batch_size=BATCH, nepochs=1)
+        result = fit(model, data, None, config, epochs=1, logger=False, output_dir=None)
+        results.append(
+            (
+                f"train-lightning N={N} gs={gridsize} batch={BATCH}",
+                (n // BATCH) / result.seconds,
+                "steps/s",
+            )
+        )
+
+        model.eval()
+        with torch.inference_mode():
+            for _ in range(warmup):
+                model.predict_object(batch.x, batch.positions)
+            seconds = _timed(lambda m=model, b=batch: m.predict_object(b.x, b.positions), infer_batches)
+        patterns = infer_batches * BATCH * cfg.channels
+        results.append(
+            (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")
+        )
+    return results
+
+
+if __name__ == "__main__":
+    for name, value, unit in run():
+        print(f"{name}: {value:.3f} {unit}")
