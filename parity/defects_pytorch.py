@@ -119,7 +119,7 @@ def _merge_clamped() -> list[Patch]:
 
 def _adam_epsilon() -> list[Patch]:
     def adam(original: Any) -> Any:
-        class TorchEpsilonAdam(original):  # type: ignore[misc, valid-type]
+        class TorchEpsilonAdam(original):
             def __init__(
                 self,
                 params: Any,

@@ -77,10 +77,16 @@ def _default_metrics() -> Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]:
     return reconstruction_metrics
 
 
+IGNORED_METRICS = ("data_range", "phase_offset")
+"""Numbers in the metrics that describe the comparison rather than its quality."""
+
+
 def _flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
+        if key in IGNORED_METRICS:
+            continue
         if isinstance(value, Mapping):
             out.update(_flatten_metrics(value, f"{name}."))
         elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(

@@ -18,7 +18,16 @@ from parity.errors import InputError
 
 DEFAULT_PATH = Path(__file__).with_name("tolerances.toml")
 MODES = ("elementwise", "scaled", "exact")
-_NUMERIC_FIELDS = {"rtol", "atol", "mode", "cyclic", "mask_below", "equal_nan", "basis"}
+_NUMERIC_FIELDS = {
+    "rtol",
+    "atol",
+    "mode",
+    "cyclic",
+    "mask_below",
+    "equal_nan",
+    "mismatch_fraction",
+    "basis",
+}
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,9 @@ class Tolerance:
     whose small elements carry only the rounding error of the large ones).
     ``exact``: bitwise equal. ``cyclic``: differences are wrapped to ``[-pi, pi)`` (phases).
     ``mask_below``: ignore elements whose reference magnitude (or the given weight) is below this
-    fraction of its maximum (phase where the amplitude vanishes).
+    fraction of its maximum (phase where the amplitude vanishes). ``mismatch_fraction``: the
+    share of elements, over all tensors of a check, allowed outside the element tolerance (the
+    training check: Adam steps on gradients at float32 noise level may flip sign).
     """
 
     rtol: float = 1.3e-6
@@ -39,6 +50,7 @@ class Tolerance:
     cyclic: bool = False
     mask_below: float = 0.0
     equal_nan: bool = False
+    mismatch_fraction: float = 0.0
     key: str = "default"
     basis: str = ""
 
@@ -47,7 +59,7 @@ class Tolerance:
             raise InputError(
                 f"tolerance {self.key!r}: mode {self.mode!r} is not one of {', '.join(MODES)}"
             )
-        for name in ("rtol", "atol", "mask_below"):
+        for name in ("rtol", "atol", "mask_below", "mismatch_fraction"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise InputError(f"tolerance {self.key!r}: {name}={value!r} must be a number >= 0")

@@ -155,8 +155,10 @@ class PyTorchBackend:
         module = _module(model)
         out: dict[str, np.ndarray] = {}
         for name, conv in module.conv_layers().items():
-            out[f"{name}.kernel"] = from_torch(f"{name}.kernel", conv.weight.detach().numpy())
-            out[f"{name}.bias"] = from_torch(f"{name}.bias", conv.bias.detach().numpy())
+            # private copies: a transposed view could still alias the live parameter
+            kernel = conv.weight.detach().cpu().numpy().copy()
+            out[f"{name}.kernel"] = from_torch(f"{name}.kernel", kernel)
+            out[f"{name}.bias"] = from_torch(f"{name}.bias", conv.bias.detach().cpu().numpy().copy())
         return out
 
     def import_weights(self, model: TorchModelHandle, weights: Mapping[str, np.ndarray]) -> None:

@@ -100,6 +100,8 @@ class PtychoPINN(nn.Module):
         self.register_buffer("border_mask", 1.0 - q, persistent=False)
         self.register_buffer("probe_mask_c", ops.probe_mask(config.N), persistent=False)
         self._stage_names = [s.name for s in graph.stages(config)]
+        # conv kernels in channels-last order, matching the activations (layers.channels_last)
+        self.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ stages
 

@@ -198,18 +198,32 @@ class KerasAdam(torch.optim.Optimizer):
             one_minus_b1 = 1 - group["beta1"]
             one_minus_b2 = 1 - group["beta2"]
             eps = group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                state = self.state[p]
-                if not state:
-                    state["m"] = torch.zeros_like(p)
-                    state["v"] = torch.zeros_like(p)
-                m, v = state["m"], state["v"]
-                m.add_((g - m) * one_minus_b1)
-                v.add_((g * g - v) * one_minus_b2)
-                p.sub_((m * alpha) / (torch.sqrt(v) + eps))
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for p in params:
+                if not self.state[p]:
+                    self.state[p]["m"] = torch.zeros_like(p)
+                    self.state[p]["v"] = torch.zeros_like(p)
+            grads = [p.grad for p in params]
+            ms = [self.state[p]["m"] for p in params]
+            vs = [self.state[p]["v"] for p in params]
+            # the same element-wise operations, in the same order, as the commented form:
+            # m += (g - m)(1 - b1)
+            dm = torch._foreach_sub(grads, ms)
+            torch._foreach_mul_(dm, one_minus_b1)
+            torch._foreach_add_(ms, dm)
+            # v += (g g - v)(1 - b2)
+            dv = torch._foreach_mul(grads, grads)
+            torch._foreach_sub_(dv, vs)
+            torch._foreach_mul_(dv, one_minus_b2)
+            torch._foreach_add_(vs, dv)
+            # p -= (m alpha) / (sqrt(v) + eps)
+            num = torch._foreach_mul(ms, alpha)
+            den = torch._foreach_sqrt(vs)
+            torch._foreach_add_(den, eps)
+            torch._foreach_div_(num, den)
+            torch._foreach_sub_(params, num)
         self.iterations += 1
         return loss
 

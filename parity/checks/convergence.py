@@ -64,13 +64,24 @@ def tost_welch(
     return Equivalence(diff, low, high, max(p_low, p_high), p_mw, float(df))
 
 
-def _margin(metric: str, ref_values: Sequence[float], settings: dict[str, Any]) -> float:
+def _margin(
+    metric: str, ref: Sequence[float], cand: Sequence[float], settings: dict[str, Any]
+) -> tuple[float, str]:
+    """The equivalence margin of a metric and how it was chosen."""
+    a = np.asarray(ref, dtype=np.float64)
+    b = np.asarray(cand, dtype=np.float64)
+    pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0) if a.size > 1 and b.size > 1 else 0.0
     margins = settings.get("margins", {})
+    candidates = {
+        "seed spread": float(settings.get("sd_margin", 2.0)) * pooled,
+        "floor": float(settings.get("min_margin", 1e-6)),
+    }
     if metric in margins:
-        return float(margins[metric])
-    rel = float(settings.get("relative_margin", 0.05))
-    floor = float(settings.get("min_margin", 1e-3))
-    return max(rel * abs(float(np.mean(ref_values))), floor)
+        candidates["table"] = float(margins[metric])
+    else:
+        candidates["relative"] = float(settings.get("relative_margin", 0.05)) * abs(float(a.mean()))
+    source = max(candidates, key=lambda k: candidates[k])
+    return candidates[source], source
 
 
 def run(ctx: Context) -> Iterator[Finding]:
@@ -104,7 +115,7 @@ def run(ctx: Context) -> Iterator[Finding]:
                 f"non-finite values: {ctx.ref_name} {a}, {ctx.cand_name} {b}",
             )
             continue
-        margin = _margin(metric, a, settings)
+        margin, source = _margin(metric, a, b, settings)
         eq = tost_welch(a, b, margin, alpha)
         verdict = PASS if eq.bound < margin else FAIL
         mw = "n/a" if eq.p_mannwhitney is None else f"{eq.p_mannwhitney:.3g}"
@@ -120,7 +131,7 @@ def run(ctx: Context) -> Iterator[Finding]:
                 f"{ctx.ref_name} {np.mean(a):.4g} ± {np.std(a, ddof=1):.2g} (n={len(a)}), "
                 f"{ctx.cand_name} {np.mean(b):.4g} ± {np.std(b, ddof=1):.2g} (n={len(b)}); "
                 f"difference {eq.diff:.3g}, {100 * (1 - 2 * alpha):.0f}% CI [{eq.low:.3g}, {eq.high:.3g}] "
-                f"vs margin ±{margin:.3g}; TOST p={eq.p_tost:.3g}; Mann-Whitney p={mw}"
+                f"vs margin ±{margin:.3g} ({source}); TOST p={eq.p_tost:.3g}; Mann-Whitney p={mw}"
             ),
             details={"reference": a, "candidate": b, "ci": [eq.low, eq.high], "p_tost": eq.p_tost},
         )

@@ -43,7 +43,7 @@ def run(ctx: Context) -> Iterator[Finding]:
                     cand.get("gradients/grads", name),
                     ref.get("gradients/grads", name),
                     family="gradients",
-                    kind="gradient",
+                    kind="gradient_bias" if name.endswith(".bias") else "gradient",
                     check_dtype=True,
                 )
             )

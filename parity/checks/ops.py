@@ -106,7 +106,9 @@ def run(ctx: Context) -> Iterator[Finding]:
             kind=_kind(case_id, outputs[a]),
             check_dtype=True,
         )
-        if f.verdict == FAIL:
+        if f.verdict == FAIL and f.details.get("mismatched", 1) == 0:
+            f.evidence = f"values agree within tolerance but the dtypes differ; {f.evidence}"
+        elif f.verdict == FAIL:
             f.evidence = f"{_who_left(oracle_vs, a, b)}; {f.evidence}"
         yield f
 

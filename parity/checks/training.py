@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from parity.checks.base import Context, missing, summarize_passes
-from parity.findings import Finding
+from parity.findings import FAIL, PASS, Finding, margin_of
+from parity.trace import Trace
 
 
 def run(ctx: Context) -> Iterator[Finding]:
@@ -39,23 +40,58 @@ def run(ctx: Context) -> Iterator[Finding]:
             family="training",
             kind="lr",
         )
-    weights = []
+    yield from _weights(ctx, ref, cand)
+
+
+def _weights(ctx: Context, ref: Trace, cand: Trace) -> Iterator[Finding]:
+    """Final weights: every element within the element tolerance, except a share of at most
+    ``mismatch_fraction`` of all elements (Adam steps on gradients at float32 noise level flip
+    sign; model.md 9 expects divergence from float32 non-associativity)."""
     stage = "training/weights"
+    tol = ctx.tolerances.lookup("training", "weights")
+    per_tensor: list[Finding] = []
+    mismatched = total = 0
     for name in sorted(set(ref.names(stage)) | set(cand.names(stage))):
         if not cand.has(stage, name):
-            weights.append(missing("training.weights", name, f"{ctx.cand_name}'s final weights"))
+            per_tensor.append(missing("training.weights", name, f"{ctx.cand_name}'s final weights"))
         elif not ref.has(stage, name):
-            weights.append(missing("training.weights", name, f"{ctx.ref_name}'s final weights"))
+            per_tensor.append(missing("training.weights", name, f"{ctx.ref_name}'s final weights"))
         else:
-            weights.append(
-                ctx.compare(
-                    "training.weights",
-                    name,
-                    cand.get(stage, name),
-                    ref.get(stage, name),
-                    family="training",
-                    kind="weights",
-                    check_dtype=True,
-                )
+            f = ctx.compare(
+                "training.weights",
+                name,
+                cand.get(stage, name),
+                ref.get(stage, name),
+                family="training",
+                kind="weights",
+                check_dtype=True,
             )
-    yield from summarize_passes(weights, "training.weights", "final weights")
+            mismatched += int(f.details.get("mismatched", 0))
+            total += int(f.details.get("total", 0))
+            per_tensor.append(f)
+    if not per_tensor:
+        return
+    fraction = mismatched / total if total else 0.0
+    allowed = tol.mismatch_fraction
+    within = fraction <= allowed
+    out = []
+    for f in per_tensor:
+        if f.verdict == FAIL and within and f.metric != "presence" and "dtype" not in f.evidence:
+            f.verdict = PASS
+            f.evidence = (
+                f"{f.details.get('mismatched', 0)} elements outside the element tolerance, "
+                f"within the allowance of {allowed:.2g} of all weights; {f.evidence}"
+            )
+        out.append(f)
+    yield from summarize_passes(out, "training.weights", "final weights")
+    yield Finding(
+        check="training.weights",
+        tensor="<all weights>",
+        metric=f"share of elements outside {tol.describe()}",
+        measured=fraction,
+        tolerance=allowed,
+        margin=margin_of(fraction, allowed),
+        verdict=PASS if within else FAIL,
+        evidence=f"{mismatched} of {total} weight elements differ beyond the element tolerance "
+        f"after {ctx.scenario.run.train_steps} steps (allowed share {allowed:.2g})",
+    )

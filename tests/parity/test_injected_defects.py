@@ -63,15 +63,14 @@ def _names_match(expected: str, tensor: str, weights: set[str]) -> bool:
     return tensor in weights if expected == "*" else tensor == expected
 
 
-@pytest.mark.parametrize("name", list(CHECKS))
-def test_injected_defect_is_caught_where_expected(
-    name: str, trace_cache: TraceCache, tmp_path: Path
+def _assert_caught(
+    name: str, findings: list[Finding], weights: set[str], unaffected: list[str]
 ) -> None:
     defect = defects.DEFECTS[name]
-    findings = _run(name, trace_cache, tmp_path)
-    weights = set(weight_shapes(_scenario(name).model_config()))
     failing = [f for f in findings if f.verdict == "fail"]
-    assert not [f for f in findings if f.verdict == "error"]
+    assert not [f for f in findings if f.verdict == "error"], [
+        f.evidence for f in findings if f.verdict == "error"
+    ]
     for expected in defect.expected:
         hits = [
             f
@@ -89,9 +88,18 @@ def test_injected_defect_is_caught_where_expected(
         assert loc.details["cumulative"] == defect.first_divergent
         assert loc.details["single_step"] == defect.first_divergent
         assert f"first divergent stage (cumulative): {defect.first_divergent}" in loc.evidence
-    for check in UNAFFECTED.get(name, []):
+    for check in unaffected:
         wrong = [f for f in failing if f.check == check or f.check.startswith(check + ".")]
         assert not wrong, f"{name} wrongly blamed on {[(f.check, f.tensor) for f in wrong]}"
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_injected_defect_is_caught_where_expected(
+    name: str, trace_cache: TraceCache, tmp_path: Path
+) -> None:
+    findings = _run(name, trace_cache, tmp_path)
+    weights = set(weight_shapes(_scenario(name).model_config()))
+    _assert_caught(name, findings, weights, UNAFFECTED.get(name, []))
 
 
 def test_ops_finding_says_which_backend_left_the_oracle(
@@ -135,3 +143,50 @@ def test_unknown_defect_and_unpatchable_backend_are_clear_errors() -> None:
     with pytest.raises(InputError, match="no patcher"):
         defects.inject(Other(), "fftshift-dropped")
     assert defects.inject(Other(), "bridge-drops-object-big") is not None  # interface level
+
+
+# -- the real PyTorch backend against the real TensorFlow reference ---------------------------
+
+REAL_UNAFFECTED = {
+    **UNAFFECTED,
+    # the real bridge builds the model with object_big=False: the forward pass diverges too
+    "bridge-drops-object-big": [],
+}
+
+
+@pytest.fixture(scope="module")
+def real_references(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {}
+
+
+def _real_scenario(name: str):
+    import dataclasses
+
+    from parity import scenario
+
+    sc = scenario.load("smoke").with_checks(tuple(CHECKS[name]))
+    if defects.DEFECTS[name].scenario == "gridsize2":
+        model = {**sc.config["model"], "gridsize": 2}
+        sc = dataclasses.replace(sc, config={**sc.config, "model": model})
+    return sc
+
+
+@pytest.mark.both
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_real_backend_defects(
+    name: str, real_references: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each defect injected into the real PyTorch backend (scoped patches of its modules, the
+    weight conversion or the bridge) is caught with the same names and first divergent stage."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("torch")
+    sc = _real_scenario(name)
+    work = tmp_path_factory.mktemp("real")
+    if sc.hash not in real_references:
+        real_references[sc.hash] = record("tensorflow", sc, work / "tf.h5")
+    ref = real_references[sc.hash]
+    cand = record("pytorch", sc, work / "pt.h5", reference=ref, defects=[name])
+    findings = compare_traces(ref, cand, sc, Registry.load())
+    weights = set(weight_shapes(sc.model_config()))
+    _assert_caught(name, findings, weights, REAL_UNAFFECTED.get(name, []))

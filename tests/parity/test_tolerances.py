@@ -62,4 +62,4 @@ def test_bad_values_are_refused() -> None:
 
 def test_convergence_settings_are_available() -> None:
     conv = Registry.load().convergence()
-    assert conv["alpha"] == 0.05 and conv["margins"]["amp_psnr"] == 1.0
+    assert conv["alpha"] == 0.05 and conv["margins"]["amplitude.psnr"] == 1.0

@@ -121,6 +121,11 @@ def test_weights_round_trip_and_strict_import(backend) -> None:
     other = backend.build(cfg, physics.default_probe(64), SCALE, weights=w, seed=2)
     for k, v in backend.export_weights(other).items():
         np.testing.assert_array_equal(v, w[k])
+    # exported arrays are copies: changing the model later never changes them
+    snapshot = {k: v.copy() for k, v in w.items()}
+    backend.import_weights(handle, {k: v + 1 for k, v in w.items()})
+    for k, v in snapshot.items():
+        np.testing.assert_array_equal(w[k], v)
     bad = dict(w)
     bad.pop("enc1.conv1.bias")
     with pytest.raises(ValueError, match=r"enc1\.conv1\.bias"):
