@@ -25,12 +25,12 @@ TEST_ENV = {
 
 
 def _install(session: nox.Session, *specs: str) -> None:
-    args = ["install", "--upgrade-strategy", "only-if-needed"]
+    args = ["--upgrade-strategy", "only-if-needed"]
     if not os.environ.get("PARITY_NO_CONSTRAINTS"):
         args += ["-c", str(ROOT / "constraints.txt")]
         if LOCAL_WHEELS.is_dir():
             args += ["--find-links", str(LOCAL_WHEELS)]
-    session.run("python", "-m", "pip", *args, *specs, silent=True)
+    session.install(*args, *specs, silent=True)
 
 
 def _pytest(session: nox.Session, *extra: str) -> None:

@@ -2,7 +2,9 @@
 
 :func:`reconstruction_metrics` compares a complex reconstruction with the true object after
 removing the global phase offset (a reconstruction is defined up to a constant phase):
-``recon <- recon * exp(-i * angle(sum(recon * conj(truth))))``. It reports, for amplitude
+``recon <- recon * exp(-i * angle(sum(recon * conj(truth))))``, and with the amplitude scaled
+by the least-squares factor onto the truth (the amplitude is defined up to the probe
+normalisation). It reports, for amplitude
 and phase, the mean absolute error, PSNR and SSIM, and for both the Fourier ring correlation
 curve with the resolution at the 0.5 and 1/7 thresholds.
 
@@ -38,6 +40,7 @@ __all__ = [
     "SSIM_SIGMA",
     "align_phase",
     "align_to_truth",
+    "amplitude_scale",
     "covered_box",
     "frc_curve",
     "frc_resolution",
@@ -182,6 +185,19 @@ def _image_metrics(image: np.ndarray, truth: np.ndarray, fallback_range: float, 
     }
 
 
+def amplitude_scale(amplitude: np.ndarray, truth_amplitude: np.ndarray) -> float:
+    """The least-squares factor ``a`` minimising ``sum((a * amplitude - truth)^2)``.
+
+    A PINN reconstruction fixes the amplitude only up to the probe normalisation
+    (spec/physics.md 2.3), so amplitude metrics compare ``a * |recon|`` with ``|truth|``; a
+    reconstruction that is zero everywhere keeps ``a = 1``.
+    """
+    denominator = float(np.sum(amplitude * amplitude))
+    if denominator <= 0.0:
+        return 1.0
+    return float(np.sum(amplitude * truth_amplitude) / denominator)
+
+
 def reconstruction_metrics(recon: Any, truth: Any, *, crop: int | None = None) -> dict[str, Any]:
     """Amplitude and phase MAE, PSNR, SSIM and FRC of ``recon`` against ``truth`` (both complex
     2-D, equal shapes) after removing the global phase offset; ``crop`` pixels are removed from
@@ -202,10 +218,13 @@ def reconstruction_metrics(recon: Any, truth: Any, *, crop: int | None = None) -
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(t))):
         raise ValueError("recon and truth must be finite (found NaN or infinity)")
     aligned, offset = align_phase(r, t)
+    amplitude = np.abs(aligned)
+    scale = amplitude_scale(amplitude, np.abs(t))
     return {
         "shape": list(r.shape),
         "phase_offset": offset,
-        "amplitude": _image_metrics(np.abs(aligned), np.abs(t), 1.0, wrapped=False),
+        "amplitude_scale": scale,
+        "amplitude": _image_metrics(scale * amplitude, np.abs(t), 1.0, wrapped=False),
         "phase": _image_metrics(np.angle(aligned), np.angle(t), 2 * math.pi, wrapped=True),
     }
 

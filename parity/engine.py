@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backends import BACKEND_NAMES
 from parity import ledger as ledger_mod
 from parity.checks import FAMILIES, Context, run_all
 from parity.findings import Finding, error_finding, exit_code, overall_verdict, skipped_finding
@@ -188,6 +189,54 @@ def compare_traces(
 RECORD_SECTIONS = ("backend", "environment", "data:load")
 
 
+def conversion_findings(
+    ref_bundle_dir: Path, target: str, tolerances: Registry, workdir: Path
+) -> list[Finding]:
+    """Explicit conversion of the reference's saved bundle into ``target``
+    (:func:`backends.workflows.convert_bundle`): the converted, reloaded model's forward outputs
+    against the original's on a probe batch, under the forward tolerances."""
+    import traceback
+
+    from parity.checks.forward import OUTPUT_KIND
+    from parity.findings import FAIL, PASS, margin_of
+
+    bundle = ref_bundle_dir / "wts.h5.zip"
+    if not bundle.exists():
+        return [skipped_finding("bundles.conversion", "*", "the reference saved no bundle")]
+    try:
+        from backends.workflows import convert_bundle
+
+        report = convert_bundle(bundle, target, workdir / "converted", rtol=float("inf"))
+    except Exception:
+        return [error_finding("bundles.conversion", "*", traceback.format_exc(), backend=target)]
+    out: list[Finding] = []
+    for name, rel in sorted(report.max_rel_diff.items()):
+        tol = tolerances.lookup("forward", OUTPUT_KIND.get(name, "activation"), name)
+        allowed = tol.rtol
+        out.append(
+            Finding(
+                "bundles.conversion",
+                name,
+                f"max|diff| / max|original| (rtol {allowed:.3g})",
+                rel,
+                allowed,
+                margin_of(rel, allowed),
+                PASS if rel <= allowed else FAIL,
+                f"{report.source_backend} bundle converted to {report.target_backend}, saved and "
+                f"reloaded: greatest absolute difference {report.max_abs_diff.get(name, 0.0):.3g}, "
+                f"relative to the largest output {rel:.3g}",
+                backend=target,
+            )
+        )
+    for diff in report.params_differences:
+        out.append(
+            Finding(
+                "bundles.conversion", "params.json", "value", None, None, None, FAIL, diff, target
+            )
+        )
+    return out
+
+
 def record_errors(traces: Sequence[Trace]) -> list[Finding]:
     """``error`` findings for sections of a recording that belong to no check family (obtaining
     the backend, its environment, loading the data)."""
@@ -346,6 +395,7 @@ def run_scenario(
         progress.start("compare")
         t1 = time.perf_counter()
         families = [f for f in scenario.checks if only is None or f in only]
+        compared = [f for f in families if f in FAMILIES]
         if ref_spec in trace_paths:
             cand_path = trace_paths.get(cand_spec) if cand_spec else None
             if cand_spec is not None and cand_path is None:
@@ -356,10 +406,11 @@ def run_scenario(
                         f"no trace of {cand_spec}: see the record error",
                         backend=cand_spec,
                     )
-                    for fam in scenario.checks
-                    if fam in FAMILIES
+                    for fam in compared
                 ]
-            findings += compare_traces(trace_paths[ref_spec], cand_path, scenario, tolerances)
+            findings += compare_traces(
+                trace_paths[ref_spec], cand_path, scenario, tolerances, compared
+            )
         else:
             findings += [
                 error_finding(
@@ -368,10 +419,23 @@ def run_scenario(
                     f"no trace of the reference {ref_spec}: see the record error",
                     backend=ref_spec,
                 )
-                for fam in scenario.checks
-                if fam in FAMILIES
+                for fam in compared
             ]
-        if "regression" in scenario.checks:
+        if (
+            "bundles" in families
+            and scenario.run.convert_bundles
+            and not isolate
+            and cand_spec is not None
+            and {ref_spec, cand_spec} <= set(BACKEND_NAMES)
+            and cand_spec in trace_paths
+        ):
+            progress.start("conversion")
+            t2 = time.perf_counter()
+            findings += conversion_findings(
+                work / "bundles" / f"0-{ref_spec}", cand_spec, tolerances, work / "bundles"
+            )
+            progress.finish("conversion", "ok", time.perf_counter() - t2)
+        if "regression" in families:
             for spec, path in trace_paths.items():
                 name = names.get(spec, spec)
                 findings += regression_findings(

@@ -365,7 +365,6 @@ class Recorder:
         run = self.scenario.run
         assert self.data is not None
         weights = self._weights or glorot_weights(self.model_config, self.scenario.seeds.weights)
-        model = self.build(weights)
         n = len(self.data.train)
         batches = [
             self.data.train.batch(
@@ -373,9 +372,18 @@ class Recorder:
             )
             for k in range(run.train_steps)
         ]
-        result = self.backend.train_steps(
-            model, batches, self.training_config(), learning_rate=run.learning_rate
+        cfg = self.training_config()
+        # one step alone: the optimizer's update rule, before float32 chaos can build up
+        first = self.backend.train_steps(
+            self.build(weights), batches[:1], cfg, learning_rate=run.learning_rate
         )
+        for name, value in first.weights.items():
+            self.w.put("training/first_step", name, np.asarray(value))
+        result = first
+        if len(batches) > 1:
+            result = self.backend.train_steps(
+                self.build(weights), batches, cfg, learning_rate=run.learning_rate
+            )
         terms = sorted({t for step in result.step_losses for t in step})
         for term in terms:
             values = [float(step.get(term, np.nan)) for step in result.step_losses]
@@ -383,8 +391,9 @@ class Recorder:
         self.w.put(
             "training", "learning_rates", np.asarray(result.learning_rates, dtype=np.float64)
         )
-        for name, value in result.weights.items():
-            self.w.put("training/weights", name, np.asarray(value))
+        if len(batches) > 1:
+            for name, value in result.weights.items():
+                self.w.put("training/weights", name, np.asarray(value))
 
     def bundles(self) -> None:
         if self._model is None:

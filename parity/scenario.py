@@ -56,6 +56,10 @@ _FORBIDDEN_CONFIG = {
 }
 
 
+_COMPARE_ONLY = ("convert_bundles",)
+"""Run settings that change what is compared, not what a trace holds (not part of the hash)."""
+
+
 @dataclass(frozen=True)
 class Seeds:
     """Every random stream of a run: grouping/subsampling, initial weights, op inputs."""
@@ -68,7 +72,9 @@ class Seeds:
 @dataclass(frozen=True)
 class RunSettings:
     """Sizes of the checks: batch for forward/gradients, K training steps and their batch,
-    number of test groups for inference, the stitch crop and the op-input batch."""
+    number of test groups for inference, the stitch crop, the op-input batch, and whether the
+    bundles check converts the reference's bundle into the candidate backend (explicit
+    conversion; both frameworks in one process, a few seconds)."""
 
     batch_size: int = 4
     train_steps: int = 3
@@ -78,6 +84,7 @@ class RunSettings:
     infer_batch_size: int = 16
     stitch_crop: int = 20
     op_batch: int = 2
+    convert_bundles: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,9 @@ class Scenario:
             "test_dataset": self.test_dataset,
             "checks": list(self.checks),
             "seeds": dataclasses.asdict(self.seeds),
-            "run": dataclasses.asdict(self.run),
+            "run": {
+                k: v for k, v in dataclasses.asdict(self.run).items() if k not in _COMPARE_ONLY
+            },
             "convergence": {
                 **dataclasses.asdict(self.convergence),
                 "seeds": list(self.convergence.seeds),
@@ -132,6 +141,7 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (identity plus description, tolerance overrides, source)."""
         out = self.identity()
+        out["run"] = dataclasses.asdict(self.run)
         out.update(description=self.description, tolerances=self.tolerances, source=self.source)
         return out
 

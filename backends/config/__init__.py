@@ -39,6 +39,7 @@ from backends.config.io import (
 )
 from backends.config.legacy import (
     LegacyParams,
+    check_save_gate,
     dataclass_to_legacy_dict,
     params,
     populate_legacy_params,
@@ -59,6 +60,7 @@ __all__ = [
     "TorchConfigs",
     "TrainingConfig",
     "apply_overrides",
+    "check_save_gate",
     "compare_snapshots",
     "config_from_dict",
     "config_to_dict",

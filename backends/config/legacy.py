@@ -332,3 +332,28 @@ def populate_legacy_params(
         )
     update_legacy_dict(target, config)
     return target
+
+
+def check_save_gate(cfg: MutableMapping[str, Any]) -> None:
+    """The CONFIG gate of spec/persistence.md 3.6 step 1: raise ValueError when the dict is
+    empty, was not populated from a canonical config in this process, or misses a key of
+    :data:`SAVE_REQUIRED_KEYS` (or holds None there)."""
+    problems: list[str] = []
+    if len(cfg) == 0:
+        problems.append("the legacy params dict is empty")
+    populated = getattr(cfg, "populated_from", None)
+    if populated != "canonical":
+        problems.append(
+            "the legacy params dict was not populated from a canonical config in this process "
+            f"(populated_from={populated!r})"
+        )
+    missing = [k for k in SAVE_REQUIRED_KEYS if cfg.get(k, None) is None]
+    if missing:
+        problems.append(f"missing or None keys: {', '.join(missing)}")
+    if problems:
+        raise ValueError(
+            "saving was refused to prevent an unreloadable bundle: "
+            + "; ".join(problems)
+            + ". Call update_legacy_dict(params, config) with the canonical config that built "
+            "the model before saving."
+        )

@@ -113,6 +113,7 @@ class PyTorchBackend:
             "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
             "deterministic_training": True,
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "platform": platform.platform(),
         }
 

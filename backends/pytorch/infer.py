@@ -11,7 +11,7 @@ import torch
 
 from backends.pytorch import ops
 from backends.pytorch.model import PtychoPINN
-from backends.pytorch.train import scaled_input
+from backends.pytorch.train import scaled_input, to_nchw
 
 
 @dataclass
@@ -37,15 +37,14 @@ def object_patches(
         raise ValueError(
             f"{G} diffraction groups but {np.shape(positions)[0]} position groups"
         )
-    x = scaled_input(X, model_scale(model)).transpose(0, 3, 1, 2)
-    pos = np.asarray(positions, dtype=np.float32).transpose(0, 3, 1, 2)
+    x = to_nchw(scaled_input(X, model_scale(model)))
+    pos = to_nchw(np.asarray(positions, dtype=np.float32))
     out = []
     model.eval()
     with torch.inference_mode():
         for start in range(0, G, batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
-            pb = torch.from_numpy(np.ascontiguousarray(pos[start : start + batch_size]))
-            out.append(model.predict_object(xb, pb))
+            end = start + batch_size
+            out.append(model.predict_object(x[start:end], pos[start:end]))
     if not out:
         return torch.zeros((0, 1, model.N, model.N), dtype=torch.complex64)
     return torch.cat(out, dim=0)

@@ -61,13 +61,13 @@ def scaled_input(X: np.ndarray, intensity_scale: float) -> np.ndarray:
 
 def to_torch_batch(batch: Batch, intensity_scale: float) -> TorchBatch:
     """A reference-layout :class:`backends.base.Batch` as a :class:`TorchBatch`."""
-    x = _nchw(scaled_input(batch.X, intensity_scale))
-    pos = _nchw(np.asarray(batch.positions, dtype=np.float32))
-    y = None if batch.Y_I is None else _nchw(np.asarray(batch.Y_I, dtype=np.float32))
+    x = to_nchw(scaled_input(batch.X, intensity_scale))
+    pos = to_nchw(np.asarray(batch.positions, dtype=np.float32))
+    y = None if batch.Y_I is None else to_nchw(np.asarray(batch.Y_I, dtype=np.float32))
     return TorchBatch(x, pos, y)
 
 
-def _nchw(a: np.ndarray) -> Tensor:
+def to_nchw(a: np.ndarray) -> Tensor:
     """(B, H, W, C) NumPy -> a private (B, C, H, W) tensor (positions (B, 1, 2, C) ->
     (B, C, 1, 2) by the same permutation)."""
     return torch.from_numpy(np.array(a.transpose(0, 3, 1, 2), order="C"))
@@ -94,6 +94,10 @@ class LossWeights:
 
     @classmethod
     def from_config(cls, config: TrainingConfig) -> LossWeights:
+        if config.realspace_mae_weight > 0 and not config.realspace_weight > 0:
+            raise ValueError(
+                f"realspace_mae_weight={config.realspace_mae_weight!r} needs realspace_weight > 0"
+            )
         return cls(
             realspace=float(config.realspace_weight),
             mae=float(config.mae_weight),
@@ -323,14 +327,14 @@ class TensorSet:
 
 def tensor_set(container: Any, intensity_scale: float, need_y: bool) -> TensorSet:
     """``s·X``, ``coords_nominal`` and (if needed) ``Y_I`` of a data container, channels-first."""
-    x = _nchw(scaled_input(container.X, intensity_scale))
-    pos = _nchw(np.asarray(container.coords_nominal, dtype=np.float32))
+    x = to_nchw(scaled_input(container.X, intensity_scale))
+    pos = to_nchw(np.asarray(container.coords_nominal, dtype=np.float32))
     y = None
     if need_y:
         y_arr = getattr(container, "Y_I", None)
         if y_arr is None:
             raise ValueError("the real-space loss needs Y_I in the training data container")
-        y = _nchw(np.asarray(y_arr, np.float32))
+        y = to_nchw(np.asarray(y_arr, np.float32))
     return TensorSet(x, pos, y)
 
 
@@ -544,4 +548,9 @@ def fit(
         trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
     seconds = time.perf_counter() - start
     history = {k: list(v) for k, v in module.history.items()}
+    if train_batches.epoch != len(history["loss"]):
+        raise RuntimeError(
+            f"the training batches were iterated {train_batches.epoch} times in "
+            f"{len(history['loss'])} epochs; each epoch must draw exactly one permutation"
+        )
     return FitResult(history, list(module.step_loss), module.stopped_epoch, seconds)

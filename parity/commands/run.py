@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.format.split(",")] if args.format else None
     progress: Any = reporter(args.quiet)
     code = 0
-    command = shlex.join(["parity", *sys.argv[1:]]) if sys.argv and sys.argv[0] else "parity run"
+    command = shlex.join(
+        ["parity", "run", *names, "--backends", ",".join(backends), "--out", str(args.out)]
+        + (["--isolate"] if args.isolate else [])
+        + [x for name in args.inject for x in ("--inject", name)]
+    )
     try:
         for sc in scenarios:
             result = run_scenario(

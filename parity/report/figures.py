@@ -21,7 +21,7 @@ PHASE_CMAP = "twilight"
 def _figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=90, layout="constrained")
+    return Figure(figsize=(width, height), dpi=80)
 
 
 def _png(fig: Any) -> str:
@@ -38,6 +38,7 @@ def object_images(
     b = np.asarray(cand).squeeze()
     fig = _figure(11, 6.6)
     axes = fig.subplots(2, 3)
+    fig.subplots_adjust(left=0.02, right=0.96, top=0.88, bottom=0.03, wspace=0.25, hspace=0.25)
     amp_a, amp_b = np.abs(a), np.abs(b)
     lo, hi = float(min(amp_a.min(), amp_b.min())), float(max(amp_a.max(), amp_b.max()))
     d_amp = amp_b - amp_a
@@ -74,6 +75,7 @@ def loss_curves(curves: dict[str, list[tuple[str, np.ndarray]]], title: str, yla
     """Overlaid curves: ``{backend: [(label, values), ...]}``, one line style per backend."""
     fig = _figure(7.5, 4)
     ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.13)
     styles = ["-", "--", ":"]
     for i, (backend, series) in enumerate(curves.items()):
         for label, values in series:
@@ -107,6 +109,7 @@ def error_histograms(findings: list[dict[str, Any]]) -> str | None:
         return None
     fig = _figure(7.5, 4)
     ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.13)
     for f in hists:
         h = f["details"]["histogram"]
         edges = np.asarray(h["log10_edges"])
@@ -142,6 +145,7 @@ def stage_profile(findings: list[dict[str, Any]], order: list[str] | None) -> st
         return None
     fig = _figure(10, 4.2)
     ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.36)
     x = np.arange(len(stages))
     for check, style, label in (
         ("forward.activation", "o-", "cumulative"),

@@ -67,11 +67,21 @@ def test_phase_offset_across_the_wrap() -> None:
 def test_amplitude_mae_and_psnr_by_hand() -> None:
     truth = np.ones((16, 16), np.complex128)
     truth[:8] = 3.0  # data range L = 2
-    recon = truth + 0.1  # amplitude error 0.1 everywhere, no phase
+    recon = truth + 0.1  # amplitudes 3.1 and 1.1 on equal halves, no phase
+    a = (3.1 * 3.0 + 1.1 * 1.0) / (3.1**2 + 1.1**2)  # least-squares amplitude scale
+    errors = np.array([a * 3.1 - 3.0, a * 1.1 - 1.0])
     m = reconstruction_metrics(recon, truth)
-    assert m["amplitude"]["mae"] == pytest.approx(0.1)
+    assert m["amplitude_scale"] == pytest.approx(a)
+    assert m["amplitude"]["mae"] == pytest.approx(np.mean(np.abs(errors)))
     assert m["amplitude"]["data_range"] == 2.0
-    assert m["amplitude"]["psnr"] == pytest.approx(10 * math.log10(4 / 0.01))
+    assert m["amplitude"]["psnr"] == pytest.approx(10 * math.log10(4 / np.mean(errors**2)))
+
+
+def test_a_global_amplitude_scale_is_not_an_error() -> None:
+    truth = _object().astype(np.complex128)
+    m = reconstruction_metrics(0.25 * truth, truth)
+    assert m["amplitude_scale"] == pytest.approx(4.0)
+    assert m["amplitude"]["mae"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_psnr_decreases_monotonically_with_noise() -> None:

@@ -28,6 +28,7 @@ def _compare(ref: Path, cand: Path, scenario) -> list:
     return compare_traces(ref, cand, scenario, Registry.load())
 
 
+@pytest.mark.slow
 def test_identical_backends_pass_every_family(
     trace_cache: TraceCache, scenario, tmp_path: Path
 ) -> None:

@@ -35,7 +35,7 @@ CHECKS = {
 }
 UNAFFECTED = {
     "adam-epsilon": ["gradients.grad", "gradients.loss"],
-    "poisson-log-factorial": ["gradients.grad", "training.weights"],
+    "poisson-log-factorial": ["gradients.grad", "training.first_step", "training.weights"],
     "bridge-drops-object-big": ["forward"],
     "bundle-params-missing-key": ["forward", "bundles.roundtrip"],
 }
@@ -68,9 +68,8 @@ def _assert_caught(
 ) -> None:
     defect = defects.DEFECTS[name]
     failing = [f for f in findings if f.verdict == "fail"]
-    assert not [f for f in findings if f.verdict == "error"], [
-        f.evidence for f in findings if f.verdict == "error"
-    ]
+    errors = [f for f in findings if f.verdict == "error" and f.family not in defect.consequences]
+    assert not errors, [f.evidence for f in errors]
     for expected in defect.expected:
         hits = [
             f

@@ -14,7 +14,16 @@ def test_packaged_registry_has_the_float32_defaults_and_explicit_entries() -> No
     reg = Registry.load()
     default = reg.lookup("anything", "unknown-kind")
     assert (default.rtol, default.atol, default.mode) == (1.3e-6, 1e-5, "elementwise")
-    for key in ("fft", "complex", "canvas", "training.loss", "training.weights", "gradient"):
+    for key in (
+        "fft",
+        "complex",
+        "canvas",
+        "training.loss",
+        "training.first_step",
+        "training.weights",
+        "gradient",
+        "gradient_bias",
+    ):
         assert key in reg.entries, key
         assert reg.entries[key].basis, f"{key} says what it is based on"
     assert reg.lookup("forward", "fft").rtol == 1e-5  # physics.md 3
