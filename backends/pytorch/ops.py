@@ -176,12 +176,14 @@ def translate(
 
     flat = planes.reshape(B, K, H * W)
     out = None
-    # corner order of physics.md 7.1: (x0, y0), (x0+1, y0), (x0, y0+1), (x0+1, y0+1)
+    # corner order of physics.md 7.1: (x0, y0), (x0+1, y0), (x0, y0+1), (x0+1, y0+1).
+    # A corner outside the image gets weight +0 (the factors are >= 0, so zeroing one factor
+    # gives exactly what zeroing the product would).
     for iy, ay, vy in ((iy0, ay0, vy0), (iy1, ay1, vy1)):
         row_base = (iy * W)[..., :, None]
+        ay_in = torch.where(vy, ay, 0.0)[..., :, None]
         for ix, ax, vx in ((ix0, ax0, vx0), (ix1, ax1, vx1)):
-            weight = ax[..., None, :] * ay[..., :, None]
-            weight = torch.where(vy[..., :, None] & vx[..., None, :], weight, 0.0)
+            weight = torch.where(vx, ax, 0.0)[..., None, :] * ay_in
             idx = (row_base + ix[..., None, :]).reshape(B, K, h * w)
             values = torch.gather(flat, 2, idx).reshape(B, K, h, w)
             term = values * weight
