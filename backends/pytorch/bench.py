@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -95,16 +97,12 @@ def run(
         )
         stamps: list[float] = []
         with tempfile.TemporaryDirectory() as tmp:
-            config = TrainingConfig(model=cfg, batch_size=BATCH, nepochs=1, output_dir=tmp)
-            fit(
-                model,
-                data,
-                None,
-                config,
-                epochs=1,
-                logger=False,
-                on_step=lambda i, t, s=stamps: s.append(time.perf_counter()),
-            )
+            config = TrainingConfig(model=cfg, batch_size=BATCH, nepochs=1, output_dir=Path(tmp))
+
+            def stamp(step: int, terms: Mapping[str, float], stamps: list[float] = stamps) -> None:
+                stamps.append(time.perf_counter())
+
+            fit(model, data, None, config, epochs=1, logger=False, on_step=stamp)
         # steady state: from the end of the first step to the end of the last
         results.append(
             (

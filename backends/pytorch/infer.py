@@ -28,7 +28,8 @@ def object_patches(
     """``diffraction_to_obj`` on ``s·X`` for every group: (G, 1, N, N) complex64.
 
     ``X`` (G, N, N, C) is ``X_full`` and ``positions`` (G, 1, 2, C) ``coords_nominal``
-    (reference layout). Batching never changes the per-group result.
+    (reference layout). The batch size can change results at float32 rounding level only
+    (the convolution kernels chosen depend on it; measured: batch 1 vs 64, 3e-6 relative).
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size={batch_size} must be > 0")

@@ -8,6 +8,7 @@ Attribute names follow the canonical weight names of :mod:`backends.graph`, so a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ def swish(x: Tensor) -> Tensor:
     return x * torch.sigmoid(x)
 
 
-def activation(name: str) -> callable:  # type: ignore[valid-type]
+def activation(name: str) -> Callable[[Tensor], Tensor]:
     """Main-path activation of the amplitude head (model.md section 4)."""
     if name == "sigmoid":
         return torch.sigmoid
@@ -102,7 +103,7 @@ class Head(nn.Module):
         c_in: int,
         c_out: int,
         border_filters: int,
-        act: callable,  # type: ignore[valid-type]
+        act: Callable[[Tensor], Tensor],
         pad_object: bool,
         probe_big: bool,
     ) -> None:

@@ -70,6 +70,11 @@ class PtychoPINN(nn.Module):
     complex64 (already normalised), plus non-persistent masks.
     """
 
+    log_scale: Tensor
+    probe: Tensor
+    border_mask: Tensor
+    probe_mask_c: Tensor
+
     def __init__(self, config: ModelConfig, probe: np.ndarray, intensity_scale: float) -> None:
         super().__init__()
         graph.check_supported_n(config.N)
@@ -101,7 +106,7 @@ class PtychoPINN(nn.Module):
         self.register_buffer("probe_mask_c", ops.probe_mask(config.N), persistent=False)
         self._stage_names = [s.name for s in graph.stages(config)]
         # conv kernels in channels-last order, matching the activations (layers.channels_last)
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     # ------------------------------------------------------------------ stages
 
@@ -263,7 +268,13 @@ class PtychoPINN(nn.Module):
         """Canonical layer name -> Conv2d, in :func:`backends.graph.weight_shapes` order."""
         modules = dict(self.named_modules())
         names = [n[: -len(".kernel")] for n in graph.weight_shapes(self.config) if n.endswith(".kernel")]
-        return {n: modules[n] for n in names}  # type: ignore[misc]
+        out: dict[str, nn.Conv2d] = {}
+        for n in names:
+            conv = modules[n]
+            if not isinstance(conv, nn.Conv2d):
+                raise TypeError(f"{n} is not a convolution")
+            out[n] = conv
+        return out
 
 
 def standard_layout(x: Tensor) -> Tensor:
@@ -295,6 +306,7 @@ def glorot_init(model: PtychoPINN, seed: int) -> None:
             limit = math.sqrt(6.0 / (kh * kw * c_in + kh * kw * c_out))
             w = torch.rand(conv.weight.shape, generator=gen, dtype=torch.float64)
             conv.weight.copy_((w * 2.0 - 1.0) * limit)
+            assert conv.bias is not None
             conv.bias.zero_()
 
 
@@ -303,27 +315,39 @@ def glorot_init(model: PtychoPINN, seed: int) -> None:
 _PLACEHOLDER_TRAIN_FILE = "__no_train_data_file__"
 
 
+def bridge_to_canonical(torch_cfgs: Any, overrides: Mapping[str, Any]) -> TrainingConfig:
+    """The training bridge (:func:`backends.config.bridge.to_canonical`) on torch-native configs.
+
+    The training bridge requires ``train_data_file``; configs without one (a model built for
+    checks, not for a training run) go through it with a placeholder file, and the result gets
+    ``train_data_file=None`` back, which is what the canonical config holds. The bridge's
+    warning about a missing test file is not repeated here.
+    """
+    from backends.config import bridge
+
+    run = dict(overrides)
+    placeholder = torch_cfgs.training.train_data_file is None and "train_data_file" not in run
+    if placeholder:
+        run["train_data_file"] = _PLACEHOLDER_TRAIN_FILE
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="test_data_file is not set")
+        bridged = bridge.to_canonical(torch_cfgs, run)
+    if not isinstance(bridged, TrainingConfig):
+        raise ValueError(f"expected training configs, got kind {torch_cfgs.kind!r}")
+    if placeholder:
+        bridged = dataclasses.replace(bridged, train_data_file=None)
+    return bridged
+
+
 def bridge_training_config(config: TrainingConfig) -> tuple[Any, dict[str, Any], TrainingConfig]:
     """Canonical training config -> torch-native configs (+ overrides) -> bridge -> canonical.
 
-    Returns ``(torch configs, overrides, bridged canonical config)``. The training bridge
-    requires ``train_data_file``; a canonical config without one (a model built for checks, not
-    for a training run) goes through the bridge with a placeholder file, and the result gets
-    ``train_data_file=None`` back, which is what the canonical config holds.
+    Returns ``(torch configs, overrides, bridged canonical config)``.
     """
     from backends.config import bridge
 
     torch_cfgs, overrides = bridge.from_canonical(config)
-    run_overrides = dict(overrides)
-    if torch_cfgs.training.train_data_file is None and "train_data_file" not in run_overrides:
-        run_overrides["train_data_file"] = _PLACEHOLDER_TRAIN_FILE
-    with warnings.catch_warnings():
-        if config.test_data_file is None:
-            warnings.filterwarnings("ignore", message="test_data_file is not set")
-        bridged = bridge.to_canonical(torch_cfgs, run_overrides)
-    if "train_data_file" in run_overrides and "train_data_file" not in overrides:
-        bridged = dataclasses.replace(bridged, train_data_file=None)
-    return torch_cfgs, dict(overrides), bridged  # type: ignore[return-value]
+    return torch_cfgs, dict(overrides), bridge_to_canonical(torch_cfgs, overrides)
 
 
 def resolve_model_config(config: ModelConfig) -> tuple[ModelConfig, Any, dict[str, Any]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
@@ -30,6 +29,7 @@ from backends.pytorch.model import (
     MAX_POSITION_JITTER,
     OFFSET,
     PtychoPINN,
+    bridge_to_canonical,
     bridge_training_config,
     model_probe,
 )
@@ -292,23 +292,6 @@ def save_bundle(
     )
 
 
-def _bridge_saved(configs: Any, overrides: Mapping[str, Any]) -> TrainingConfig:
-    from backends.config.bridge import to_canonical
-
-    run = dict(overrides)
-    placeholder = configs.kind == "training" and configs.training.train_data_file is None
-    if placeholder and "train_data_file" not in run:
-        run["train_data_file"] = "__no_train_data_file__"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="test_data_file is not set")
-        bridged = to_canonical(configs, run)
-    if placeholder and "train_data_file" not in overrides:
-        bridged = dataclasses.replace(bridged, train_data_file=None)
-    if not isinstance(bridged, TrainingConfig):
-        raise ValueError("hparams.json must hold training configs (kind 'training')")
-    return bridged
-
-
 def _check_against_params(
     configs: Any, overrides: Mapping[str, Any], params: Mapping[str, Any], where: str
 ) -> TrainingConfig:
@@ -318,7 +301,7 @@ def _check_against_params(
     from backends.config.legacy import to_legacy_snapshot
 
     try:
-        bridged = _bridge_saved(configs, overrides)
+        bridged = bridge_to_canonical(configs, overrides)
     except (ValueError, TypeError) as exc:
         raise BundleConfigMismatchError(f"{where}: the torch configs do not bridge: {exc}") from exc
     expected = to_legacy_snapshot(bridged)

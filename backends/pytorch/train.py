@@ -188,7 +188,7 @@ class KerasAdam(torch.optim.Optimizer):
         self.iterations = 0
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -293,16 +293,18 @@ def deterministic() -> Iterator[None]:
 
     previous = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fill = det.fill_uninitialized_memory
+    fill = getattr(det, "fill_uninitialized_memory", None)
     torch.use_deterministic_algorithms(True)
     # filling fresh buffers with NaN only detects reads of uninitialised memory; it costs a
     # pass over every new tensor and changes no result
-    det.fill_uninitialized_memory = False
+    if fill is not None:
+        setattr(det, "fill_uninitialized_memory", False)  # noqa: B010
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=warn_only)
-        det.fill_uninitialized_memory = fill
+        if fill is not None:
+            setattr(det, "fill_uninitialized_memory", fill)  # noqa: B010
 
 
 # --------------------------------------------------------------------------- full training
@@ -463,7 +465,7 @@ def _lightning_module_class() -> type:
             self._val_count += n
 
         def on_train_epoch_end(self) -> None:
-            opt = self.optimizers()
+            opt: Any = self.optimizers()
             optimizer: KerasAdam = opt.optimizer if hasattr(opt, "optimizer") else opt
             count = max(self._count, 1)
             means = {k: self._sums[k] / count for k in LOSS_TERMS}
