@@ -12,7 +12,7 @@ from pathlib import Path
 import nox
 
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests(both)"]
 
 ROOT = Path(__file__).parent
 LOCAL_WHEELS = Path("/opt/wheels")
@@ -41,22 +41,20 @@ def _pytest(session: nox.Session, *extra: str) -> None:
 
 
 @nox.session(python="3.11")
-def tests(session: nox.Session) -> None:
-    """The whole test suite with both frameworks installed."""
-    _install(session, "-e", ".[all]")
-    _pytest(session)
-
-
-@nox.session(name="tests-backend", python="3.11")
-@nox.parametrize("backend", ["tensorflow", "pytorch"])
-def tests_backend(session: nox.Session, backend: str) -> None:
-    """The suite with only one framework installed; tests needing the other are skipped."""
-    _install(session, "-e", f".[{backend},dev]")
-    other = "torch" if backend == "tensorflow" else "tensorflow"
-    session.run(
-        "python", "-c",
-        f"import importlib.util,sys; sys.exit(importlib.util.find_spec('{other}') is not None)",
-    )
+@nox.parametrize("backend", [nox.param(None, id="both"), "tensorflow", "pytorch"])
+def tests(session: nox.Session, backend: str | None) -> None:
+    """The test suite: ``tests(both)`` with both frameworks installed, or
+    ``tests(backend='tensorflow')`` / ``tests(backend='pytorch')`` with only that framework
+    installed (tests that need the other one are skipped with a reason)."""
+    if backend is None:
+        _install(session, "-e", ".[all]")
+    else:
+        _install(session, "-e", f".[{backend},dev]")
+        other = "torch" if backend == "tensorflow" else "tensorflow"
+        session.run(
+            "python", "-c",
+            f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{other}') is not None)",
+        )
     _pytest(session)
 
 
