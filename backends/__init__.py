@@ -40,7 +40,9 @@ def get(name: str) -> Backend:
                 f"install it with: {_INSTALL_HINT[name]}"
             )
         if name == "pytorch":
-            # torch first when both frameworks share a process (as Keras' own tests do)
+            # the package sets its OpenMP defaults before torch loads; torch goes first when
+            # both frameworks share a process (as Keras' own tests do)
+            importlib.import_module("backends.pytorch")
             importlib.import_module("torch")
         module = importlib.import_module(f"backends.{name}.adapter")
         _cache[name] = module.create_backend()

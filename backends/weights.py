@@ -51,7 +51,7 @@ def to_torch(name: str, array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     _check_rank(name, array)
     if is_kernel(name):
-        return np.ascontiguousarray(array.transpose(HWIO_TO_OIHW))
+        return array.transpose(HWIO_TO_OIHW).copy()
     return array.copy()
 
 
@@ -60,7 +60,7 @@ def from_torch(name: str, array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     _check_rank(name, array)
     if is_kernel(name):
-        return np.ascontiguousarray(array.transpose(OIHW_TO_HWIO))
+        return array.transpose(OIHW_TO_HWIO).copy()
     return array.copy()
 
 

@@ -24,7 +24,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark suite(s): {unknown}; choose from {list(SUITES)}", file=sys.stderr)
         return 2
-    if "pytorch" in chosen:
+    if "pytorch" in chosen and importlib.util.find_spec("torch") is not None:
+        importlib.import_module("backends.pytorch")
         importlib.import_module("torch")
     rows: list[tuple[str, str, float, str]] = []
     for suite in chosen:

@@ -419,7 +419,7 @@ class ReferenceLayoutOps:
         return _n(default_probe(N, default_probe_scale))
 
     def probe_mask(self, N: int) -> np.ndarray:
-        return _n(probe_mask(N))
+        return _n(probe_mask(N).real)
 
     def center_mask(self, N: int) -> np.ndarray:
         return _n(center_mask(N))

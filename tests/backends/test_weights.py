@@ -113,3 +113,15 @@ def test_convert_weights_whole_mapping() -> None:
     np.testing.assert_array_equal(same["enc1.conv1.kernel"], w["enc1.conv1.kernel"])
     with pytest.raises(ValueError, match="to='jax'"):
         convert_weights(w, to="jax")
+
+
+def test_conversions_never_alias_their_input() -> None:
+    # a kernel with one output channel is already contiguous after the transpose
+    kernel = np.arange(9 * 60, dtype=np.float32).reshape(1, 60, 3, 3)
+    converted = from_torch("amp.head.conv_main.kernel", kernel)
+    back = to_torch("amp.head.conv_main.kernel", converted)
+    kernel[...] = -1.0
+    converted_before = converted.copy()
+    back[...] = 7.0
+    assert converted.min() >= 0.0
+    np.testing.assert_array_equal(converted, converted_before)
