@@ -112,6 +112,7 @@ def test_isolated_subprocesses_and_a_dying_backend(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_regression_against_a_baseline(tmp_path: Path) -> None:
+    from parity.checks.regression import MACHINE_LOCAL_KEYS
     from parity.trace import slim
 
     sc = fake_scenario(checks=["ops", "forward", "regression"])
@@ -130,7 +131,11 @@ def test_regression_against_a_baseline(tmp_path: Path) -> None:
     )
     again = _run(tmp_path, scenario=sc, backends=[REF], baseline_dir=base_dir)
     regression = [f for f in again.findings if f.family == "regression"]
-    assert regression and all(f.verdict == "pass" for f in regression)
+    compared = [f for f in regression if f.metric != "ignored"]
+    ignored = {f.tensor for f in regression if f.metric == "ignored"}
+    assert compared and all(f.verdict == "pass" for f in compared)
+    assert ignored <= set(MACHINE_LOCAL_KEYS)
+    assert all(f.verdict == "skipped" for f in regression if f.metric == "ignored")
     drifted = _run(
         tmp_path, scenario=sc, backends=["tests.parity.fakes:drifted"], baseline_dir=base_dir
     )
