@@ -20,29 +20,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
-N = 64
-BATCH = 16
-
-
-def _inputs(gridsize: int, seed: int = 0):
-    from backends.base import Batch
-
-    C = gridsize * gridsize
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(0, 1, (BATCH, N, N, C)).astype(np.float32)
-    pos = rng.uniform(-2, 2, (BATCH, 1, 2, C)).astype(np.float32)
-    if C == 1:
-        pos[:] = 0.0
-    return Batch(X=X, positions=pos)
-
-
-def _timed(fn, repeats: int) -> float:
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return time.perf_counter() - start
+from backends.benchmarking import BATCH, N, synthetic_batch, timed
 
 
 def run(
@@ -71,7 +49,7 @@ def run(
     for gridsize in (1, 2):
         cfg = ModelConfig(N=N, gridsize=gridsize)
         model = build_model(cfg, physics.default_probe(N), scale, seed=0)
-        batch = to_torch_batch(_inputs(gridsize), scale)
+        batch = to_torch_batch(synthetic_batch(gridsize), scale)
         weights = LossWeights.from_config(TrainingConfig(model=cfg))
         opt = KerasAdam(model.parameters(), lr=1e-3)
 
@@ -85,7 +63,7 @@ def run(
             model.train()
             for _ in range(warmup):
                 step()
-            seconds = _timed(step, train_steps)
+            seconds = timed(step, train_steps)
         results.append(
             (f"train N={N} gs={gridsize} batch={BATCH}", train_steps / seconds, "steps/s")
         )
@@ -116,7 +94,7 @@ def run(
         with torch.inference_mode():
             for _ in range(warmup):
                 model.predict_object(batch.x, batch.positions)
-            seconds = _timed(lambda m=model, b=batch: m.predict_object(b.x, b.positions), infer_batches)
+            seconds = timed(lambda m=model, b=batch: m.predict_object(b.x, b.positions), infer_batches)
         patterns = infer_batches * BATCH * cfg.channels
         results.append(
             (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")

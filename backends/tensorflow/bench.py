@@ -7,31 +7,7 @@ gridsize**2 patterns) at N=64, gridsize 1 and 2, on synthetic inputs, after a wa
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
-
-N = 64
-BATCH = 16
-
-
-def _inputs(gridsize: int, seed: int = 0):
-    from backends.base import Batch
-
-    C = gridsize * gridsize
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(0, 1, (BATCH, N, N, C)).astype(np.float32)
-    pos = rng.uniform(-2, 2, (BATCH, 1, 2, C)).astype(np.float32)
-    if C == 1:
-        pos[:] = 0.0
-    return Batch(X=X, positions=pos)
-
-
-def _timed(fn, repeats: int) -> float:
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return time.perf_counter() - start
+from backends.benchmarking import BATCH, N, synthetic_batch, timed
 
 
 def run(
@@ -50,11 +26,11 @@ def run(
     for gridsize in (1, 2):
         cfg = ModelConfig(N=N, gridsize=gridsize)
         models = build_models(cfg, physics.default_probe(N), scale, seed=0)
-        batch = _inputs(gridsize)
+        batch = synthetic_batch(gridsize)
         trainer = Trainer(models, TrainingConfig(model=cfg), scale)
         for _ in range(warmup):
             trainer.step(batch)
-        seconds = _timed(lambda b=batch, t=trainer: t.step(b), train_steps)
+        seconds = timed(lambda b=batch, t=trainer: t.step(b), train_steps)
         results.append(
             (f"train N={N} gs={gridsize} batch={BATCH}", train_steps / seconds, "steps/s")
         )
@@ -62,7 +38,7 @@ def run(
         x = scaled_input(batch.X, scale)
         for _ in range(warmup):
             predictor(x, batch.positions)
-        seconds = _timed(lambda p=predictor, x=x, b=batch: p(x, b.positions), infer_batches)
+        seconds = timed(lambda p=predictor, x=x, b=batch: p(x, b.positions), infer_batches)
         patterns = infer_batches * BATCH * cfg.channels
         results.append(
             (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")
