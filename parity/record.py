@@ -462,9 +462,15 @@ class Recorder:
         probe = np.asarray(data.train.probe, dtype=np.complex64)
         scale = data.intensity_scale(self.model_config.N)
         summary: dict[str, Any] = {}
+        own_init: dict[str, Any] = {}
         for seed in conv.seeds:
             t0 = time.perf_counter()
-            model = self.backend.build(self.model_config, probe, scale, seed=seed)
+            own = self.backend.build(self.model_config, probe, scale, seed=seed)
+            own_init[str(seed)] = weight_summaries(self.backend.export_weights(own))
+            if conv.init == "shared":
+                shared = glorot_weights(self.model_config, seed, bias_limit=0.0)
+                self.backend.import_weights(own, shared)
+            model = own
             trained = self.backend.train(model, data.train, cfg, seed=seed, epochs=conv.epochs)
             inferred = self.backend.infer(
                 model,
@@ -488,6 +494,7 @@ class Recorder:
                 "stopped_epoch": trained.stopped_epoch,
             }
         self.w.put_json("params", "convergence", summary)
+        self.w.put_json("params", "convergence_init", own_init)
 
     # -- driver -------------------------------------------------------------------------------
 
@@ -513,6 +520,21 @@ class Recorder:
             if name in wanted or (name == "forward" and needs_forward):
                 self.run_section(name, fn, needs)
         self.w.set_meta(timings=self.timings, git_revision=git_revision())
+
+
+def weight_summaries(weights: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per canonical weight: shape, sample mean, standard deviation and largest magnitude
+    (what the initialiser check of the convergence family compares with Glorot theory)."""
+    out = {}
+    for name, value in weights.items():
+        a = np.asarray(value, dtype=np.float64)
+        out[name] = {
+            "shape": list(a.shape),
+            "mean": float(a.mean()),
+            "std": float(a.std()),
+            "max_abs": float(np.abs(a).max()) if a.size else 0.0,
+        }
+    return out
 
 
 def ground_truth(test: Any, oracle: Any, N: int, crop: int) -> np.ndarray:

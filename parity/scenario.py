@@ -87,14 +87,29 @@ class RunSettings:
     convert_bundles: bool = False
 
 
+CONVERGENCE_INIT = ("shared", "own")
+
+
 @dataclass(frozen=True)
 class ConvergenceSettings:
-    """Sign-off: independent seeds per backend, short trainings, metric distributions."""
+    """Sign-off: several seeds per backend, short trainings, metric distributions.
+
+    ``init = "shared"``: seed ``s`` starts both backends from the same NumPy Glorot-uniform draw
+    (zero biases), so the per-seed metric differences isolate the training procedure (paired
+    test). ``init = "own"``: each backend initialises itself from ``s`` (independent samples,
+    Welch test; needs more seeds for the same power)."""
 
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     epochs: int = 2
     n_groups: int | None = None
     test_groups: int = 64
+    init: str = "shared"
+
+    def __post_init__(self) -> None:
+        if self.init not in CONVERGENCE_INIT:
+            raise InputError(
+                f"[convergence].init must be one of {', '.join(CONVERGENCE_INIT)}, got {self.init!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -115,8 +130,9 @@ class Scenario:
     source: str = "<memory>"
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines a trace's contents (not the description or source)."""
-        return {
+        """Everything that determines a trace's contents (not the description or source; the
+        convergence settings only where the scenario runs convergence)."""
+        out: dict[str, Any] = {
             "name": self.name,
             "dataset": self.dataset,
             "test_dataset": self.test_dataset,
@@ -125,12 +141,14 @@ class Scenario:
             "run": {
                 k: v for k, v in dataclasses.asdict(self.run).items() if k not in _COMPARE_ONLY
             },
-            "convergence": {
-                **dataclasses.asdict(self.convergence),
-                "seeds": list(self.convergence.seeds),
-            },
             "config": self.config,
         }
+        if "convergence" in self.checks:
+            out["convergence"] = {
+                **dataclasses.asdict(self.convergence),
+                "seeds": list(self.convergence.seeds),
+            }
+        return out
 
     @property
     def hash(self) -> str:
@@ -287,7 +305,10 @@ def _section(cls: type, table: Any, where: str, source: str) -> Any:
             kwargs[key] = _typed(value, type(default), key, where, source)
         if isinstance(kwargs[key], int) and not isinstance(kwargs[key], bool) and kwargs[key] < 0:
             raise InputError(f"{source}: [{where}].{key} must be >= 0, got {kwargs[key]}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
 
 
 def _validate_config(config: Any, source: str) -> dict[str, Any]:

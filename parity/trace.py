@@ -99,6 +99,13 @@ def _jsonable(obj: Any) -> Any:
     return {"$repr": repr(obj), "$type": type(obj).__name__}
 
 
+def _untag(obj: dict[str, Any]) -> Any:
+    """Inverse of the non-finite float tag of :func:`to_json_text`."""
+    if len(obj) == 1 and "$float" in obj:
+        return float(obj["$float"])
+    return obj
+
+
 def to_json_text(obj: Any) -> str:
     """JSON with arrays as descriptors, Paths as strings, non-finite floats tagged."""
     return json.dumps(_jsonable(obj), sort_keys=True)
@@ -367,7 +374,7 @@ class Trace:
         if key not in self._file:
             return default
         raw = self._file[key][()]
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        return json.loads(raw.decode() if isinstance(raw, bytes) else raw, object_hook=_untag)
 
     def walk(self, stage: str = "") -> Iterator[tuple[str, str]]:
         """Every (stage, name) of a dataset under ``/tensors[/stage]``."""

@@ -1,22 +1,30 @@
-"""convergence (sign-off): reconstruction metrics of several independently seeded trainings per
-backend, compared as distributions.
+"""convergence (sign-off): reconstruction metrics of several seeded trainings per backend,
+compared as distributions, and each backend's own weight initialiser against Glorot theory.
 
-The stated test is equivalence by two one-sided Welch t-tests (TOST) at level ``alpha``: the
-backends are equivalent on a metric when the ``1 - 2 alpha`` Welch confidence interval of
-``mean(candidate) - mean(reference)`` lies inside ``(-margin, +margin)``. A Mann-Whitney U test
-of equal distributions is reported beside it as evidence (it does not decide the verdict).
+The stated test is equivalence by two one-sided t-tests (TOST) at level ``alpha``: the backends
+are equivalent on a metric when the ``1 - 2 alpha`` confidence interval of the mean difference
+(candidate - reference) lies inside ``(-margin, +margin)``. With ``init = "shared"`` both
+backends start seed ``s`` from the same weights, the samples are paired by seed and the interval
+is the paired t interval (a Wilcoxon signed-rank p-value is reported beside it); with
+``init = "own"`` the samples are independent and the interval is Welch's (Mann-Whitney beside
+it). The side tests are evidence only; they do not decide the verdict.
+
+The initialiser check (``convergence.init``) needs no second backend: every kernel a backend
+draws from a seed must look like Glorot uniform ``U(-L, L)``, ``L = sqrt(6 / (fan_in +
+fan_out))`` (model.md 8): no element beyond ``L``, and sample mean and standard deviation within
+``z_limit`` standard errors of ``0`` and ``L / sqrt(3)``; every bias must be zero.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from parity.checks.base import Context
+from parity.checks.base import Context, summarize_passes
 from parity.findings import FAIL, PASS, Finding, margin_of, skipped_finding
 
 
@@ -28,8 +36,10 @@ class Equivalence:
     low: float
     high: float
     p_tost: float
-    p_mannwhitney: float | None
+    p_rank: float | None
     df: float
+    test: str
+    rank_test: str
 
     @property
     def bound(self) -> float:
@@ -37,10 +47,25 @@ class Equivalence:
         return max(abs(self.low), abs(self.high))
 
 
+def _tost(
+    diff: float, se: float, df: float, margin: float, alpha: float
+) -> tuple[float, float, float]:
+    """The ``1 - 2 alpha`` interval of a mean difference and the TOST p-value."""
+    from scipy import stats
+
+    if se == 0.0:
+        return diff, diff, 0.0 if abs(diff) < margin else 1.0
+    t = float(stats.t.ppf(1.0 - alpha, df))
+    p_low = float(stats.t.sf((diff + margin) / se, df))
+    p_high = float(stats.t.cdf((diff - margin) / se, df))
+    return diff - t * se, diff + t * se, max(p_low, p_high)
+
+
 def tost_welch(
     ref: Sequence[float], cand: Sequence[float], margin: float, alpha: float
 ) -> Equivalence:
-    """Two one-sided Welch t-tests of ``|mean(cand) - mean(ref)| < margin``."""
+    """Two one-sided Welch t-tests of ``|mean(cand) - mean(ref)| < margin`` (independent
+    samples)."""
     from scipy import stats
 
     a = np.asarray(ref, dtype=np.float64)
@@ -49,51 +74,91 @@ def tost_welch(
     va = a.var(ddof=1) / a.size
     vb = b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
-    if se == 0.0:
-        inside = abs(diff) < margin
-        return Equivalence(diff, diff, diff, 0.0 if inside else 1.0, None, math.inf)
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    t = float(stats.t.ppf(1.0 - alpha, df))
-    low, high = diff - t * se, diff + t * se
-    p_low = float(stats.t.sf((diff + margin) / se, df))
-    p_high = float(stats.t.cdf((diff - margin) / se, df))
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se else math.inf
+    low, high, p = _tost(diff, se, df, margin, alpha)
     try:
-        p_mw = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+        p_rank: float | None = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
     except ValueError:
-        p_mw = None
-    return Equivalence(diff, low, high, max(p_low, p_high), p_mw, float(df))
+        p_rank = None
+    return Equivalence(diff, low, high, p, p_rank, float(df), "Welch", "Mann-Whitney")
 
 
-def _margin(
-    metric: str, ref: Sequence[float], cand: Sequence[float], settings: dict[str, Any]
-) -> tuple[float, str]:
-    """The equivalence margin of a metric and how it was chosen."""
-    a = np.asarray(ref, dtype=np.float64)
-    b = np.asarray(cand, dtype=np.float64)
-    pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0) if a.size > 1 and b.size > 1 else 0.0
+def tost_paired(
+    ref: Sequence[float], cand: Sequence[float], margin: float, alpha: float
+) -> Equivalence:
+    """Two one-sided paired t-tests of ``|mean(cand - ref)| < margin`` (``ref[i]`` and
+    ``cand[i]`` share seed ``i``)."""
+    from scipy import stats
+
+    d = np.asarray(cand, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
+    diff = float(d.mean())
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    df = float(d.size - 1)
+    low, high, p = _tost(diff, se, df, margin, alpha)
+    p_rank: float | None = None
+    if np.any(d != 0):
+        try:
+            p_rank = float(stats.wilcoxon(d).pvalue)
+        except ValueError:
+            p_rank = None
+    return Equivalence(diff, low, high, p, p_rank, df, "paired", "Wilcoxon")
+
+
+def _margin(metric: str, ref: Sequence[float], settings: Mapping[str, Any]) -> tuple[float, str]:
+    """The equivalence margin of a metric and where it comes from: its entry in
+    ``[convergence.margins]``, else ``relative_margin * |mean(reference)|``; at least
+    ``min_margin``."""
     margins = settings.get("margins", {})
-    candidates = {
-        "seed spread": float(settings.get("sd_margin", 2.0)) * pooled,
-        "floor": float(settings.get("min_margin", 1e-6)),
-    }
     if metric in margins:
-        candidates["table"] = float(margins[metric])
+        margin, source = float(margins[metric]), "table"
     else:
-        candidates["relative"] = float(settings.get("relative_margin", 0.05)) * abs(float(a.mean()))
-    source = max(candidates, key=lambda k: candidates[k])
-    return candidates[source], source
+        scale = abs(float(np.mean(np.asarray(ref, dtype=np.float64))))
+        margin, source = float(settings.get("relative_margin", 0.05)) * scale, "relative"
+    floor = float(settings.get("min_margin", 1e-6))
+    return (margin, source) if margin >= floor else (floor, "floor")
+
+
+def _paired_seeds(
+    ref_runs: Mapping[str, Any], cand_runs: Mapping[str, Any]
+) -> tuple[list[str], str | None]:
+    seeds = sorted(set(ref_runs) & set(cand_runs), key=lambda s: (len(s), s))
+    if set(ref_runs) != set(cand_runs):
+        return seeds, (
+            f"the traces hold different seeds ({sorted(ref_runs)} vs {sorted(cand_runs)}); "
+            "record both from the same scenario"
+        )
+    return seeds, None
 
 
 def run(ctx: Context) -> Iterator[Finding]:
     """Findings of the convergence family."""
     problems, ok = ctx.section_findings("convergence", "convergence")
     yield from problems
-    if not ok or ctx.cand is None:
+    if not ok:
         return
     settings = ctx.tolerances.convergence()
+    for trace in ctx.traces:
+        yield from init_findings(
+            trace.backend, trace.json("params", "convergence_init") or {}, settings
+        )
+    if ctx.cand is None:
+        return
+    yield from metric_findings(ctx, settings)
+
+
+def metric_findings(ctx: Context, settings: Mapping[str, Any]) -> Iterator[Finding]:
+    """One TOST finding per reconstruction metric."""
     alpha = float(settings.get("alpha", 0.05))
+    paired = ctx.scenario.convergence.init == "shared"
     per_seed = {t.backend: (t.json("params", "convergence") or {}) for t in ctx.traces}
     ref_runs, cand_runs = per_seed[ctx.ref_name], per_seed[ctx.cand_name]
+    if paired:
+        seeds, problem = _paired_seeds(ref_runs, cand_runs)
+        if problem:
+            yield Finding("convergence", "*", "seeds", None, None, None, FAIL, problem)
+            return
+        ref_runs = {s: ref_runs[s] for s in seeds}
+        cand_runs = {s: cand_runs[s] for s in seeds}
     if len(ref_runs) < 2 or len(cand_runs) < 2:
         yield skipped_finding("convergence", "*", "need at least 2 seeds per backend for a t-test")
         return
@@ -103,6 +168,13 @@ def run(ctx: Context) -> Iterator[Finding]:
     for metric in metrics:
         a = [float(r["metrics"][metric]) for r in ref_runs.values()]
         b = [float(r["metrics"][metric]) for r in cand_runs.values()]
+        if not any(map(math.isfinite, a + b)):
+            yield skipped_finding(
+                "convergence",
+                metric,
+                f"undefined on every seed of both backends ({a[0]}): nothing to compare",
+            )
+            continue
         if not all(map(math.isfinite, a + b)):
             yield Finding(
                 "convergence",
@@ -115,14 +187,22 @@ def run(ctx: Context) -> Iterator[Finding]:
                 f"non-finite values: {ctx.ref_name} {a}, {ctx.cand_name} {b}",
             )
             continue
-        margin, source = _margin(metric, a, b, settings)
-        eq = tost_welch(a, b, margin, alpha)
+        margin, source = _margin(metric, a, settings)
+        eq = (tost_paired if paired else tost_welch)(a, b, margin, alpha)
         verdict = PASS if eq.bound < margin else FAIL
-        mw = "n/a" if eq.p_mannwhitney is None else f"{eq.p_mannwhitney:.3g}"
+        rank = "n/a" if eq.p_rank is None else f"{eq.p_rank:.3g}"
+        half = (eq.high - eq.low) / 2.0
+        hint = ""
+        if verdict == FAIL and half >= margin:
+            hint = (
+                f"; underpowered: the interval's half-width {half:.3g} alone exceeds the margin, "
+                f"so no difference could pass with {len(a)} seeds (about "
+                f"{seeds_needed(half, eq.df, len(a), margin, alpha)} seeds would resolve it)"
+            )
         yield Finding(
             check="convergence",
             tensor=metric,
-            metric=f"TOST (Welch), alpha={alpha:g}",
+            metric=f"TOST ({eq.test}), alpha={alpha:g}",
             measured=eq.bound,
             tolerance=margin,
             margin=margin_of(eq.bound, margin),
@@ -130,8 +210,92 @@ def run(ctx: Context) -> Iterator[Finding]:
             evidence=(
                 f"{ctx.ref_name} {np.mean(a):.4g} ± {np.std(a, ddof=1):.2g} (n={len(a)}), "
                 f"{ctx.cand_name} {np.mean(b):.4g} ± {np.std(b, ddof=1):.2g} (n={len(b)}); "
-                f"difference {eq.diff:.3g}, {100 * (1 - 2 * alpha):.0f}% CI [{eq.low:.3g}, {eq.high:.3g}] "
-                f"vs margin ±{margin:.3g} ({source}); TOST p={eq.p_tost:.3g}; Mann-Whitney p={mw}"
+                f"{'mean paired' if paired else ''}{' ' if paired else ''}difference "
+                f"{eq.diff:.3g}, {100 * (1 - 2 * alpha):.0f}% CI [{eq.low:.3g}, {eq.high:.3g}] "
+                f"vs margin ±{margin:.3g} ({source}); TOST p={eq.p_tost:.3g}; "
+                f"{eq.rank_test} p={rank}{hint}"
             ),
             details={"reference": a, "candidate": b, "ci": [eq.low, eq.high], "p_tost": eq.p_tost},
         )
+
+
+def seeds_needed(half: float, df: float, n: int, margin: float, alpha: float) -> int:
+    """Seeds per backend at which the interval's half-width would shrink to a third of the
+    margin (standard error falling as ``1 / sqrt(n)``, large-sample critical value)."""
+    from scipy import stats
+
+    se = half / float(stats.t.ppf(1.0 - alpha, df))
+    z = float(stats.norm.ppf(1.0 - alpha))
+    return max(n + 1, math.ceil(n * (3.0 * z * se / margin) ** 2))
+
+
+def init_findings(
+    backend: str,
+    per_seed: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    settings: Mapping[str, Any],
+) -> Iterator[Finding]:
+    """The backend's own initial weights (summaries per seed) against model.md 8."""
+    if not per_seed:
+        return
+    z_limit = float(settings.get("init_z_limit", 5.0))
+    found: list[Finding] = []
+    names = sorted(set.intersection(*[set(w) for w in per_seed.values()]))
+    for name in names:
+        stats = [w[name] for w in per_seed.values()]
+        shape = tuple(stats[0]["shape"])
+        if len(shape) == 4:
+            found.append(_kernel_finding(backend, name, shape, stats, z_limit))
+        else:
+            worst = max(float(s["max_abs"]) for s in stats)
+            found.append(
+                Finding(
+                    "convergence.init",
+                    name,
+                    "max|bias| (zeros)",
+                    worst,
+                    0.0,
+                    margin_of(worst, 0.0),
+                    PASS if worst == 0.0 else FAIL,
+                    f"initial bias of {len(stats)} seeds: largest magnitude {worst:.3g}, "
+                    "model.md 8 initialises biases to zero",
+                    backend=backend,
+                )
+            )
+    yield from summarize_passes(found, "convergence.init", "initial weights as model.md 8", backend)
+
+
+def _kernel_finding(
+    backend: str,
+    name: str,
+    shape: tuple[int, ...],
+    stats: Sequence[Mapping[str, Any]],
+    z_limit: float,
+) -> Finding:
+    from parity.initweights import glorot_limit
+
+    n = int(np.prod(shape))
+    limit = glorot_limit(shape)
+    sigma = limit / math.sqrt(3.0)
+    z_mean = max(abs(float(s["mean"])) / (sigma / math.sqrt(n)) for s in stats)
+    # sd of the sample standard deviation of U(-L, L): L / sqrt(15 n)
+    z_std = max(abs(float(s["std"]) - sigma) / (limit / math.sqrt(15.0 * n)) for s in stats)
+    worst_abs = max(float(s["max_abs"]) for s in stats)
+    beyond = worst_abs > limit * (1.0 + 1e-6)
+    measured = max(z_mean, z_std)
+    mean_std = float(np.mean([float(s["std"]) for s in stats]))
+    evidence = (
+        f"Glorot uniform L={limit:.4g}: std {mean_std:.4g} vs {sigma:.4g} (worst z {z_std:.2f}), "
+        f"mean worst z {z_mean:.2f}, largest |w| {worst_abs:.4g}{' > L' if beyond else ''} "
+        f"({len(stats)} seeds, {n} elements)"
+    )
+    return Finding(
+        "convergence.init",
+        name,
+        "|z| of sample mean and std",
+        measured,
+        z_limit,
+        margin_of(measured, z_limit),
+        FAIL if beyond or measured > z_limit else PASS,
+        evidence,
+        backend=backend,
+    )

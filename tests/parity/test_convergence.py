@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from parity.checks.convergence import tost_welch
@@ -32,7 +33,8 @@ def test_zero_variance_uses_the_difference_itself() -> None:
     assert eq.low == eq.high == pytest.approx(0.2) and eq.p_tost == 0.0
 
 
-def test_convergence_family_on_fake_backends(tmp_path) -> None:
+@pytest.mark.parametrize(("init", "test"), [("shared", "paired"), ("own", "Welch")])
+def test_convergence_family_on_fake_backends(tmp_path, init: str, test: str) -> None:
     import copy
 
     from parity import scenario as sc_mod
@@ -44,24 +46,47 @@ def test_convergence_family_on_fake_backends(tmp_path) -> None:
 
     raw = copy.deepcopy(BASE)
     raw["checks"] = ["convergence"]
-    raw["convergence"] = {"seeds": [0, 1, 2], "epochs": 1, "n_groups": 4, "test_groups": 4}
+    raw["convergence"] = {
+        "seeds": [0, 1, 2],
+        "epochs": 1,
+        "n_groups": 4,
+        "test_groups": 4,
+        "init": init,
+    }
     sc = sc_mod.from_dict(raw, source="<test>")
     a = record(REF, sc, tmp_path / "a.h5", oracle=fake_physics, metrics_fn=fakes.metrics)
     b = record(CAND, sc, tmp_path / "b.h5", oracle=fake_physics, metrics_fn=fakes.metrics)
     findings = compare_traces(a, b, sc, Registry.load())
-    assert {f.tensor for f in findings} == {"amp_mae", "phase_mae", "final_loss"}
+    verdicts = {f.tensor: f.verdict for f in findings if f.check == "convergence"}
+    if init == "own":
+        # the fakes' phase MAE varies between seeds far more than 5% of its mean: with three
+        # independent seeds a Welch interval cannot show equivalence, and the finding says so
+        assert verdicts.pop("phase_mae") == "fail"
+        bad = next(f for f in findings if f.tensor == "phase_mae")
+        assert "underpowered" in bad.evidence and "seeds would resolve it" in bad.evidence
+        findings = [f for f in findings if f.tensor != "phase_mae"]
     assert all(f.verdict == "pass" for f in findings), findings
-    assert "TOST p=" in findings[0].evidence and "n=3" in findings[0].evidence
+    metric = [f for f in findings if f.check == "convergence"]
+    assert {f.tensor for f in metric} | ({"phase_mae"} if init == "own" else set()) == {
+        "amp_mae",
+        "phase_mae",
+        "final_loss",
+    }
+    assert "TOST p=" in metric[0].evidence and "n=3" in metric[0].evidence
+    assert f"TOST ({test})" in metric[0].metric
+    init = [f for f in findings if f.check == "convergence.init"]
+    assert sorted(f.backend for f in init) == ["fake-candidate", "fake-reference"]
+    assert all(f.tensor == "<44 initial weights as model.md 8>" for f in init)
 
 
-def _metrics_trace(path, scenario, backend: str, values: list[float]):
+def _metrics_trace(path, scenario, backend: str, values: list[float], name="amplitude.psnr"):
     from parity.trace import TraceWriter
 
     with TraceWriter(path, backend, scenario) as w:
         w.put_json(
             "params",
             "convergence",
-            {str(i): {"metrics": {"amplitude.psnr": v}} for i, v in enumerate(values)},
+            {str(i): {"metrics": {name: v}} for i, v in enumerate(values)},
         )
         w.record_section("convergence", status="ok", seconds=0.0)
     return path
@@ -82,3 +107,126 @@ def test_shifted_metric_distribution_fails_and_names_the_metric(tmp_path) -> Non
     bad = compare_traces(ref, worse, sc, reg)
     assert [f.verdict for f in bad] == ["fail"] and bad[0].tensor == "amplitude.psnr"
     assert "difference -3.02" in bad[0].evidence and "(table)" in bad[0].evidence
+
+
+def test_non_finite_metrics(tmp_path) -> None:
+    """A metric undefined on every seed of both backends (an FRC that never crosses its
+    threshold: resolution inf) is skipped with the reason; one backend non-finite fails."""
+    from parity.engine import compare_traces
+    from parity.tolerances import Registry
+    from tests.parity.helpers import fake_scenario
+
+    sc = fake_scenario(checks=["convergence"])
+    name = "phase.frc.threshold_0.5.resolution_px"
+    inf = float("inf")
+    ref = _metrics_trace(tmp_path / "a.h5", sc, "ref", [inf, inf, inf], name)
+    same = _metrics_trace(tmp_path / "b.h5", sc, "cand", [inf, inf, inf], name)
+    mixed = _metrics_trace(tmp_path / "c.h5", sc, "cand", [inf, 2.0, inf], name)
+    reg = Registry.load()
+    skipped = compare_traces(ref, same, sc, reg)
+    assert [(f.verdict, f.tensor) for f in skipped] == [("skipped", name)]
+    assert "undefined on every seed" in skipped[0].evidence
+    bad = compare_traces(ref, mixed, sc, reg)
+    assert [(f.verdict, f.tensor) for f in bad] == [("fail", name)]
+    assert "non-finite" in bad[0].evidence
+
+
+def test_paired_interval_by_hand() -> None:
+    from parity.checks.convergence import tost_paired
+
+    eq = tost_paired([1.0, 2.0, 3.0, 4.0], [1.1, 2.1, 3.2, 4.0], margin=0.5, alpha=0.05)
+    # d = (.1, .1, .2, 0): mean .1, sd sqrt(.02 / 3), se = sd / 2, t_{0.95,3} = 2.353363
+    half = 2.353363 * math.sqrt(0.02 / 3) / 2
+    assert eq.diff == pytest.approx(0.1)
+    assert eq.low == pytest.approx(0.1 - half, rel=1e-5)
+    assert eq.high == pytest.approx(0.1 + half, rel=1e-5)
+    assert eq.df == 3 and eq.test == "paired" and eq.bound < 0.5
+
+
+def test_pairing_removes_the_seed_spread() -> None:
+    """Seeds that spread a metric by 6 dB hide nothing from the paired test (each seed moves
+    both backends alike), while the independent-samples test cannot show equivalence."""
+    from parity.checks.convergence import tost_paired
+
+    ref = [30.0, 36.0, 42.0, 48.0]
+    cand = [30.1, 36.05, 42.12, 48.08]
+    assert tost_paired(ref, cand, margin=1.0, alpha=0.05).bound < 1.0
+    assert tost_welch(ref, cand, margin=1.0, alpha=0.05).bound > 1.0
+    shifted = [x + 1.5 for x in cand]
+    assert tost_paired(ref, shifted, margin=1.0, alpha=0.05).bound > 1.0
+
+
+def _summaries(weights):
+    from parity.record import weight_summaries
+
+    return weight_summaries(weights)
+
+
+def test_initialiser_check_accepts_glorot_and_names_departures() -> None:
+    from backends.config import ModelConfig
+    from parity.checks.convergence import init_findings
+    from parity.initweights import glorot_weights
+    from parity.tolerances import Registry
+
+    settings = Registry.load().convergence()
+    cfg = ModelConfig(N=64, gridsize=1)
+    good = {str(s): _summaries(glorot_weights(cfg, s, bias_limit=0.0)) for s in range(3)}
+    findings = list(init_findings("x", good, settings))
+    assert [f.verdict for f in findings] == ["pass"] and findings[0].backend == "x"
+    assert findings[0].tolerance == 5.0 and findings[0].measured < 5.0
+
+    bad = {}
+    for s in range(3):
+        w = glorot_weights(cfg, s, bias_limit=0.0)
+        w["enc2.conv1.kernel"] = w["enc2.conv1.kernel"] / np.float32(np.sqrt(3.0))
+        w["phase.head.conv_main.bias"] = np.full_like(w["phase.head.conv_main.bias"], 0.01)
+        bad[str(s)] = _summaries(w)
+    failing = {f.tensor: f for f in init_findings("x", bad, settings) if f.verdict == "fail"}
+    assert set(failing) == {"enc2.conv1.kernel", "phase.head.conv_main.bias"}
+    assert failing["enc2.conv1.kernel"].measured > 20
+    assert "model.md 8" in failing["phase.head.conv_main.bias"].evidence
+
+
+def test_initialiser_check_rejects_elements_beyond_the_bound() -> None:
+    from backends.config import ModelConfig
+    from parity.checks.convergence import init_findings
+    from parity.initweights import glorot_limit, glorot_weights
+    from parity.tolerances import Registry
+
+    cfg = ModelConfig(N=64, gridsize=1)
+    w = glorot_weights(cfg, 0, bias_limit=0.0)
+    k = w["enc1.conv1.kernel"]
+    k.flat[0] = np.float32(1.5 * glorot_limit(k.shape))
+    failing = [
+        f
+        for f in init_findings("x", {"0": _summaries(w)}, Registry.load().convergence())
+        if f.verdict == "fail"
+    ]
+    assert [f.tensor for f in failing] == ["enc1.conv1.kernel"] and "> L" in failing[0].evidence
+
+
+@pytest.mark.pytorch
+def test_initialiser_check_catches_torch_default_init() -> None:
+    """The upstream torch port's init (model.md 8: Kaiming-uniform, nonzero biases) fails."""
+    import torch
+
+    import backends
+    from backends.config import ModelConfig
+    from parity.checks.convergence import init_findings
+    from parity.tolerances import Registry
+
+    pt = backends.get("pytorch")
+    model = pt.build(ModelConfig(N=64, gridsize=1), np.ones((64, 64), np.complex64), 100.0, seed=0)
+    own = _summaries(pt.export_weights(model))
+    settings = Registry.load().convergence()
+    assert [f.verdict for f in init_findings("pytorch", {"0": own}, settings)] == ["pass"]
+    torch.manual_seed(0)
+    for module in model.module.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.reset_parameters()
+    default = _summaries(pt.export_weights(model))
+    failing = {
+        f.tensor for f in init_findings("pytorch", {"0": default}, settings) if f.verdict == "fail"
+    }
+    assert "enc1.conv1.kernel" in failing and "enc1.conv1.bias" in failing
+    assert len(failing) == 44

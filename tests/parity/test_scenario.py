@@ -52,6 +52,7 @@ def test_variants_change_exactly_their_model_field() -> None:
 def test_signoff_adds_convergence_with_several_seeds() -> None:
     sc = scenario.load("signoff")
     assert "convergence" in sc.checks and len(sc.convergence.seeds) >= 3
+    assert sc.convergence.init == "shared"
     assert "convergence" not in scenario.load("default").checks
 
 
@@ -94,6 +95,9 @@ def test_invalid_values_are_reported_with_the_file(tmp_path: Path) -> None:
         scenario.load(path)
     path = _write(tmp_path, 'name = "x"\ndataset = "d"\n[config]\ngridsize = 2\n')
     with pytest.raises(InputError, match=r"\[config.model\]"):
+        scenario.load(path)
+    path = _write(tmp_path, 'name = "x"\ndataset = "d"\n[convergence]\ninit = "random"\n')
+    with pytest.raises(InputError, match=r"s\.toml.*\[convergence\]\.init.*shared, own.*'random'"):
         scenario.load(path)
 
 

@@ -19,6 +19,7 @@ def _write(path: Path, scenario=None, backend: str = "b") -> Path:
         w.put("gradients/losses", "total", np.float64(1.5))
         w.put("ops/diffract[a]/inputs", "psi", np.ones((2, 2), np.complex64))
         w.put_json("params", "legacy", {"N": 64, "probe": np.ones(3), "path": Path("/x")})
+        w.put_json("params", "metrics", {"frc": float("inf"), "low": -np.inf, "x": [np.nan, 1.0]})
         w.record_section("forward", status="ok", seconds=0.1)
     return path
 
@@ -37,6 +38,9 @@ def test_layout_and_round_trip(tmp_path: Path) -> None:
         assert t.has("ops/diffract[a]/inputs", "psi") and not t.has("forward/outputs", "y")
         legacy = t.json("params", "legacy")
         assert legacy["N"] == 64 and legacy["path"] == "/x" and legacy["probe"]["$array"]
+        metrics = t.json("params", "metrics")
+        assert metrics["frc"] == np.inf and metrics["low"] == -np.inf
+        assert np.isnan(metrics["x"][0]) and metrics["x"][1] == 1.0
         assert t.sections["forward"]["status"] == "ok"
         assert t.scenario().hash == fake_scenario().hash
         assert t.tensor_bytes() == 20000 * 4 + 8 + 2 * 2 * 8
