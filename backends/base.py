@@ -205,8 +205,11 @@ class Backend(Protocol):
         epochs: int | None = None,
         on_step: StepCallback | None = None,
         progress: bool = False,
+        execution: Mapping[str, Any] | None = None,
     ) -> TrainResult:
-        """Full training (model.md section 9) on a ``backends.data`` container."""
+        """Full training (model.md section 9) on a ``backends.data`` container. ``execution``:
+        execution settings by field name (spec/config.md (e); PyTorch only, see
+        :mod:`backends.config.execution`)."""
         ...
 
     def infer(self, model: ModelHandle, data: Any, batch_size: int = 64, crop: int = 20) -> InferenceResult:

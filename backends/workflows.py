@@ -154,6 +154,7 @@ def train(
     epochs: int | None = None,
     progress: bool = True,
     seed: int = 0,
+    execution: Mapping[str, Any] | None = None,
 ) -> TrainOutcome:
     """Train a model of ``backend_name`` and write the training outputs into ``output_dir``.
 
@@ -162,10 +163,19 @@ def train(
     ``intensity_scale = sqrt(nphotons) / (N / 2)`` (the file's nphotons when it records one,
     which is then written into the config so the bundle snapshot says what was used).
     ``epochs`` overrides ``config.nepochs``; ``seed`` drives weight initialisation and
-    shuffling.
+    shuffling. ``execution`` names PyTorch execution settings (spec/config.md (e),
+    :mod:`backends.config.execution`); they are checked before any data is read.
     """
     from backends import physics
+    from backends.config.execution import execution_values, trainer_settings
     from backends.data import load_training_data
+
+    settings = trainer_settings(execution)
+    if execution and backend_name != "pytorch":
+        raise ValueError(
+            f"execution settings ({', '.join(sorted(execution))}) are PyTorch runtime settings "
+            f"(spec/config.md (e)); the {backend_name} backend takes none"
+        )
 
     config = config if config is not None else TrainingConfig(model=ModelConfig())
     changes: dict[str, Any] = {"backend": backend_name}
@@ -191,7 +201,8 @@ def train(
         _populate_legacy(config)
     scale = physics.intensity_scale(config.nphotons, config.model.N)
     model = backend.build(config.model, train_c.probe, scale, seed=seed)
-    result = backend.train(model, train_c, config, seed=seed, progress=progress)
+    extra = {"execution": dict(execution)} if execution else {}
+    result = backend.train(model, train_c, config, seed=seed, progress=progress, **extra)
 
     out.mkdir(parents=True, exist_ok=True)
     bundle = backend.save_bundle(model, out, config)
@@ -206,10 +217,12 @@ def train(
             "seconds": result.seconds,
             "intensity_scale": scale,
             "seed": seed,
+            "execution": json_safe(execution_values(execution)),
         },
     )
     eval_data = test_c if test_c is not None else train_c
-    inference = backend.infer(model, eval_data, crop=STITCH_CROP)
+    batch = {"batch_size": settings.inference_batch_size} if settings.inference_batch_size else {}
+    inference = backend.infer(model, eval_data, crop=STITCH_CROP, **batch)
     images = save_outputs(inference.amplitude, inference.phase, out)
     metrics = evaluate(inference, eval_data)
     metrics_path = None

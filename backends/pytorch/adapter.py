@@ -246,10 +246,15 @@ class PyTorchBackend:
         epochs: int | None = None,
         on_step: StepCallback | None = None,
         progress: bool = False,
+        execution: Mapping[str, Any] | None = None,
     ) -> TrainResult:
+        """Train in place; ``execution`` names execution settings (spec/config.md (e)) that
+        replace the trainer's reference behaviour (:mod:`backends.config.execution`)."""
+        from backends.config.execution import trainer_settings
         from backends.data import validation_split
         from backends.pytorch.train import LossWeights, fit, tensor_set
 
+        settings = trainer_settings(execution)
         _check_trainable(config)
         module = _module(model)
         need_y = LossWeights.from_config(config).realspace > 0
@@ -262,7 +267,17 @@ class PyTorchBackend:
         va = None
         if val_part is not None and len(val_part):
             va = tensor_set(val_part, model.intensity_scale, need_y)
-        result = fit(module, tr, va, config, seed=seed, epochs=epochs, on_step=on_step, progress=progress)
+        result = fit(
+            module,
+            tr,
+            va,
+            config,
+            seed=seed,
+            epochs=epochs,
+            on_step=on_step,
+            progress=progress,
+            settings=settings,
+        )
         return TrainResult(
             history=result.history,
             step_loss=result.step_loss,

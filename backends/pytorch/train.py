@@ -29,6 +29,7 @@ import torch
 
 from backends.base import Batch
 from backends.config.canonical import TrainingConfig
+from backends.config.execution import TrainerSettings
 from backends.pytorch import ops
 from backends.pytorch.model import PtychoPINN
 
@@ -420,6 +421,7 @@ def _lightning_module_class() -> type:
             learning_rate: float,
             on_step: Callable[[int, Mapping[str, float]], None] | None,
             has_val: bool,
+            early_stop_patience: int = 3,
         ) -> None:
             super().__init__()
             from backends.training import KerasEarlyStopping, KerasPlateau
@@ -430,7 +432,7 @@ def _lightning_module_class() -> type:
             self.on_step = on_step
             self.has_val = has_val
             self.plateau = KerasPlateau()
-            self.early = KerasEarlyStopping()
+            self.early = KerasEarlyStopping(patience=early_stop_patience)
             self.history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
             for term in LOSS_TERMS[1:]:
                 self.history[term] = []
@@ -510,11 +512,15 @@ def fit(
     progress: bool = False,
     output_dir: Path | None = None,
     logger: bool = True,
+    settings: TrainerSettings | None = None,
 ) -> FitResult:
-    """Train ``model`` in place with Lightning (model.md section 9)."""
+    """Train ``model`` in place with Lightning (model.md section 9). ``settings``: the
+    execution settings a user named (:mod:`backends.config.execution`); None keeps the
+    reference behaviour."""
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
+    settings = settings or TrainerSettings()
     if len(train_part) == 0:
         raise ValueError("no training groups left after the validation split")
     n_epochs = int(config.nepochs if epochs is None else epochs)
@@ -522,13 +528,18 @@ def fit(
         raise ValueError(f"epochs={n_epochs} must be > 0")
     weights = LossWeights.from_config(config)
     has_val = val_part is not None and len(val_part) > 0
-    module = _lightning_module_class()(model, weights, 1e-3, on_step, has_val)
+    module = _lightning_module_class()(
+        model, weights, settings.learning_rate, on_step, has_val, settings.early_stop_patience
+    )
     out = Path(config.output_dir if output_dir is None else output_dir)
-    show_bar = bool(progress) and sys.stderr.isatty()
-    csv = CSVLogger(save_dir=str(out), name="lightning_logs") if logger else False
+    wants_bar = progress if settings.progress_bar is None else settings.progress_bar
+    show_bar = bool(wants_bar) and sys.stderr.isatty()
+    use_logger = logger and settings.logger == "csv"
+    csv = CSVLogger(save_dir=str(out), name="lightning_logs") if use_logger else False
     train_batches = EpochBatches(train_part, config.batch_size, seed)
     val_batches = OrderedBatches(val_part, config.batch_size) if has_val else None  # type: ignore[arg-type]
-    with deterministic(), _quiet_lightning(), warnings.catch_warnings():
+    determinism = deterministic() if settings.deterministic else contextlib.nullcontext()
+    with determinism, _quiet_lightning(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
         warnings.filterwarnings("ignore", category=UserWarning, module="lightning_utilities")
         warnings.filterwarnings("ignore", message=".*treespec.*")
@@ -541,7 +552,9 @@ def fit(
             enable_progress_bar=show_bar,
             enable_model_summary=False,
             num_sanity_val_steps=0,
-            deterministic=True,
+            deterministic=settings.deterministic,
+            gradient_clip_val=settings.gradient_clip_val,
+            accumulate_grad_batches=settings.accum_steps,
             log_every_n_steps=1_000_000,
             default_root_dir=str(out),
             limit_val_batches=1.0 if has_val else 0,

@@ -96,6 +96,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a config field (repeatable; model fields by name or model.NAME)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--exec",
+        dest="execution",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="PyTorch execution setting (repeatable): learning_rate, gradient_clip_val, "
+        "accum_steps, deterministic, early_stop_patience, enable_progress_bar, logger_backend, "
+        "inference_batch_size, accelerator=cpu",
+    )
+    parser.add_argument(
+        "--execution-config",
+        type=Path,
+        metavar="FILE",
+        help="PyTorch execution settings from a .toml/.yaml/.json file (--exec wins)",
+    )
     add_config_options(parser, _training_config_class())
 
 
@@ -134,12 +150,46 @@ def build_config(args: argparse.Namespace) -> Any:
     return apply_overrides(config, config_overrides(args), from_text=True)
 
 
+def execution_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``--execution-config FILE`` then ``--exec KEY=VALUE`` (later wins), typed and checked."""
+    from backends.config.execution import execution_values
+    from backends.config.io import read_config_dict
+
+    values: dict[str, Any] = {}
+    sources = []
+    if args.execution_config is not None:
+        if not args.execution_config.is_file():
+            raise InputError(f"execution config file not found: {args.execution_config}")
+        values.update(read_config_dict(args.execution_config))
+        sources.append(str(args.execution_config))
+    for item in args.execution:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--exec {item!r}: expected KEY=VALUE, e.g. --exec learning_rate=5e-4")
+        values[key.strip()] = value
+    if args.execution:
+        sources.append("--exec")
+    if not values:
+        return {}
+    try:
+        return execution_values(values, source=" and ".join(sources), from_text=True)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and report where the outputs went."""
     from backends import workflows
 
     config = build_config(args)
     check_backend_available(config.backend)
+    execution = execution_settings(args)
+    if execution and config.backend != "pytorch":
+        raise InputError(
+            f"--exec/--execution-config: execution settings ({', '.join(sorted(execution))}) are "
+            f"PyTorch runtime settings; the {config.backend} backend takes none "
+            "(use --backend pytorch, or drop them)"
+        )
     if config.train_data_file is None:
         raise InputError("no training data: give --train-data DATA (a path or builtin:NAME)")
     outcome = workflows.train(
@@ -150,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         None,
         progress=not args.no_progress,
         seed=args.seed,
+        execution=execution or None,
     )
     print(f"backend      {config.backend}")
     print(f"epochs run   {outcome.epochs_run}")

@@ -87,9 +87,12 @@ class FakeBackend:
                                       "pred_intensity": np.abs(obj).astype(np.float32) ** 2})
 
     def train(self, model: FakeModel, train_data: Any, config: TrainingConfig, seed: int = 0,
-              epochs: int | None = None, on_step: Any = None, progress: bool = False) -> TrainResult:
+              epochs: int | None = None, on_step: Any = None, progress: bool = False,
+              execution: Any = None) -> TrainResult:
         n = int(config.nepochs if epochs is None else epochs)
         self.trained_with = {"groups": len(train_data), "epochs": n, "seed": seed, "progress": progress}
+        if execution is not None:
+            self.trained_with["execution"] = dict(execution)
         steps = math.ceil(len(train_data) / config.batch_size)
         step_loss = [1.0 / (1 + i) for i in range(n * steps)]
         loss = [float(np.mean(step_loss[e * steps : (e + 1) * steps])) for e in range(n)]

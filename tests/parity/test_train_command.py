@@ -149,6 +149,46 @@ def test_missing_data_and_config(
     assert "x.npz" in capsys.readouterr().err
 
 
+def test_execution_settings_reach_the_pytorch_trainer(
+    stand_ins: dict[str, FakeBackend], tmp_path: Path
+) -> None:
+    exec_file = tmp_path / "exec.toml"
+    exec_file.write_text("learning_rate = 2e-4\naccum_steps = 2\n")
+    args = ["--backend", "pytorch", "--epochs", "1", "--execution-config", str(exec_file)]
+    extra = ["--exec", "learning_rate=3e-4", "--exec", "logger_backend=none"]
+    assert _train(tmp_path / "o", *args, *extra) == 0
+    expected = {"learning_rate": 3e-4, "accum_steps": 2, "logger_backend": None}
+    assert stand_ins["pytorch"].trained_with["execution"] == expected
+    history = json.loads((tmp_path / "o" / "history.json").read_text())
+    assert history["execution"] == expected
+    assert _train(tmp_path / "p", "--backend", "pytorch", "--epochs", "1") == 0
+    assert "execution" not in stand_ins["pytorch"].trained_with
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "pytorch", "--exec", "num_workers=2"], "num_workers=2 is not supported"),
+        (["--backend", "pytorch", "--exec", "lerning_rate=1"], "did you mean 'learning_rate'"),
+        (["--backend", "pytorch", "--exec", "learning_rate"], "expected KEY=VALUE"),
+        (["--backend", "pytorch", "--exec", "accum_steps=two"], "'accum_steps' must be an integer"),
+        (["--backend", "tensorflow", "--exec", "learning_rate=1e-4"], "PyTorch runtime settings"),
+        (["--backend", "pytorch", "--execution-config", "nowhere.toml"], "execution config file not found"),
+    ],
+)
+def test_bad_execution_settings_exit_2(
+    stand_ins: dict[str, FakeBackend],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    assert _train(tmp_path / "o", *args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert stand_ins["pytorch"].trained_with == {} and stand_ins["tensorflow"].trained_with == {}
+
+
 def test_backend_not_installed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -229,3 +229,50 @@ def test_lightning_applies_keras_plateau_and_early_stopping(backend, small_data,
     assert len(res.history["loss"]) == 2
     assert res.history["lr"] == [1e-3, 5e-4]  # the lr in force during each epoch
     assert seen == res.history["val_loss"]
+
+
+@pytest.mark.slow
+def test_execution_settings_reach_the_trainer(backend, small_data, tmp_path, monkeypatch) -> None:
+    """Named execution settings (spec/config.md (e)) replace the reference behaviour; the
+    others keep it (Adam at 1e-3, early-stopping patience 3, CSV log)."""
+    import backends.training as training
+
+    patiences: list[int] = []
+
+    class Recording(training.KerasEarlyStopping):
+        def __init__(self, patience: int = 3, min_delta: float = 0.0) -> None:
+            patiences.append(patience)
+            super().__init__(patience, min_delta)
+
+    monkeypatch.setattr(training, "KerasEarlyStopping", Recording)
+    cfg = ModelConfig(probe_big=False)
+    w = backend.export_weights(backend.build(cfg, small_data.probe, SCALE, seed=2))
+
+    def run(out: str, execution=None):
+        config = TrainingConfig(model=cfg, batch_size=16, nepochs=1, output_dir=tmp_path / out)
+        handle = backend.build(cfg, small_data.probe, SCALE, weights=w)
+        res = backend.train(handle, small_data, config, seed=0, execution=execution)
+        return res, max(float(np.max(np.abs(res.weights[k] - w[k]))) for k in w)
+
+    plain, moved = run("plain")
+    assert plain.history["lr"] == [1e-3] and patiences == [3]
+    assert (tmp_path / "plain" / "lightning_logs").is_dir()
+    # 19 training groups in batches of 16 and 3: two Keras-Adam steps. The first moves a weight
+    # by at most lr; the second by at most 1.0014 lr (the bound of (0.09 g1 + 0.1 g2) /
+    # sqrt(0.000999 g1^2 + 0.001 g2^2) times sqrt(1 - 0.999^2) / (1 - 0.9^2), reached at
+    # g2 = 1.11 g1); weights whose gradient keeps its sign move by about 2 lr
+    assert 1.5e-3 < moved <= 2.0014e-3 * (1 + 1e-5)
+
+    named, _ = run("named", {"learning_rate": 5e-4, "early_stop_patience": 7, "logger_backend": None})
+    assert named.history["lr"] == [5e-4] and patiences[-1] == 7
+    assert not (tmp_path / "named" / "lightning_logs").exists()
+
+    _, accumulated = run("accumulated", {"accum_steps": 2})
+    assert accumulated <= 1e-3 * (1 + 1e-5)  # both batches feed one optimizer step
+
+    _, clipped = run("clipped", {"gradient_clip_val": 1e-9})
+    # a gradient of norm 1e-9 is far below Adam's epsilon (1e-7): the steps shrink ~100x
+    assert clipped < 0.05 * moved
+
+    with pytest.raises(ValueError, match="num_workers=2 is not supported by the PyTorch trainer"):
+        run("refused", {"num_workers": 2})

@@ -1,0 +1,148 @@
+"""Which execution settings (spec/config.md (e)) the PyTorch trainer honours, and how.
+
+Only the settings a user names take effect: every other knob keeps the reference behaviour of
+model.md 9 (Keras Adam at 1e-3, early stopping after 3 epochs without improvement, CSV log), so
+that naming one setting never changes another. ``ExecutionConfig``'s own defaults (early-stop
+patience 100, checkpointing on) describe upstream's torch runtime and are not applied silently.
+
+Each field is either **wired** into the trainer or **rejected** with the reason, never recorded
+and ignored (config.md (g), defect 12):
+
+* wired: ``learning_rate`` (initial Adam rate; the plateau schedule still halves it),
+  ``gradient_clip_val`` (gradient norm clipping), ``accum_steps`` (gradient accumulation),
+  ``deterministic``, ``early_stop_patience``, ``enable_progress_bar``, ``logger_backend``
+  ('csv' or None), ``inference_batch_size`` (the reconstruction after training), and
+  ``accelerator`` 'auto'/'cpu';
+* rejected unless left at their defaults: the other accelerators, ``strategy``, data-loader
+  workers (``num_workers``, ``pin_memory``, ``persistent_workers``, ``prefetch_factor``),
+  schedulers other than 'Default', checkpointing, ``middle_trim`` and ``pad_eval``.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backends.config import fields as config_fields
+from backends.config.torch_native import ExecutionConfig
+
+__all__ = ["REJECTED", "WIRED", "TrainerSettings", "execution_values", "trainer_settings"]
+
+WIRED = (
+    "accelerator",
+    "learning_rate",
+    "gradient_clip_val",
+    "accum_steps",
+    "deterministic",
+    "early_stop_patience",
+    "enable_progress_bar",
+    "logger_backend",
+    "inference_batch_size",
+)
+
+_CPU_ONLY = (
+    "the PyTorch backend trains on the CPU only (no device placement is implemented); "
+    "use 'cpu' or 'auto'"
+)
+_NO_LOADER = (
+    "training batches are slices of tensors already in memory, so there is no data loader "
+    "to parallelise"
+)
+_NO_CHECKPOINTS = (
+    "Lightning checkpoints are pickles, which this project never writes or reads; the bundle "
+    "written at the end of training (wts.h5.zip) is the checkpoint"
+)
+
+REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
+    "accelerator": (("auto", "cpu"), _CPU_ONLY),
+    "strategy": (("auto",), "training runs on one device; there is nothing to distribute"),
+    "num_workers": ((0,), _NO_LOADER),
+    "pin_memory": ((False,), _NO_LOADER),
+    "persistent_workers": ((False,), _NO_LOADER),
+    "prefetch_factor": ((None,), _NO_LOADER),
+    "scheduler": (
+        ("Default",),
+        "the learning rate follows the Keras plateau schedule of model.md 9 "
+        "(factor 0.5 after 2 epochs without improvement); other schedules are not implemented",
+    ),
+    "enable_checkpointing": ((False,), _NO_CHECKPOINTS),
+    "checkpoint_save_top_k": ((), _NO_CHECKPOINTS),
+    "checkpoint_monitor_metric": ((), _NO_CHECKPOINTS),
+    "checkpoint_mode": ((), _NO_CHECKPOINTS),
+    "middle_trim": ((0,), "not implemented (upstream records it without using it)"),
+    "pad_eval": ((False,), "not implemented (upstream records it without using it)"),
+    "logger_backend": (("csv", None), "only the CSV logger is supported; 'none' turns logging off"),
+}
+"""Field -> (values accepted, why others are refused). An empty tuple refuses any value."""
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What the PyTorch trainer reads; the defaults are the reference behaviour (model.md 9)."""
+
+    learning_rate: float = 1e-3
+    gradient_clip_val: float | None = None
+    accum_steps: int = 1
+    deterministic: bool = True
+    early_stop_patience: int = 3
+    progress_bar: bool | None = None
+    """None: follow the caller's ``progress`` flag."""
+    logger: str | None = "csv"
+    inference_batch_size: int | None = None
+
+
+def execution_values(
+    values: Mapping[str, Any] | None, *, source: str = "execution settings", from_text: bool = False
+) -> dict[str, Any]:
+    """The named execution fields, typed and validated.
+
+    Each value is checked by its field's type (``from_text``: parsed from command-line text)
+    and by :class:`ExecutionConfig`'s validation; an unknown field, an invalid value or a
+    setting the trainer refuses (:data:`REJECTED`) raises ValueError naming ``source`` and the
+    field.
+    """
+    if not values:
+        return {}
+    specs = config_fields.field_specs(ExecutionConfig)
+    where = f"{source}: "
+    given: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in specs:
+            raise ValueError(config_fields.unknown_key_message(key, specs, where=where))
+        given[key] = config_fields.coerce_value(specs[key], value, where=where, from_text=from_text)
+    try:
+        normalised = ExecutionConfig(**given)
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from None
+    given = {key: getattr(normalised, key) for key in given}  # e.g. logger 'none' -> None
+    for key, value in given.items():
+        accepted, reason = REJECTED.get(key, (None, ""))
+        if accepted is not None and value not in accepted:
+            raise ValueError(
+                f"{where}{key}={value!r} is not supported by the PyTorch trainer: {reason}"
+            )
+    return given
+
+
+_SETTING_OF = {
+    "learning_rate": "learning_rate",
+    "gradient_clip_val": "gradient_clip_val",
+    "accum_steps": "accum_steps",
+    "deterministic": "deterministic",
+    "early_stop_patience": "early_stop_patience",
+    "enable_progress_bar": "progress_bar",
+    "logger_backend": "logger",
+    "inference_batch_size": "inference_batch_size",
+}
+
+
+def trainer_settings(
+    values: Mapping[str, Any] | None, *, source: str = "execution settings", from_text: bool = False
+) -> TrainerSettings:
+    """The trainer settings for the execution fields named in ``values``
+    (:func:`execution_values`); fields not named keep the reference behaviour."""
+    given = execution_values(values, source=source, from_text=from_text)
+    return TrainerSettings(**{_SETTING_OF[k]: v for k, v in given.items() if k in _SETTING_OF})
