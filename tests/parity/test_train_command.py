@@ -119,6 +119,12 @@ def test_config_file_then_command_line(stand_ins: dict[str, FakeBackend], tmp_pa
         (["--batch-size", "12"], "power of 2"),
         (["--probe-big", "maybe"], "probe_big"),
         (["--backend", "jax"], "backend"),
+        (["--backend", "pytorch", "--exec", "num_workers=2"], "num_workers=2 is not supported"),
+        (["--backend", "pytorch", "--exec", "lerning_rate=1"], "did you mean 'learning_rate'"),
+        (["--backend", "pytorch", "--exec", "learning_rate"], "expected KEY=VALUE"),
+        (["--backend", "pytorch", "--exec", "accum_steps=two"], "'accum_steps' must be an integer"),
+        (["--backend", "tensorflow", "--exec", "learning_rate=1e-4"], "PyTorch runtime settings"),
+        (["--backend", "pytorch", "--execution-config", "no.toml"], "execution config file not found"),
     ],
 )
 def test_bad_options_exit_2(
@@ -131,6 +137,7 @@ def test_bad_options_exit_2(
     assert _train(tmp_path / "o", *args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    assert stand_ins["pytorch"].trained_with == {} and stand_ins["tensorflow"].trained_with == {}
 
 
 def test_missing_data_and_config(
@@ -163,30 +170,6 @@ def test_execution_settings_reach_the_pytorch_trainer(
     assert history["execution"] == expected
     assert _train(tmp_path / "p", "--backend", "pytorch", "--epochs", "1") == 0
     assert "execution" not in stand_ins["pytorch"].trained_with
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--backend", "pytorch", "--exec", "num_workers=2"], "num_workers=2 is not supported"),
-        (["--backend", "pytorch", "--exec", "lerning_rate=1"], "did you mean 'learning_rate'"),
-        (["--backend", "pytorch", "--exec", "learning_rate"], "expected KEY=VALUE"),
-        (["--backend", "pytorch", "--exec", "accum_steps=two"], "'accum_steps' must be an integer"),
-        (["--backend", "tensorflow", "--exec", "learning_rate=1e-4"], "PyTorch runtime settings"),
-        (["--backend", "pytorch", "--execution-config", "nowhere.toml"], "execution config file not found"),
-    ],
-)
-def test_bad_execution_settings_exit_2(
-    stand_ins: dict[str, FakeBackend],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    args: list[str],
-    message: str,
-) -> None:
-    assert _train(tmp_path / "o", *args) == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
-    assert stand_ins["pytorch"].trained_with == {} and stand_ins["tensorflow"].trained_with == {}
 
 
 def test_backend_not_installed(
