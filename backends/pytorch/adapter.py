@@ -325,6 +325,12 @@ def _check_trainable(config: TrainingConfig) -> None:
             "probe_trainable=True is not supported: the probe is a constant of the model "
             "(physics.md 2.4); set probe_trainable=False"
         )
+    if config.torch_loss_mode == "mae" and config.nll_weight != 0:
+        raise ValueError(
+            f"torch_loss_mode='mae' asks for the amplitude MAE alone, but nll_weight="
+            f"{config.nll_weight} keeps the Poisson term: the loss is always the weighted sum of "
+            "physics.md 10, so set nll_weight=0 with mae_weight > 0 (or torch_loss_mode='poisson')"
+        )
 
 
 def create_backend() -> PyTorchBackend:

@@ -276,3 +276,21 @@ def test_execution_settings_reach_the_trainer(backend, small_data, tmp_path, mon
 
     with pytest.raises(ValueError, match="num_workers=2 is not supported by the PyTorch trainer"):
         run("refused", {"num_workers": 2})
+
+
+def test_torch_loss_mode_mae_must_match_the_loss_weights(backend, small_data, tmp_path) -> None:
+    """The loss is the weighted sum of physics.md 10: torch_loss_mode='mae' is honoured only
+    when the weights say the same (no Poisson term), never silently ignored."""
+    cfg = ModelConfig(probe_big=False)
+    handle = backend.build(cfg, small_data.probe, SCALE, seed=0)
+    config = TrainingConfig(model=cfg, batch_size=16, nepochs=1, output_dir=tmp_path, torch_loss_mode="mae")
+    with pytest.raises(ValueError, match=r"torch_loss_mode='mae'.*nll_weight=1\.0.*set nll_weight=0"):
+        backend.train(handle, small_data, config)
+    with pytest.raises(ValueError, match="torch_loss_mode='mae'"):
+        backend.train_steps(handle, [_batch(cfg)], config)
+    consistent = TrainingConfig(
+        model=cfg, batch_size=16, nepochs=1, output_dir=tmp_path, torch_loss_mode="mae",
+        nll_weight=0.0, mae_weight=1.0,
+    )
+    (terms,) = backend.train_steps(handle, [_batch(cfg)], consistent).step_losses
+    assert terms["total"] == pytest.approx(terms["mae"], rel=1e-6) and terms["nll"] != 0
