@@ -25,9 +25,24 @@ def synthetic_batch(gridsize: int, seed: int = 0, N: int = N, batch: int = BATCH
     return Batch(X=X, positions=positions)
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Wall seconds of ``repeats`` calls of ``fn``."""
+def timed(fn: Callable[[], object], repeats: int = 1, warmup: int = 0) -> float:
+    """Wall seconds of ``repeats`` calls of ``fn``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
     return time.perf_counter() - start
+
+
+def train_row(
+    gridsize: int, steps: int, seconds: float, kind: str = "train"
+) -> tuple[str, float, str]:
+    """A training-speed row; both backends name it alike, so the ratio can be printed."""
+    return (f"{kind} N={N} gs={gridsize} batch={BATCH}", steps / seconds, "steps/s")
+
+
+def infer_row(gridsize: int, batches: int, seconds: float) -> tuple[str, float, str]:
+    """An inference-speed row in diffraction patterns per second (gridsize² per group)."""
+    patterns = batches * BATCH * gridsize * gridsize
+    return (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")

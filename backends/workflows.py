@@ -167,14 +167,15 @@ def train(
     :mod:`backends.config.execution`); they are checked before any data is read.
     """
     from backends import physics
-    from backends.config.execution import execution_values, trainer_settings
+    from backends.config.execution import execution_values
     from backends.data import load_training_data
 
-    settings = trainer_settings(execution)
-    if execution and backend_name != "pytorch":
+    given = execution_values(execution)
+    if given and backend_name != "pytorch":
         raise ValueError(
-            f"execution settings ({', '.join(sorted(execution))}) are PyTorch runtime settings "
-            f"(spec/config.md (e)); the {backend_name} backend takes none"
+            f"execution settings ({', '.join(sorted(given))}) are PyTorch runtime settings "
+            f"(spec/config.md (e)); the {backend_name} backend takes none: train with backend "
+            "'pytorch' or drop them"
         )
 
     config = config if config is not None else TrainingConfig(model=ModelConfig())
@@ -201,7 +202,7 @@ def train(
         _populate_legacy(config)
     scale = physics.intensity_scale(config.nphotons, config.model.N)
     model = backend.build(config.model, train_c.probe, scale, seed=seed)
-    extra = {"execution": dict(execution)} if execution else {}
+    extra = {"execution": given} if given else {}
     result = backend.train(model, train_c, config, seed=seed, progress=progress, **extra)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -217,11 +218,11 @@ def train(
             "seconds": result.seconds,
             "intensity_scale": scale,
             "seed": seed,
-            "execution": json_safe(execution_values(execution)),
+            "execution": json_safe(given),
         },
     )
     eval_data = test_c if test_c is not None else train_c
-    batch = {"batch_size": settings.inference_batch_size} if settings.inference_batch_size else {}
+    batch = {"batch_size": given["inference_batch_size"]} if given.get("inference_batch_size") else {}
     inference = backend.infer(model, eval_data, crop=STITCH_CROP, **batch)
     images = save_outputs(inference.amplitude, inference.phase, out)
     metrics = evaluate(inference, eval_data)

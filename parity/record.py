@@ -465,12 +465,11 @@ class Recorder:
         own_init: dict[str, Any] = {}
         for seed in conv.seeds:
             t0 = time.perf_counter()
-            own = self.backend.build(self.model_config, probe, scale, seed=seed)
-            own_init[str(seed)] = weight_summaries(self.backend.export_weights(own))
+            model = self.backend.build(self.model_config, probe, scale, seed=seed)
+            own_init[str(seed)] = weight_summaries(self.backend.export_weights(model))
             if conv.init == "shared":
                 shared = glorot_weights(self.model_config, seed, bias_limit=0.0)
-                self.backend.import_weights(own, shared)
-            model = own
+                self.backend.import_weights(model, shared)
             trained = self.backend.train(model, data.train, cfg, seed=seed, epochs=conv.epochs)
             inferred = self.backend.infer(
                 model,

@@ -31,17 +31,18 @@ from backends.config.torch_native import ExecutionConfig
 
 __all__ = ["REJECTED", "WIRED", "TrainerSettings", "execution_values", "trainer_settings"]
 
-WIRED = (
-    "accelerator",
-    "learning_rate",
-    "gradient_clip_val",
-    "accum_steps",
-    "deterministic",
-    "early_stop_patience",
-    "enable_progress_bar",
-    "logger_backend",
-    "inference_batch_size",
-)
+WIRED: dict[str, str] = {
+    "learning_rate": "learning_rate",
+    "gradient_clip_val": "gradient_clip_val",
+    "accum_steps": "accum_steps",
+    "deterministic": "deterministic",
+    "early_stop_patience": "early_stop_patience",
+    "enable_progress_bar": "progress_bar",
+    "logger_backend": "logger",
+    "inference_batch_size": "inference_batch_size",
+}
+"""Execution field -> the :class:`TrainerSettings` field it sets. ``accelerator`` and
+``logger_backend`` also appear in :data:`REJECTED`, which limits their values."""
 
 _CPU_ONLY = (
     "the PyTorch backend trains on the CPU only (no device placement is implemented); "
@@ -127,22 +128,10 @@ def execution_values(
     return given
 
 
-_SETTING_OF = {
-    "learning_rate": "learning_rate",
-    "gradient_clip_val": "gradient_clip_val",
-    "accum_steps": "accum_steps",
-    "deterministic": "deterministic",
-    "early_stop_patience": "early_stop_patience",
-    "enable_progress_bar": "progress_bar",
-    "logger_backend": "logger",
-    "inference_batch_size": "inference_batch_size",
-}
-
-
 def trainer_settings(
     values: Mapping[str, Any] | None, *, source: str = "execution settings", from_text: bool = False
 ) -> TrainerSettings:
     """The trainer settings for the execution fields named in ``values``
     (:func:`execution_values`); fields not named keep the reference behaviour."""
     given = execution_values(values, source=source, from_text=from_text)
-    return TrainerSettings(**{_SETTING_OF[k]: v for k, v in given.items() if k in _SETTING_OF})
+    return TrainerSettings(**{WIRED[k]: v for k, v in given.items() if k in WIRED})

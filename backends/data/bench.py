@@ -5,22 +5,15 @@ Targets (issue: data pipeline): each figure under 5 s on the development machine
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 
+from backends.benchmarking import timed
 from backends.data.grouping import group_indices
 from backends.data.simulate import simulate_dataset
 
 TARGET_SECONDS = 5.0
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def run() -> list[tuple[str, float, str]]:
@@ -42,14 +35,14 @@ def run() -> list[tuple[str, float, str]]:
         rows.append(
             (
                 f"group {P:,} positions, K=7, gridsize 2, n_groups {n_groups:,} (target < 5 s)",
-                _timed(job),
+                timed(job),
                 "s",
             )
         )
     rows.append(
         (
             "simulate 1,000 patterns at N=64, lines object 224x224 (target < 5 s)",
-            _timed(lambda: simulate_dataset(N=64, n_images=1000)),
+            timed(lambda: simulate_dataset(N=64, n_images=1000)),
             "s",
         )
     )

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from backends.benchmarking import BATCH, N, synthetic_batch, timed
+from backends.benchmarking import BATCH, N, infer_row, synthetic_batch, timed, train_row
 
 
 def run(
@@ -61,12 +61,8 @@ def run(
 
         with deterministic():
             model.train()
-            for _ in range(warmup):
-                step()
-            seconds = timed(step, train_steps)
-        results.append(
-            (f"train N={N} gs={gridsize} batch={BATCH}", train_steps / seconds, "steps/s")
-        )
+            seconds = timed(step, train_steps, warmup)
+        results.append(train_row(gridsize, train_steps, seconds))
 
         data = TensorSet(
             batch.x.repeat(lightning_batches, 1, 1, 1),
@@ -83,22 +79,15 @@ def run(
             fit(model, data, None, config, epochs=1, logger=False, on_step=stamp)
         # steady state: from the end of the first step to the end of the last
         results.append(
-            (
-                f"train-lightning N={N} gs={gridsize} batch={BATCH}",
-                (len(stamps) - 1) / (stamps[-1] - stamps[0]),
-                "steps/s",
-            )
+            train_row(gridsize, len(stamps) - 1, stamps[-1] - stamps[0], kind="train-lightning")
         )
 
         model.eval()
         with torch.inference_mode():
-            for _ in range(warmup):
-                model.predict_object(batch.x, batch.positions)
-            seconds = timed(lambda m=model, b=batch: m.predict_object(b.x, b.positions), infer_batches)
-        patterns = infer_batches * BATCH * cfg.channels
-        results.append(
-            (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")
-        )
+            seconds = timed(
+                lambda m=model, b=batch: m.predict_object(b.x, b.positions), infer_batches, warmup
+            )
+        results.append(infer_row(gridsize, infer_batches, seconds))
     return results
 
 

@@ -421,7 +421,7 @@ def _lightning_module_class() -> type:
             learning_rate: float,
             on_step: Callable[[int, Mapping[str, float]], None] | None,
             has_val: bool,
-            early_stop_patience: int = 3,
+            early_stop_patience: int,
         ) -> None:
             super().__init__()
             from backends.training import KerasEarlyStopping, KerasPlateau

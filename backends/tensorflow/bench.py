@@ -7,7 +7,7 @@ gridsize**2 patterns) at N=64, gridsize 1 and 2, on synthetic inputs, after a wa
 
 from __future__ import annotations
 
-from backends.benchmarking import BATCH, N, synthetic_batch, timed
+from backends.benchmarking import N, infer_row, synthetic_batch, timed, train_row
 
 
 def run(
@@ -28,21 +28,12 @@ def run(
         models = build_models(cfg, physics.default_probe(N), scale, seed=0)
         batch = synthetic_batch(gridsize)
         trainer = Trainer(models, TrainingConfig(model=cfg), scale)
-        for _ in range(warmup):
-            trainer.step(batch)
-        seconds = timed(lambda b=batch, t=trainer: t.step(b), train_steps)
-        results.append(
-            (f"train N={N} gs={gridsize} batch={BATCH}", train_steps / seconds, "steps/s")
-        )
+        seconds = timed(lambda b=batch, t=trainer: t.step(b), train_steps, warmup)
+        results.append(train_row(gridsize, train_steps, seconds))
         predictor = Predictor(models)
         x = scaled_input(batch.X, scale)
-        for _ in range(warmup):
-            predictor(x, batch.positions)
-        seconds = timed(lambda p=predictor, x=x, b=batch: p(x, b.positions), infer_batches)
-        patterns = infer_batches * BATCH * cfg.channels
-        results.append(
-            (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")
-        )
+        seconds = timed(lambda p=predictor, x=x, b=batch: p(x, b.positions), infer_batches, warmup)
+        results.append(infer_row(gridsize, infer_batches, seconds))
     return results
 
 

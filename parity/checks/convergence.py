@@ -118,18 +118,6 @@ def _margin(metric: str, ref: Sequence[float], settings: Mapping[str, Any]) -> t
     return (margin, source) if margin >= floor else (floor, "floor")
 
 
-def _paired_seeds(
-    ref_runs: Mapping[str, Any], cand_runs: Mapping[str, Any]
-) -> tuple[list[str], str | None]:
-    seeds = sorted(set(ref_runs) & set(cand_runs), key=lambda s: (len(s), s))
-    if set(ref_runs) != set(cand_runs):
-        return seeds, (
-            f"the traces hold different seeds ({sorted(ref_runs)} vs {sorted(cand_runs)}); "
-            "record both from the same scenario"
-        )
-    return seeds, None
-
-
 def run(ctx: Context) -> Iterator[Finding]:
     """Findings of the convergence family."""
     problems, ok = ctx.section_findings("convergence", "convergence")
@@ -153,12 +141,14 @@ def metric_findings(ctx: Context, settings: Mapping[str, Any]) -> Iterator[Findi
     per_seed = {t.backend: (t.json("params", "convergence") or {}) for t in ctx.traces}
     ref_runs, cand_runs = per_seed[ctx.ref_name], per_seed[ctx.cand_name]
     if paired:
-        seeds, problem = _paired_seeds(ref_runs, cand_runs)
-        if problem:
+        if set(ref_runs) != set(cand_runs):
+            problem = (
+                f"the traces hold different seeds ({sorted(ref_runs)} vs {sorted(cand_runs)}); "
+                "record both from the same scenario"
+            )
             yield Finding("convergence", "*", "seeds", None, None, None, FAIL, problem)
             return
-        ref_runs = {s: ref_runs[s] for s in seeds}
-        cand_runs = {s: cand_runs[s] for s in seeds}
+        cand_runs = {s: cand_runs[s] for s in ref_runs}  # pair by seed
     if len(ref_runs) < 2 or len(cand_runs) < 2:
         yield skipped_finding("convergence", "*", "need at least 2 seeds per backend for a t-test")
         return
@@ -210,7 +200,7 @@ def metric_findings(ctx: Context, settings: Mapping[str, Any]) -> Iterator[Findi
             evidence=(
                 f"{ctx.ref_name} {np.mean(a):.4g} ± {np.std(a, ddof=1):.2g} (n={len(a)}), "
                 f"{ctx.cand_name} {np.mean(b):.4g} ± {np.std(b, ddof=1):.2g} (n={len(b)}); "
-                f"{'mean paired' if paired else ''}{' ' if paired else ''}difference "
+                f"{'mean paired difference' if paired else 'difference'} "
                 f"{eq.diff:.3g}, {100 * (1 - 2 * alpha):.0f}% CI [{eq.low:.3g}, {eq.high:.3g}] "
                 f"vs margin ±{margin:.3g} ({source}); TOST p={eq.p_tost:.3g}; "
                 f"{eq.rank_test} p={rank}{hint}"

@@ -184,12 +184,6 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     check_backend_available(config.backend)
     execution = execution_settings(args)
-    if execution and config.backend != "pytorch":
-        raise InputError(
-            f"--exec/--execution-config: execution settings ({', '.join(sorted(execution))}) are "
-            f"PyTorch runtime settings; the {config.backend} backend takes none "
-            "(use --backend pytorch, or drop them)"
-        )
     if config.train_data_file is None:
         raise InputError("no training data: give --train-data DATA (a path or builtin:NAME)")
     outcome = workflows.train(
@@ -200,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         None,
         progress=not args.no_progress,
         seed=args.seed,
-        execution=execution or None,
+        execution=execution,
     )
     print(f"backend      {config.backend}")
     print(f"epochs run   {outcome.epochs_run}")

@@ -50,21 +50,17 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert main(["report", str(tmp_path)]) == 2
 
 
+def _run_args(scenario_file: Path, out: Path) -> list[str]:
+    """``parity run`` arguments: the fake scenario on the fake backends, reports under ``out``."""
+    return [str(scenario_file), "--backends", f"{REF},{CAND}", "--oracle", ORACLE, "--out", str(out), "-q"]
+
+
 @pytest.mark.slow
 def test_run_pass_fail_and_report(
     scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "reports"
-    common = [
-        str(scenario_file),
-        "--backends",
-        f"{REF},{CAND}",
-        "--oracle",
-        ORACLE,
-        "--out",
-        str(out),
-        "-q",
-    ]
+    common = _run_args(scenario_file, out)
     assert main(["run", *common]) == 0
     assert main(["run", *common, "--inject", "merge-clamped", "--format", "json,md"]) == 1
     text = capsys.readouterr().out
@@ -122,24 +118,7 @@ def test_diff_bundles(
     scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "reports"
-    assert (
-        main(
-            [
-                "run",
-                str(scenario_file),
-                "--backends",
-                f"{REF},{CAND}",
-                "--oracle",
-                ORACLE,
-                "--out",
-                str(out),
-                "-q",
-                "--format",
-                "json",
-            ]
-        )
-        == 0
-    )
+    assert main(["run", *_run_args(scenario_file, out), "--format", "json"]) == 0
     run_dir = next(out.iterdir())
     bundles = sorted((run_dir / "bundles").iterdir())
     assert main(["diff-bundles", str(bundles[0]), str(bundles[1])]) == 0

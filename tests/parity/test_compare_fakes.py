@@ -28,18 +28,23 @@ def _compare(ref: Path, cand: Path, scenario) -> list:
     return compare_traces(ref, cand, scenario, Registry.load())
 
 
+def _record_candidate(fake: str, scenario, ref: Path, tmp_path: Path) -> Path:
+    """A trace of ``tests.parity.fakes:<fake>``, single-step stages fed from ``ref``."""
+    return record(
+        f"tests.parity.fakes:{fake}",
+        scenario,
+        tmp_path / f"{fake}.h5",
+        reference=ref,
+        oracle=fake_physics,
+    )
+
+
 @pytest.mark.slow
 def test_identical_backends_pass_every_family(
     trace_cache: TraceCache, scenario, tmp_path: Path
 ) -> None:
     ref = trace_cache.reference(scenario)
-    cand = record(
-        "tests.parity.fakes:candidate",
-        scenario,
-        tmp_path / "c.h5",
-        reference=ref,
-        oracle=fake_physics,
-    )
+    cand = _record_candidate("candidate", scenario, ref, tmp_path)
     findings = _compare(ref, cand, scenario)
     c = counts(findings)
     assert c["fail"] == 0 and c["error"] == 0, [
@@ -60,9 +65,7 @@ def test_float32_level_noise_stays_within_tolerance(
     trace_cache: TraceCache, scenario, tmp_path: Path
 ) -> None:
     ref = trace_cache.reference(scenario)
-    cand = record(
-        "tests.parity.fakes:noisy", scenario, tmp_path / "n.h5", reference=ref, oracle=fake_physics
-    )
+    cand = _record_candidate("noisy", scenario, ref, tmp_path)
     findings = _compare(ref, cand, scenario)
     bad = [f for f in findings if f.verdict in ("fail", "error")]
     assert not bad, bad
@@ -74,13 +77,7 @@ def test_a_backend_that_raises_yields_error_findings_and_the_rest_runs(
     trace_cache: TraceCache, scenario, tmp_path: Path
 ) -> None:
     ref = trace_cache.reference(scenario)
-    cand = record(
-        "tests.parity.fakes:crashing",
-        scenario,
-        tmp_path / "x.h5",
-        reference=ref,
-        oracle=fake_physics,
-    )
+    cand = _record_candidate("crashing", scenario, ref, tmp_path)
     findings = _compare(ref, cand, scenario)
     errors = {f.family for f in findings if f.verdict == "error"}
     assert {"forward", "gradients", "training", "bundles", "inference"} <= errors

@@ -33,14 +33,6 @@ PARAMETER_COUNTS = [
 SCALE = math.sqrt(1e9) / 32  # physics.md 5.2, N = 64
 
 
-@pytest.fixture(scope="module")
-def backend():
-    pytest.importorskip("torch")
-    from backends.pytorch.adapter import create_backend
-
-    return create_backend()
-
-
 def _batch(cfg: ModelConfig, B: int = 2, seed: int = 0, spread: float = 3.0) -> Batch:
     rng = np.random.default_rng(seed)
     C = cfg.channels

@@ -20,14 +20,6 @@ pytestmark = pytest.mark.pytorch
 SCALE = math.sqrt(1e9) / 32
 
 
-@pytest.fixture(scope="module")
-def backend():
-    pytest.importorskip("torch")
-    from backends.pytorch.adapter import create_backend
-
-    return create_backend()
-
-
 def _batch(cfg: ModelConfig) -> Batch:
     rng = np.random.default_rng(0)
     C = cfg.channels

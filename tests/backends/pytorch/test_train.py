@@ -18,14 +18,6 @@ pytestmark = pytest.mark.pytorch
 SCALE = math.sqrt(1e9) / 32
 
 
-@pytest.fixture(scope="module")
-def backend():
-    pytest.importorskip("torch")
-    from backends.pytorch.adapter import create_backend
-
-    return create_backend()
-
-
 def _batch(cfg: ModelConfig, B: int = 2, seed: int = 0) -> Batch:
     rng = np.random.default_rng(seed)
     C = cfg.channels
