@@ -15,7 +15,6 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "typecheck", "tests(both)"]
 
 ROOT = Path(__file__).parent
-LOCAL_WHEELS = Path("/opt/wheels")
 TEST_ENV = {
     "TF_ENABLE_ONEDNN_OPTS": "0",
     "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -28,8 +27,6 @@ def _install(session: nox.Session, *specs: str) -> None:
     args = ["--upgrade-strategy", "only-if-needed"]
     if not os.environ.get("PARITY_NO_CONSTRAINTS"):
         args += ["-c", str(ROOT / "constraints.txt")]
-        if LOCAL_WHEELS.is_dir():
-            args += ["--find-links", str(LOCAL_WHEELS)]
     session.install(*args, *specs, silent=True)
 
 
@@ -52,7 +49,8 @@ def tests(session: nox.Session, backend: str | None) -> None:
         _install(session, "-e", f".[{backend},dev]")
         other = "torch" if backend == "tensorflow" else "tensorflow"
         session.run(
-            "python", "-c",
+            "python",
+            "-c",
             f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{other}') is not None)",
         )
     _pytest(session)
@@ -81,15 +79,14 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff over the whole tree."""
+    """ruff lint and format checks over the whole tree."""
     _install(session, "ruff>=0.5")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy on the configuration, the bridge, the interface and the parity engine."""
     _install(session, "-e", ".", "mypy>=1.10", "types-PyYAML")
-    session.run(
-        "mypy", "backends/config", "backends/base.py", "backends/graph.py", "parity"
-    )
+    session.run("mypy", "backends/config", "backends/base.py", "backends/graph.py", "parity")

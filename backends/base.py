@@ -1,6 +1,6 @@
 """The backend-neutral interface that the TensorFlow and PyTorch backends implement.
 
-Everything crosses this boundary as NumPy arrays in the reference layout (spec/physics.md
+Everything crosses this boundary as NumPy arrays in the reference layout (docs/physics.md
 section 0): images NHWC ``(B, N, N, C)``, positions ``(B, 1, 2, C)``, complex as complex64,
 weights under the canonical names of :mod:`backends.graph` with Keras (HWIO) kernel layout.
 A backend converts at the boundary; nothing above it knows about NCHW.
@@ -102,17 +102,21 @@ class ModelHandle(Protocol):
 
 @runtime_checkable
 class Ops(Protocol):
-    """Every physics operation of spec/physics.md, NumPy in and NumPy out, reference layout.
+    """Every physics operation of docs/physics.md, NumPy in and NumPy out, reference layout.
 
     The float64 oracle :mod:`backends.physics` has the same functions under the same names.
     """
 
-    def combine_complex(self, amp: np.ndarray, phi: np.ndarray, mode: str = "polar") -> np.ndarray: ...
+    def combine_complex(
+        self, amp: np.ndarray, phi: np.ndarray, mode: str = "polar"
+    ) -> np.ndarray: ...
     def default_probe(self, N: int, default_probe_scale: float = 0.7) -> np.ndarray: ...
     def probe_mask(self, N: int) -> np.ndarray: ...
     def center_mask(self, N: int) -> np.ndarray: ...
     def normalize_probe(self, probe: np.ndarray, probe_scale: float) -> np.ndarray: ...
-    def illuminate(self, obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False) -> np.ndarray: ...
+    def illuminate(
+        self, obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False
+    ) -> np.ndarray: ...
     def diffract(self, psi: np.ndarray) -> np.ndarray: ...
     def translate(self, images: np.ndarray, shifts: np.ndarray) -> np.ndarray: ...
     def extract_patches(self, canvas: np.ndarray, positions: np.ndarray, N: int) -> np.ndarray: ...
@@ -178,12 +182,16 @@ class Backend(Protocol):
         """Run the training graph on ``intensity_scale * batch.X``."""
         ...
 
-    def run_stage(self, model: ModelHandle, stage: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+    def run_stage(
+        self, model: ModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
         """Run one stage of :func:`backends.graph.stages` on the given inputs (single-step mode)."""
         ...
 
-    def loss_and_grads(self, model: ModelHandle, batch: Batch, config: TrainingConfig) -> LossResult:
-        """Loss terms (spec/physics.md section 10) and gradients by canonical weight name."""
+    def loss_and_grads(
+        self, model: ModelHandle, batch: Batch, config: TrainingConfig
+    ) -> LossResult:
+        """Loss terms (docs/physics.md section 10) and gradients by canonical weight name."""
         ...
 
     def train_steps(
@@ -208,16 +216,18 @@ class Backend(Protocol):
         execution: Mapping[str, Any] | None = None,
     ) -> TrainResult:
         """Full training (model.md section 9) on a ``backends.data`` container. ``execution``:
-        execution settings by field name (spec/config.md (e); PyTorch only, see
+        execution settings by field name (docs/config.md (e); PyTorch only, see
         :mod:`backends.config.execution`)."""
         ...
 
-    def infer(self, model: ModelHandle, data: Any, batch_size: int = 64, crop: int = 20) -> InferenceResult:
+    def infer(
+        self, model: ModelHandle, data: Any, batch_size: int = 64, crop: int = 20
+    ) -> InferenceResult:
         """Object patches of every group and the stitched object (physics.md section 8.2)."""
         ...
 
     def save_bundle(self, model: ModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
-        """Write ``<bundle_dir>/wts.h5.zip`` (spec/persistence.md section 3); returns its path."""
+        """Write ``<bundle_dir>/wts.h5.zip`` (docs/persistence.md section 3); returns its path."""
         ...
 
     def load_bundle(self, path: Path) -> tuple[ModelHandle, dict[str, Any]]:

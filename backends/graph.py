@@ -1,6 +1,6 @@
 """The model's named stages and canonical weights, framework-free.
 
-Both backends build the same network (spec/model.md) and expose it through the names defined
+Both backends build the same network (docs/model.md) and expose it through the names defined
 here: every weight under a canonical name with its reference (Keras, HWIO) shape, and every
 intermediate activation under a stage name, in the reference layout (NHWC; complex as complex64).
 The parity engine walks :func:`stages` in order to find the first divergent layer, and re-feeds

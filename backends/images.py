@@ -1,4 +1,4 @@
-"""The shared writer of reconstructed amplitude and phase images (spec/persistence.md 4.2, 4.3).
+"""The shared writer of reconstructed amplitude and phase images (docs/persistence.md 4.2, 4.3).
 
 One style for both backends, the reference TensorFlow one: an 8 x 8 inch figure per image
 with a colour bar, grey for amplitude and ``viridis`` for phase. The PNGs are informational;
@@ -28,7 +28,9 @@ def _squeeze_2d(image: Any, name: str) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"{name} must squeeze to a 2-D image, got shape {np.shape(image)}")
     if np.iscomplexobj(a):
-        raise ValueError(f"{name} must be real (pass the amplitude or the phase, not the complex object)")
+        raise ValueError(
+            f"{name} must be real (pass the amplitude or the phase, not the complex object)"
+        )
     return a.astype(np.float64)
 
 

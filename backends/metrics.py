@@ -24,7 +24,7 @@ Conventions (fixed here so both backends are measured identically):
   that never falls below it is limited by sampling (Nyquist, 2 pixels; ``crossed`` False).
 
 :func:`align_to_truth` cuts out of ``objectGuess`` the region a stitched reconstruction covers
-(spec/physics.md section 8.2 geometry).
+(docs/physics.md section 8.2 geometry).
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def _as_2d(x: Any, name: str) -> np.ndarray:
     a = np.asarray(x)
     a = a.reshape([s for s in a.shape if s != 1]) if a.ndim > 2 else a
     if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D image (extra axes of size 1 allowed), got shape {np.shape(x)}")
+        raise ValueError(
+            f"{name} must be a 2-D image (extra axes of size 1 allowed), got shape {np.shape(x)}"
+        )
     return a
 
 
@@ -106,7 +108,9 @@ def ssim(image: np.ndarray, truth: np.ndarray, data_range: float) -> float:
         )
 
     def blur(a: np.ndarray) -> np.ndarray:
-        return ndimage.gaussian_filter(a, SSIM_SIGMA, truncate=SSIM_RADIUS / SSIM_SIGMA, mode="reflect")
+        return ndimage.gaussian_filter(
+            a, SSIM_SIGMA, truncate=SSIM_RADIUS / SSIM_SIGMA, mode="reflect"
+        )
 
     mx, my = blur(x), blur(y)
     vx = blur(x * x) - mx * mx
@@ -126,7 +130,9 @@ def frc_curve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a)
     b = np.asarray(b)
     if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"frc: two 2-D images of equal shape are needed, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"frc: two 2-D images of equal shape are needed, got {a.shape} and {b.shape}"
+        )
     H, W = a.shape
     step = 1.0 / min(H, W)
     fy = np.fft.fftfreq(H)[:, None]
@@ -167,7 +173,9 @@ def frc_resolution(freqs: np.ndarray, curve: np.ndarray, threshold: float) -> di
     return {"frequency": f, "resolution_px": 1.0 / f if f > 0 else math.inf, "crossed": False}
 
 
-def _image_metrics(image: np.ndarray, truth: np.ndarray, fallback_range: float, wrapped: bool) -> dict[str, Any]:
+def _image_metrics(
+    image: np.ndarray, truth: np.ndarray, fallback_range: float, wrapped: bool
+) -> dict[str, Any]:
     diff = wrap_phase(image - truth) if wrapped else image - truth
     compared = truth + diff
     L = _data_range(truth, fallback_range)
@@ -180,7 +188,10 @@ def _image_metrics(image: np.ndarray, truth: np.ndarray, fallback_range: float, 
         "frc": {
             "frequency": freqs.tolist(),
             "curve": curve.tolist(),
-            **{f"threshold_{name}": frc_resolution(freqs, curve, t) for name, t in FRC_THRESHOLDS.items()},
+            **{
+                f"threshold_{name}": frc_resolution(freqs, curve, t)
+                for name, t in FRC_THRESHOLDS.items()
+            },
         },
     }
 
@@ -189,7 +200,7 @@ def amplitude_scale(amplitude: np.ndarray, truth_amplitude: np.ndarray) -> float
     """The least-squares factor ``a`` minimising ``sum((a * amplitude - truth)^2)``.
 
     A PINN reconstruction fixes the amplitude only up to the probe normalisation
-    (spec/physics.md 2.3), so amplitude metrics compare ``a * |recon|`` with ``|truth|``; a
+    (docs/physics.md 2.3), so amplitude metrics compare ``a * |recon|`` with ``|truth|``; a
     reconstruction that is zero everywhere keeps ``a = 1``.
     """
     denominator = float(np.sum(amplitude * amplitude))
@@ -275,7 +286,9 @@ def align_to_truth(
     off = np.asarray(global_offsets, dtype=np.float64)
     if off.size % 2 or off.size == 0:
         raise ValueError(f"global_offsets must hold [x, y] pairs, got shape {off.shape}")
-    centre = off.reshape(-1, 2).astype(np.float32).astype(np.float64).mean(axis=0).astype(np.float32)
+    centre = (
+        off.reshape(-1, 2).astype(np.float32).astype(np.float64).mean(axis=0).astype(np.float32)
+    )
     cx, cy = float(centre[0]), float(centre[1])
     S_h, S_w = rec.shape
     rows = cy - S_h / 2 + np.arange(S_h)
@@ -293,7 +306,9 @@ def align_to_truth(
     if coverage is not None:
         cov = _as_2d(coverage, "coverage")
         if cov.shape != (S_h, S_w):
-            raise ValueError(f"coverage {cov.shape} must have the shape of the reconstruction {(S_h, S_w)}")
+            raise ValueError(
+                f"coverage {cov.shape} must have the shape of the reconstruction {(S_h, S_w)}"
+            )
         rs, cs = covered_box(np.abs(cov[np.ix_(row_ok, col_ok)]) > 0.5)
         rows, cols, rec = rows[rs], cols[cs], rec[rs, cs]
     rr, cc = np.meshgrid(rows, cols, indexing="ij")

@@ -1,4 +1,4 @@
-"""Framework-free training helpers shared by both backends (spec/model.md section 9).
+"""Framework-free training helpers shared by both backends (docs/model.md section 9).
 
 The TensorFlow reference trains with Keras' ``ReduceLROnPlateau`` and ``EarlyStopping`` and the
 Keras form of Adam. The PyTorch backend must reproduce those semantics, which differ from

@@ -1,4 +1,4 @@
-"""Weight layout conversion between the backends (spec/model.md section 10).
+"""Weight layout conversion between the backends (docs/model.md section 10).
 
 Weights cross the backend boundary under the canonical names of :mod:`backends.graph` in the
 reference (Keras) layout: conv kernels HWIO ``(kh, kw, c_in, c_out)``, biases ``(c_out,)``.
@@ -103,7 +103,9 @@ def convert_weights(
     """
     for label, value in (("to", to), ("source", source)):
         if value not in LAYOUTS:
-            raise ValueError(f"{label}={value!r} is not allowed; choose one of: {', '.join(LAYOUTS)}")
+            raise ValueError(
+                f"{label}={value!r} is not allowed; choose one of: {', '.join(LAYOUTS)}"
+            )
     src_torch = source == "pytorch"
     dst_torch = to == "pytorch"
     out: dict[str, np.ndarray] = {}

@@ -3,7 +3,7 @@
 These are the workflows behind ``parity train``, ``parity infer`` and ``parity convert-bundle``.
 They are backend-neutral: the framework is imported only when :func:`backends.get` is called.
 
-Outputs (spec/persistence.md section 4):
+Outputs (docs/persistence.md section 4):
 
 * training: ``wts.h5.zip`` (the bundle), ``history.json`` (per epoch and per step),
   ``reconstructed_amplitude.png`` / ``reconstructed_phase.png`` (inference on the test data, or
@@ -163,7 +163,7 @@ def train(
     ``intensity_scale = sqrt(nphotons) / (N / 2)`` (the file's nphotons when it records one,
     which is then written into the config so the bundle snapshot says what was used).
     ``epochs`` overrides ``config.nepochs``; ``seed`` drives weight initialisation and
-    shuffling. ``execution`` names PyTorch execution settings (spec/config.md (e),
+    shuffling. ``execution`` names PyTorch execution settings (docs/config.md (e),
     :mod:`backends.config.execution`); they are checked before any data is read.
     """
     from backends import physics
@@ -174,7 +174,7 @@ def train(
     if given and backend_name != "pytorch":
         raise ValueError(
             f"execution settings ({', '.join(sorted(given))}) are PyTorch runtime settings "
-            f"(spec/config.md (e)); the {backend_name} backend takes none: train with backend "
+            f"(docs/config.md (e)); the {backend_name} backend takes none: train with backend "
             "'pytorch' or drop them"
         )
 
@@ -222,7 +222,9 @@ def train(
         },
     )
     eval_data = test_c if test_c is not None else train_c
-    batch = {"batch_size": given["inference_batch_size"]} if given.get("inference_batch_size") else {}
+    batch = (
+        {"batch_size": given["inference_batch_size"]} if given.get("inference_batch_size") else {}
+    )
     inference = backend.infer(model, eval_data, crop=STITCH_CROP, **batch)
     images = save_outputs(inference.amplitude, inference.phase, out)
     metrics = evaluate(inference, eval_data)
@@ -230,7 +232,11 @@ def train(
     if metrics is not None:
         metrics_path = write_json(
             out / METRICS_JSON,
-            {"backend": backend_name, "data": "test" if test_c is not None else "train", "metrics": metrics},
+            {
+                "backend": backend_name,
+                "data": "test" if test_c is not None else "train",
+                "metrics": metrics,
+            },
         )
     losses = hist.get("loss") or []
     return TrainOutcome(
@@ -351,7 +357,9 @@ def probe_batch(config: ModelConfig, size: int = 4, seed: int = 0) -> Batch:
     return Batch(X=X.astype(np.float32), positions=positions.astype(np.float32))
 
 
-def _compare_params(a: Mapping[str, Any], b: Mapping[str, Any], ignore: tuple[str, ...]) -> list[str]:
+def _compare_params(
+    a: Mapping[str, Any], b: Mapping[str, Any], ignore: tuple[str, ...]
+) -> list[str]:
     diffs = []
     for key in sorted(set(a) | set(b)):
         if key in ignore:
@@ -428,7 +436,9 @@ def convert_bundle(
             x = np.asarray(a[name]).astype(np.complex128)
             y = np.asarray(b[name]).astype(np.complex128)
             if x.shape != y.shape:
-                raise ValueError(f"output {name!r} has shape {x.shape} (original) vs {y.shape} (converted)")
+                raise ValueError(
+                    f"output {name!r} has shape {x.shape} (original) vs {y.shape} (converted)"
+                )
             d = float(np.max(np.abs(x - y))) if x.size else 0.0
             scale = float(np.max(np.abs(x))) if x.size else 0.0
             abs_diff[name] = d

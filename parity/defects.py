@@ -1,6 +1,6 @@
 """Known defects the harness must catch, and how to inject each into a backend.
 
-Each defect reproduces one hazard of spec/physics.md section 12 (or the config and persistence
+Each defect reproduces one hazard of docs/physics.md section 12 (or the config and persistence
 specs) as a naive port would have it, and states which check must fail and which tensor or key it
 must name (and, for forward defects, the first divergent stage). ``parity run --inject NAME``
 injects one into the candidate backend for a demonstration; the test suite injects every one and

@@ -1,4 +1,4 @@
-"""Model bundles (``wts.h5.zip``), framework-free: spec/persistence.md section 3.
+"""Model bundles (``wts.h5.zip``), framework-free: docs/persistence.md section 3.
 
 * :func:`write_bundle` / :func:`read_bundle`: the container, its manifest, the params snapshot,
   checksums, zip hygiene and atomic writing. Backends serialise their own weights into the

@@ -1,6 +1,6 @@
 """Zip I/O for bundles: deterministic, atomic writing and hygienic in-memory reading.
 
-Security rules of spec/persistence.md section 3.10: member names must be relative, without
+Security rules of docs/persistence.md section 3.10: member names must be relative, without
 ``..`` components or backslashes, unique and not symlinks; at most :data:`MAX_MEMBERS` members;
 a bounded total uncompressed size; no member compressed more than :data:`MAX_RATIO` to 1.
 Every check runs on the central directory before a byte is decompressed, and members are read
@@ -137,7 +137,9 @@ class SafeArchive:
         try:
             self._zip = zipfile.ZipFile(self.path, "r")
         except zipfile.BadZipFile as exc:
-            raise ValueError(f"{self.path} is not a zip archive ({exc}); expected a wts.h5.zip model bundle") from exc
+            raise ValueError(
+                f"{self.path} is not a zip archive ({exc}); expected a wts.h5.zip model bundle"
+            ) from exc
         try:
             self._check(max_members, max_total_bytes, max_ratio)
         except BaseException:
@@ -148,7 +150,9 @@ class SafeArchive:
         infos = self._zip.infolist()
         where = f"bundle {self.path} rejected"
         if len(infos) > max_members:
-            raise ValueError(f"{where}: it has {len(infos)} members, more than the limit of {max_members}")
+            raise ValueError(
+                f"{where}: it has {len(infos)} members, more than the limit of {max_members}"
+            )
         seen: set[str] = set()
         total = 0
         self._members: dict[str, zipfile.ZipInfo] = {}

@@ -1,4 +1,4 @@
-"""The ``wts.h5.zip`` model bundle: writing and reading (spec/persistence.md section 3).
+"""The ``wts.h5.zip`` model bundle: writing and reading (docs/persistence.md section 3).
 
 Layout: ``manifest.json``, ``params.json``, ``arrays/<key>.npy`` for non-scalar snapshot
 values, and one directory per model with the backend's payload. The backend-specific parts
@@ -130,7 +130,9 @@ def _check_name(kind: str, name: str) -> None:
         )
 
 
-def _geometry(model_geometry: Mapping[str, Any] | Any | None, params: Mapping[str, Any]) -> dict[str, Any]:
+def _geometry(
+    model_geometry: Mapping[str, Any] | Any | None, params: Mapping[str, Any]
+) -> dict[str, Any]:
     if model_geometry is None:
         source: Mapping[str, Any] = params
     elif isinstance(model_geometry, Mapping):
@@ -209,7 +211,9 @@ def write_bundle(
     Every check runs before anything is written; on error nothing is left behind.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not allowed; choose one of: {', '.join(BACKENDS)}")
+        raise ValueError(
+            f"backend={backend!r} is not allowed; choose one of: {', '.join(BACKENDS)}"
+        )
     snapshot = dict(params)
     live_backend = snapshot.get("backend")
     if live_backend is not None and live_backend != backend:
@@ -272,7 +276,11 @@ def write_bundle(
         if entry in entries or entry in ("manifest.json", "params.json") or parts[0] == "arrays":
             raise ValueError(f"extra file {entry!r} collides with a bundle entry")
         entries[entry] = bytes(data)
-        if len(parts) == 2 and parts[0] in manifest_payloads and "files" in manifest_payloads[parts[0]]:
+        if (
+            len(parts) == 2
+            and parts[0] in manifest_payloads
+            and "files" in manifest_payloads[parts[0]]
+        ):
             manifest_payloads[parts[0]]["files"][parts[1]] = sha256_hex(entries[entry])
         else:
             extra_listed[entry] = sha256_hex(entries[entry])
@@ -354,7 +362,9 @@ def _json_member(archive: SafeArchive, name: str) -> Any:
 
 def _verified(archive: SafeArchive, name: str, digest: Any) -> bytes:
     if name not in archive:
-        raise ValueError(f"bundle {archive.path}: entry {name!r} listed in manifest.json is missing")
+        raise ValueError(
+            f"bundle {archive.path}: entry {name!r} listed in manifest.json is missing"
+        )
     data = archive.read(name)
     if sha256_hex(data) != digest:
         raise ValueError(
@@ -378,7 +388,12 @@ def _check_manifest(manifest: Any, path: Path) -> None:
             f"supports format_version {FORMAT_VERSION} (major {SUPPORTED_MAJOR}); upgrade "
             "ptychopinn-parity to read it"
         )
-    for key, kind in (("models", list), ("payloads", dict), ("arrays", dict), ("model_geometry", dict)):
+    for key, kind in (
+        ("models", list),
+        ("payloads", dict),
+        ("arrays", dict),
+        ("model_geometry", dict),
+    ):
         if not isinstance(manifest.get(key), kind):
             raise ValueError(f"bundle {path}: manifest.json key {key!r} is missing or malformed")
     if manifest.get("backend") not in BACKENDS:
@@ -407,7 +422,9 @@ def read_bundle(
         if "manifest.json" not in archive:
             if "manifest.dill" in archive:
                 raise LegacyBundleError(
-                    legacy_refusal_message(archive_path, archive.read("manifest.dill"), archive.names)
+                    legacy_refusal_message(
+                        archive_path, archive.read("manifest.dill"), archive.names
+                    )
                 )
             raise ValueError(
                 f"{archive_path} is not a PtychoPINN model bundle: it has no manifest.json"
@@ -443,11 +460,15 @@ def read_bundle(
         for model in available:
             spec = payloads.get(model)
             if not isinstance(spec, dict):
-                raise ValueError(f"bundle {archive_path}: manifest lists model {model!r} without a payload")
+                raise ValueError(
+                    f"bundle {archive_path}: manifest lists model {model!r} without a payload"
+                )
             if "alias_of" in spec:
                 target = spec["alias_of"]
                 if target not in payloads or "alias_of" in payloads[target]:
-                    raise ValueError(f"bundle {archive_path}: model {model!r} aliases {target!r}, which has no payload")
+                    raise ValueError(
+                        f"bundle {archive_path}: model {model!r} aliases {target!r}, which has no payload"
+                    )
                 if model in wanted:
                     needed.append(str(target))
                 continue
@@ -475,7 +496,9 @@ def read_bundle(
         array_bytes: dict[str, bytes] = {}
         for key, ref in manifest["arrays"].items():
             if not isinstance(ref, dict) or "path" not in ref:
-                raise ValueError(f"bundle {archive_path}: manifest array entry {key!r} is malformed")
+                raise ValueError(
+                    f"bundle {archive_path}: manifest array entry {key!r} is malformed"
+                )
             array_bytes[ref["path"]] = _verified(archive, ref["path"], ref.get("sha256"))
         params_file = str(manifest.get("params_file", "params.json"))
         if "params_sha256" in manifest:
@@ -488,7 +511,9 @@ def read_bundle(
     try:
         encoded = json.loads(params_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"bundle {archive_path}: {params_file} is not valid UTF-8 JSON ({exc})") from exc
+        raise ValueError(
+            f"bundle {archive_path}: {params_file} is not valid UTF-8 JSON ({exc})"
+        ) from exc
     if not isinstance(encoded, dict):
         raise ValueError(f"bundle {archive_path}: {params_file} is not a JSON object")
     required = [k for k in ("N", "gridsize") if encoded.get(k) is None]

@@ -1,6 +1,6 @@
 """Encoding of the legacy params snapshot as ``params.json`` plus ``arrays/*.npy``.
 
-Rules of spec/persistence.md section 3.3: bool, int, str and None as they are; floats finite
+Rules of docs/persistence.md section 3.3: bool, int, str and None as they are; floats finite
 (NaN or inf raise ValueError naming the key); NumPy scalars become Python scalars; a Path
 becomes ``str``; a tuple becomes a list; arrays and framework tensors go to pickle-free
 ``arrays/<key>.npy`` and are replaced by ``{"$array": path, "dtype": ..., "shape": [...]}``;
@@ -146,9 +146,7 @@ def encode_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return out, arrays
 
 
-def decode_params(
-    encoded: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
-) -> dict[str, Any]:
+def decode_params(encoded: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Replace array references in a decoded ``params.json`` by the arrays of ``arrays``
     (keyed by archive path). A reference whose array is missing, or whose dtype or shape
     differs from the one declared, raises ValueError naming the key."""
@@ -157,9 +155,13 @@ def decode_params(
         if isinstance(value, dict) and ARRAY_REF in value:
             path = value[ARRAY_REF]
             if path not in arrays:
-                raise ValueError(f"params.json key {key!r} references {path!r}, which the bundle lacks")
+                raise ValueError(
+                    f"params.json key {key!r} references {path!r}, which the bundle lacks"
+                )
             array = arrays[path]
-            if array.dtype.name != value.get("dtype") or list(array.shape) != list(value.get("shape", [])):
+            if array.dtype.name != value.get("dtype") or list(array.shape) != list(
+                value.get("shape", [])
+            ):
                 raise ValueError(
                     f"params.json key {key!r}: {path} holds {array.dtype.name} {list(array.shape)}, "
                     f"but the reference declares {value.get('dtype')} {value.get('shape')}"

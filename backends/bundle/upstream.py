@@ -1,4 +1,4 @@
-"""Upstream (pickle-based) bundles: backend detection and refusal (spec/persistence.md 3.8, 3.9).
+"""Upstream (pickle-based) bundles: backend detection and refusal (docs/persistence.md 3.8, 3.9).
 
 Upstream archives hold ``manifest.dill`` and ``params.dill``. Unpickling either can execute
 code stored in the file, so the normal loader refuses them. Backend detection for them uses only
@@ -99,7 +99,7 @@ def import_legacy_bundle(path: Path | str, out_dir: Path | str, trust_pickle: bo
     means unpickling it. With ``trust_pickle=True`` it raises NotImplementedError: upstream
     payloads cannot be turned into this project's weights automatically (the TensorFlow
     archives need upstream's pickled custom objects to rebuild their graph; upstream's PyTorch
-    head geometry differs from this model, spec/model.md section 12). Retrain instead.
+    head geometry differs from this model, docs/model.md section 12). Retrain instead.
     """
     path = Path(path)
     if not trust_pickle:

@@ -1,4 +1,4 @@
-"""The bridge between the torch-native configs and the canonical configs (spec/config.md (d)).
+"""The bridge between the torch-native configs and the canonical configs (docs/config.md (d)).
 
 Torch -> canonical: :func:`to_model_config`, :func:`to_training_config`,
 :func:`to_inference_config`, side-effect free apart from warnings, with the upstream order of
@@ -157,7 +157,7 @@ def mask_to_bool(mask: Any) -> bool:
 
 
 def probe_mask_array(N: int) -> np.ndarray:
-    """The probe mask of spec/physics.md 2.2 as an ``(N, N)`` float32 array: 1 where the
+    """The probe mask of docs/physics.md 2.2 as an ``(N, N)`` float32 array: 1 where the
     distance to the pixel corner ``(N/2 - 1/2, N/2 - 1/2)`` is < ``N // 4``."""
     i = np.arange(N, dtype=np.float64) - N / 2 + 0.5
     d = np.sqrt(i[:, None] ** 2 + i[None, :] ** 2)

@@ -1,7 +1,7 @@
 """Canonical configuration dataclasses: the single source of truth for both backends.
 
-Field names, defaults and validation follow spec/config.md (a) and the project defaults of
-spec/model.md section 1. ``combine_mode`` is a project field (physics.md section 1 DECISION).
+Field names, defaults and validation follow docs/config.md (a) and the project defaults of
+docs/model.md section 1. ``combine_mode`` is a project field (physics.md section 1 DECISION).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class InferenceConfig:
 
 
 def validate_model_config(config: ModelConfig) -> None:
-    """Model validator of spec/config.md (a): gridsize, n_filters_scale and probe_scale > 0,
+    """Model validator of docs/config.md (a): gridsize, n_filters_scale and probe_scale > 0,
     then gaussian_smoothing_sigma >= 0 (in this order; N is not checked). First failure raises
     ValueError."""
     check_positive_int("gridsize", config.gridsize)

@@ -1,4 +1,4 @@
-"""The default-drift table of spec/config.md (g), computed from the code.
+"""The default-drift table of docs/config.md (g), computed from the code.
 
 Four layers: ``tensorflow`` (the canonical dataclass defaults), ``legacy`` (a fresh legacy
 params dict, i.e. the dict at import), ``torch`` (the torch-native defaults after bridging with
@@ -31,7 +31,7 @@ from backends.config.torch_native import ModelConfig as TorchModelConfig
 from backends.config.torch_native import TrainingConfig as TorchTrainingConfig
 
 LAYERS = ("tensorflow", "legacy", "torch", "factory")
-#: Fields spec/config.md (g) lists as drifting between the layers.
+#: Fields docs/config.md (g) lists as drifting between the layers.
 DOCUMENTED_DRIFT = frozenset(
     {
         "N",
@@ -92,7 +92,7 @@ class DriftRow:
 
     @property
     def documented(self) -> bool:
-        """Whether spec/config.md (g) lists this field as drifting."""
+        """Whether docs/config.md (g) lists this field as drifting."""
         return self.field in DOCUMENTED_DRIFT
 
 
@@ -394,7 +394,7 @@ def drifting(rows: list[DriftRow]) -> set[str]:
 
 
 def undocumented(rows: list[DriftRow]) -> list[str]:
-    """Fields that drift although spec/config.md (g) does not list them."""
+    """Fields that drift although docs/config.md (g) does not list them."""
     return [r.field for r in rows if r.status == "drift" and not r.documented]
 
 

@@ -1,4 +1,4 @@
-"""Which execution settings (spec/config.md (e)) the PyTorch trainer honours, and how.
+"""Which execution settings (docs/config.md (e)) the PyTorch trainer honours, and how.
 
 Only the settings a user names take effect: every other knob keeps the reference behaviour of
 model.md 9 (Keras Adam at 1e-3, early stopping after 3 epochs without improvement, CSV log), so

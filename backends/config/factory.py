@@ -1,4 +1,4 @@
-"""Payload factories of the PyTorch path (spec/config.md (d) "Factory").
+"""Payload factories of the PyTorch path (docs/config.md (d) "Factory").
 
 :func:`create_training_payload` and :func:`create_inference_payload` turn a data file, an output
 directory and a dict of overrides into the torch-native configs, the canonical config (through

@@ -1,6 +1,6 @@
 """The legacy flat params dictionary and the canonical -> legacy translation.
 
-spec/config.md (b) and (c). The legacy dict is an explicit :class:`LegacyParams` object behind the
+docs/config.md (b) and (c). The legacy dict is an explicit :class:`LegacyParams` object behind the
 module-level singleton :data:`params`; tests snapshot and restore it (:meth:`LegacyParams.snapshot`,
 :meth:`LegacyParams.restore`) or use a fresh instance.
 
@@ -47,7 +47,7 @@ KEY_MAPPINGS: tuple[tuple[str, str], ...] = (
 )
 _LEGACY_NAME = dict(KEY_MAPPINGS)
 
-#: Keys the save gate (spec/persistence.md 3.6) requires to be present and not None.
+#: Keys the save gate (docs/persistence.md 3.6) requires to be present and not None.
 SAVE_REQUIRED_KEYS = (
     "N",
     "gridsize",
@@ -68,7 +68,7 @@ _MISSING = object()
 
 
 def import_defaults() -> dict[str, Any]:
-    """The 40 keys the legacy dict holds at import (spec/config.md (b)), a new dict each call."""
+    """The 40 keys the legacy dict holds at import (docs/config.md (b)), a new dict each call."""
     return {
         "N": 128,
         "offset": 4,
@@ -122,7 +122,7 @@ class ParamsState:
 
 
 class LegacyParams(MutableMapping[str, Any]):
-    """The legacy flat params dict (spec/config.md (b)) as an explicit object.
+    """The legacy flat params dict (docs/config.md (b)) as an explicit object.
 
     Item access (``p[key]``, ``p[key] = v``) is the raw dict; :meth:`get` and :meth:`set` have
     the legacy semantics (``set`` validates the whole dict afterwards and leaves the failed
@@ -234,7 +234,7 @@ class LegacyParams(MutableMapping[str, Any]):
     def restore_from_bundle(self, snapshot: dict[str, Any]) -> None:
         """Overwrite every key of a bundle's params snapshot (None included), drop ``bigN``,
         leave other keys untouched and mark the dict as populated from a bundle
-        (spec/persistence.md 3.7 step 7)."""
+        (docs/persistence.md 3.7 step 7)."""
         for key, value in snapshot.items():
             if key in {"bigN", "_version"}:
                 continue
@@ -335,7 +335,7 @@ def populate_legacy_params(
 
 
 def check_save_gate(cfg: MutableMapping[str, Any]) -> None:
-    """The CONFIG gate of spec/persistence.md 3.6 step 1: raise ValueError when the dict is
+    """The CONFIG gate of docs/persistence.md 3.6 step 1: raise ValueError when the dict is
     empty, was not populated from a canonical config in this process, or misses a key of
     :data:`SAVE_REQUIRED_KEYS` (or holds None there)."""
     problems: list[str] = []

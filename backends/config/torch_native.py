@@ -1,4 +1,4 @@
-"""Torch-native configuration (spec/config.md (d)) and the execution configuration ((e)).
+"""Torch-native configuration (docs/config.md (d)) and the execution configuration ((e)).
 
 Pure Python: importing this module never imports torch. The torch-native dataclasses carry the
 field names and defaults of the upstream PyTorch port and are deliberately not validated (the
@@ -197,7 +197,7 @@ def _one_of(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
 
 @dataclass
 class ExecutionConfig:
-    """Runtime settings of the PyTorch backend (spec/config.md (e)); never bridged.
+    """Runtime settings of the PyTorch backend (docs/config.md (e)); never bridged.
 
     ``accelerator='auto'`` is stored as given and resolved only when a trainer is built
     (:meth:`resolved_accelerator`), so configs compare equal across machines.

@@ -1,7 +1,7 @@
 """Checks shared by the configuration validators, and the inference ``model_path`` resolution.
 
 Every failure is a ``ValueError`` whose message names the field, the value and what is
-allowed (spec/config.md (a)). This module imports nothing from the rest of the package so that
+allowed (docs/config.md (a)). This module imports nothing from the rest of the package so that
 :mod:`backends.config.canonical` can use it.
 """
 
@@ -62,7 +62,7 @@ def check_positive_int(field_name: str, value: Any, *, optional: bool = False) -
 
 
 def resolve_model_path(model_path: Path | str) -> Path:
-    """Where the model archive of ``model_path`` is, by the rules of spec/config.md (a).
+    """Where the model archive of ``model_path`` is, by the rules of docs/config.md (a).
 
     A directory must contain ``wts.h5.zip`` (else "Model archive not found"). A path that does
     not exist is retried with its suffix replaced by ``.zip``, and a path named ``wts.h5`` also

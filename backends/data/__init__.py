@@ -1,4 +1,4 @@
-"""Shared NumPy data pipeline (spec/data.md): the NPZ contract, subsampling and grouping,
+"""Shared NumPy data pipeline (docs/data.md): the NPZ contract, subsampling and grouping,
 normalisation, containers, splits, the simulator and the built-in datasets.
 
 Both backends consume exactly the arrays built here. Never imports a framework.

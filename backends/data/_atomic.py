@@ -38,4 +38,3 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None
             tmp.unlink()
         raise
     return target
-

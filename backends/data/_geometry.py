@@ -1,4 +1,4 @@
-"""The few physics pieces the data side needs, float64 NumPy (spec/physics.md 2.1, 3, 7.3).
+"""The few physics pieces the data side needs, float64 NumPy (docs/physics.md 2.1, 3, 7.3).
 
 Kept here so that data preparation never depends on the oracle package; the oracle implements
 the same formulas independently and the tests cross-check where both exist.

@@ -55,7 +55,9 @@ def _read_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
     raise ValueError(f"unsupported .npy format version {version}")
 
 
-def _read_member(path: Path, archive: zipfile.ZipFile, key: str, zinfo: zipfile.ZipInfo) -> np.ndarray:
+def _read_member(
+    path: Path, archive: zipfile.ZipFile, key: str, zinfo: zipfile.ZipInfo
+) -> np.ndarray:
     try:
         with archive.open(zinfo) as handle:
             shape, fortran, dtype = _read_header(handle)

@@ -1,4 +1,4 @@
-"""Built-in simulated datasets (spec/data.md 10.4), generated once and cached.
+"""Built-in simulated datasets (docs/data.md 10.4), generated once and cached.
 
 ``builtin:<name>`` is the training file, ``builtin:<name>:test`` the test file. Files live in
 ``$PTYCHOPINN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/ptychopinn-parity`` or
@@ -56,7 +56,11 @@ class Recipe:
             poisson_seed=seeds["poisson_seed"],
         )
         assert raw.metadata is not None
-        raw.metadata["builtin"] = {"name": self.name, "split": split, "recipe_version": RECIPE_VERSION}
+        raw.metadata["builtin"] = {
+            "name": self.name,
+            "split": split,
+            "recipe_version": RECIPE_VERSION,
+        }
         return raw
 
 

@@ -1,4 +1,4 @@
-"""The model-ready container and the training/inference loaders (spec/data.md sections 3, 4, 8, 9)."""
+"""The model-ready container and the training/inference loaders (docs/data.md sections 3, 4, 8, 9)."""
 
 from __future__ import annotations
 
@@ -120,7 +120,9 @@ class PtychoData:
         nominal = np.ascontiguousarray(nominal_src, dtype=np.float32)
         G, C = X.shape[0], X.shape[-1]
         if nominal.shape != (G, 1, 2, C):
-            raise ValueError(f"relative coordinates must be (G, 1, 2, C) = {(G, 1, 2, C)}; got {nominal.shape}")
+            raise ValueError(
+                f"relative coordinates must be (G, 1, 2, C) = {(G, 1, 2, C)}; got {nominal.shape}"
+            )
         energy = float(np.mean(np.sum(X.astype(np.float64) ** 2, axis=(1, 2))))
         norm = np.float32(math.sqrt(nphotons / energy)) if energy > 0 else np.float32(np.inf)
         nn = np.asarray(grouped["nn_indices"], dtype=np.int64)

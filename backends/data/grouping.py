@@ -1,4 +1,4 @@
-"""Subsampling, grouping, coordinates, normalisation and labels (spec/data.md sections 3-7).
+"""Subsampling, grouping, coordinates, normalisation and labels (docs/data.md sections 3-7).
 
 The random stream is a caller-owned ``numpy.random.RandomState``; every draw happens in the
 order the spec defines, so the same stream gives the same groups in any process.
@@ -23,7 +23,10 @@ def _is_int(value: Any) -> bool:
 
 
 def check_counts(
-    *, n_subsample: int | None = None, n_groups: int | None = None, neighbor_count: int | None = None
+    *,
+    n_subsample: int | None = None,
+    n_groups: int | None = None,
+    neighbor_count: int | None = None,
 ) -> None:
     """Row "n_subsample, n_groups or K < 1" of data.md section 2 (checked before subsampling)."""
     for name, value in (
@@ -90,7 +93,9 @@ def group_indices(
     if not _is_int(gridsize) or gridsize < 1:
         raise ValueError(f"gridsize={gridsize!r} is not allowed; it must be an integer >= 1")
     check_counts(n_groups=n_groups, neighbor_count=neighbor_count)
-    if neighbor_pool_size is not None and (not _is_int(neighbor_pool_size) or neighbor_pool_size < 0):
+    if neighbor_pool_size is not None and (
+        not _is_int(neighbor_pool_size) or neighbor_pool_size < 0
+    ):
         raise ValueError(
             f"neighbor_pool_size={neighbor_pool_size!r} is not allowed; it must be an integer "
             ">= 1 (None or 0 means neighbor_count)"
@@ -213,9 +218,7 @@ def assemble(raw: RawData, nn_indices: np.ndarray) -> dict[str, Any]:
     nn = np.asarray(nn_indices, dtype=np.int64)
     assert raw.xcoords_start is not None and raw.ycoords_start is not None
     coords_nn, offsets, relative = _coordinates(raw.xcoords, raw.ycoords, nn)
-    start_nn, start_offsets, start_relative = _coordinates(
-        raw.xcoords_start, raw.ycoords_start, nn
-    )
+    start_nn, start_offsets, start_relative = _coordinates(raw.xcoords_start, raw.ycoords_start, nn)
     f = normalisation_factor(raw.diff3d, nn)
     unique, inverse = np.unique(nn, return_inverse=True)
     inverse = inverse.reshape(nn.shape)

@@ -1,4 +1,4 @@
-"""The raw NPZ contract (spec/data.md sections 1-2): reading, validating and writing scans.
+"""The raw NPZ contract (docs/data.md sections 1-2): reading, validating and writing scans.
 
 Errors follow data.md section 2 in table order: ``KeyError`` for a missing key, ``ValueError``
 otherwise, each naming the file, key and shape involved.
@@ -320,7 +320,9 @@ def _validate(raw: RawData) -> None:
         raise ValueError(f"{p}coordinate arrays must have matching shapes; got {shapes}")
     for name, value in coords.items():
         if value.ndim != 1:
-            raise ValueError(f"{p}coordinate array {name!r} must be 1-D (M,); got shape {value.shape}")
+            raise ValueError(
+                f"{p}coordinate array {name!r} must be 1-D (M,); got shape {value.shape}"
+            )
     for name, value in coords.items():
         _check_real_numeric(value, name, p)
     # Row 5: diffraction layout and shape.
@@ -371,7 +373,9 @@ def _validate(raw: RawData) -> None:
     else:
         scan_index = np.asarray(scan_index)
         if scan_index.shape != (M,):
-            raise ValueError(f"{p}'scan_index' must have shape (M,) = ({M},); got {scan_index.shape}")
+            raise ValueError(
+                f"{p}'scan_index' must have shape (M,) = ({M},); got {scan_index.shape}"
+            )
         _check_real_numeric(scan_index, "scan_index", p)
         if scan_index.dtype.kind == "f" and not np.array_equal(scan_index, np.round(scan_index)):
             raise ValueError(f"{p}'scan_index' must hold integers; got {_describe(scan_index)}")
@@ -382,7 +386,9 @@ def _validate(raw: RawData) -> None:
         if Y.ndim == 4 and Y.shape[-1] == 1:
             Y = Y[..., 0]
         if Y.ndim != 3:
-            raise ValueError(f"{p}'Y' must be 3-D (M, N, N) (a trailing channel of 1 is squeezed); got shape {Y.shape}")
+            raise ValueError(
+                f"{p}'Y' must be 3-D (M, N, N) (a trailing channel of 1 is squeezed); got shape {Y.shape}"
+            )
         if Y.shape[0] != M:
             warnings.warn(
                 f"{p}'Y' ignored: its first axis ({Y.shape[0]}) differs from the number of "
@@ -419,11 +425,17 @@ def _validate(raw: RawData) -> None:
     _metadata_nphotons(raw.metadata, raw.source)
 
     # Normalised dtypes.
-    raw.diff3d = np.ascontiguousarray(diff, dtype=np.float64 if diff.dtype.itemsize >= 8 else np.float32)
+    raw.diff3d = np.ascontiguousarray(
+        diff, dtype=np.float64 if diff.dtype.itemsize >= 8 else np.float32
+    )
     raw.xcoords = np.ascontiguousarray(coords["xcoords"], dtype=np.float64)
     raw.ycoords = np.ascontiguousarray(coords["ycoords"], dtype=np.float64)
-    raw.xcoords_start = np.ascontiguousarray(coords.get("xcoords_start", raw.xcoords), dtype=np.float64)
-    raw.ycoords_start = np.ascontiguousarray(coords.get("ycoords_start", raw.ycoords), dtype=np.float64)
+    raw.xcoords_start = np.ascontiguousarray(
+        coords.get("xcoords_start", raw.xcoords), dtype=np.float64
+    )
+    raw.ycoords_start = np.ascontiguousarray(
+        coords.get("ycoords_start", raw.ycoords), dtype=np.float64
+    )
     raw.probeGuess = probe
     raw.objectGuess = obj
     raw.scan_index = scan_index
@@ -505,7 +517,9 @@ def transform_coordinates(
         return raw
     scale = float(coord_scale)
     if not math.isfinite(scale) or scale == 0.0:
-        raise ValueError(f"coord_scale={coord_scale!r} is not allowed; it must be finite and non-zero")
+        raise ValueError(
+            f"coord_scale={coord_scale!r} is not allowed; it must be finite and non-zero"
+        )
     assert raw.xcoords_start is not None and raw.ycoords_start is not None
     x, y, xs, ys = raw.xcoords, raw.ycoords, raw.xcoords_start, raw.ycoords_start
     if flip_x:
@@ -515,7 +529,11 @@ def transform_coordinates(
     if swap_xy:
         x, y, xs, ys = y, x, ys, xs
     return dataclasses.replace(
-        raw, xcoords=x * scale, ycoords=y * scale, xcoords_start=xs * scale, ycoords_start=ys * scale
+        raw,
+        xcoords=x * scale,
+        ycoords=y * scale,
+        xcoords_start=xs * scale,
+        ycoords_start=ys * scale,
     )
 
 
@@ -531,6 +549,7 @@ def save_npz(
     """
     raw = data if isinstance(data, RawData) else RawData.from_mapping(data, source=None)
     arrays: dict[str, Any] = dict(raw.to_arrays())  # Any: the stubs type **kwargs as bool
+
     def _write(handle: BinaryIO) -> None:
         if compress:
             np.savez_compressed(handle, **arrays)

@@ -1,4 +1,4 @@
-"""Synthetic object generators of spec/data.md section 10.1 (amplitude; optional phase)."""
+"""Synthetic object generators of docs/data.md section 10.1 (amplitude; optional phase)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Coordinate-based simulator of spec/data.md section 10.3: scan, illumination, Poisson noise."""
+"""Coordinate-based simulator of docs/data.md section 10.3: scan, illumination, Poisson noise."""
 
 from __future__ import annotations
 

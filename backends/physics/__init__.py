@@ -1,4 +1,4 @@
-"""Float64 NumPy oracle of every physics operation of spec/physics.md.
+"""Float64 NumPy oracle of every physics operation of docs/physics.md.
 
 The third voice in parity: both backends' ops (:class:`backends.base.Ops`) are checked against
 these functions, which take NumPy arrays in the reference layout (NHWC, positions

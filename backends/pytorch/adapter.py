@@ -53,7 +53,9 @@ class TorchModelHandle:
 
 def _module(handle: Any) -> Any:
     if not isinstance(handle, TorchModelHandle):
-        raise TypeError(f"expected a model built by the pytorch backend, got {type(handle).__name__}")
+        raise TypeError(
+            f"expected a model built by the pytorch backend, got {type(handle).__name__}"
+        )
     return handle.module
 
 
@@ -79,7 +81,13 @@ def configure_threads(n: int | None = None) -> int:
     of CPUs available to this process. Returns the value in force."""
     if n is None:
         env = os.environ.get(THREADS_ENV)
-        n = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n = (
+            int(env)
+            if env
+            else len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
     n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -159,7 +167,9 @@ class PyTorchBackend:
             # private copies: a transposed view could still alias the live parameter
             kernel = conv.weight.detach().cpu().numpy().copy()
             out[f"{name}.kernel"] = from_torch(f"{name}.kernel", kernel)
-            out[f"{name}.bias"] = from_torch(f"{name}.bias", conv.bias.detach().cpu().numpy().copy())
+            out[f"{name}.bias"] = from_torch(
+                f"{name}.bias", conv.bias.detach().cpu().numpy().copy()
+            )
         return out
 
     def import_weights(self, model: TorchModelHandle, weights: Mapping[str, np.ndarray]) -> None:
@@ -175,7 +185,9 @@ class PyTorchBackend:
                 conv.bias.copy_(torch.from_numpy(b))
 
     # ------------------------------------------------------------------ forward
-    def forward(self, model: TorchModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
+    def forward(
+        self, model: TorchModelHandle, batch: Batch, capture: bool = False
+    ) -> ForwardResult:
         from backends.pytorch.train import to_torch_batch
 
         module = _module(model)
@@ -235,7 +247,9 @@ class PyTorchBackend:
         if weights.realspace > 0 and any(b.Y_I is None for b in tbs):
             raise ValueError("realspace_weight > 0 needs ground-truth Y_I in every batch")
         step_losses, lrs = train_steps(module, tbs, weights, learning_rate)
-        return StepsResult(step_losses=step_losses, weights=self.export_weights(model), learning_rates=lrs)
+        return StepsResult(
+            step_losses=step_losses, weights=self.export_weights(model), learning_rates=lrs
+        )
 
     def train(
         self,
@@ -248,7 +262,7 @@ class PyTorchBackend:
         progress: bool = False,
         execution: Mapping[str, Any] | None = None,
     ) -> TrainResult:
-        """Train in place; ``execution`` names execution settings (spec/config.md (e)) that
+        """Train in place; ``execution`` names execution settings (docs/config.md (e)) that
         replace the trainer's reference behaviour (:mod:`backends.config.execution`)."""
         from backends.config.execution import trainer_settings
         from backends.data import validation_split
@@ -299,7 +313,9 @@ class PyTorchBackend:
         return InferenceResult(patches=patches, stitched=stitched, amplitude=amplitude, phase=phase)
 
     # ------------------------------------------------------------------ persistence
-    def save_bundle(self, model: TorchModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
+    def save_bundle(
+        self, model: TorchModelHandle, bundle_dir: Path, config: TrainingConfig
+    ) -> Path:
         from backends.pytorch.persistence import save_bundle
 
         return save_bundle(_module(model), bundle_dir, config, model.intensity_scale)

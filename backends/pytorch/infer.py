@@ -1,4 +1,4 @@
-"""Inference: ``trimmed_obj`` for every group and the stitched object (spec/model.md 6,
+"""Inference: ``trimmed_obj`` for every group and the stitched object (docs/model.md 6,
 physics.md 8.2)."""
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ def object_patches(
         raise ValueError(f"batch_size={batch_size} must be > 0")
     G = int(np.shape(X)[0])
     if np.shape(positions)[0] != G:
-        raise ValueError(
-            f"{G} diffraction groups but {np.shape(positions)[0]} position groups"
-        )
+        raise ValueError(f"{G} diffraction groups but {np.shape(positions)[0]} position groups")
     x = to_nchw(scaled_input(X, model_scale(model)))
     pos = to_nchw(np.asarray(positions, dtype=np.float32))
     out = []

@@ -1,4 +1,4 @@
-"""Network building blocks of spec/model.md sections 3-4 as ``nn.Module`` classes.
+"""Network building blocks of docs/model.md sections 3-4 as ``nn.Module`` classes.
 
 Attribute names follow the canonical weight names of :mod:`backends.graph`, so a module's
 ``state_dict`` keys are ``<canonical layer name>.weight`` / ``.bias`` (e.g.

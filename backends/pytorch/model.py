@@ -1,4 +1,4 @@
-"""The PtychoPINN network and physics layers of spec/model.md as one ``nn.Module``.
+"""The PtychoPINN network and physics layers of docs/model.md as one ``nn.Module``.
 
 Layout is channels-first: ``input`` (B, C, N, N) float32, positions (B, C, 1, 2) float32 ``[x, y]``
 (``coords_start_relative``). The forward pass is a chain of named stages
@@ -42,7 +42,9 @@ MAX_POSITION_JITTER = 10
 class Decoder(nn.Module):
     """One head's decoder ladder ``dec1 .. dec{L-1}`` followed by its ``head``."""
 
-    def __init__(self, config: ModelConfig, bottleneck: int, act: Callable[[Tensor], Tensor]) -> None:
+    def __init__(
+        self, config: ModelConfig, bottleneck: int, act: Callable[[Tensor], Tensor]
+    ) -> None:
         super().__init__()
         c = bottleneck
         self.n_blocks = 0
@@ -95,7 +97,9 @@ class PtychoPINN(nn.Module):
 
         probe_arr = np.asarray(probe)
         if probe_arr.shape != (config.N, config.N):
-            raise ValueError(f"probe must have shape ({config.N}, {config.N}), got {probe_arr.shape}")
+            raise ValueError(
+                f"probe must have shape ({config.N}, {config.N}), got {probe_arr.shape}"
+            )
         log_s = np.float32(math.log(float(intensity_scale)))  # ln in float64, then float32
         self.register_buffer("log_scale", torch.tensor(log_s, dtype=torch.float32))
         self.register_buffer(
@@ -267,7 +271,9 @@ class PtychoPINN(nn.Module):
     def conv_layers(self) -> dict[str, nn.Conv2d]:
         """Canonical layer name -> Conv2d, in :func:`backends.graph.weight_shapes` order."""
         modules = dict(self.named_modules())
-        names = [n[: -len(".kernel")] for n in graph.weight_shapes(self.config) if n.endswith(".kernel")]
+        names = [
+            n[: -len(".kernel")] for n in graph.weight_shapes(self.config) if n.endswith(".kernel")
+        ]
         out: dict[str, nn.Conv2d] = {}
         for n in names:
             conv = modules[n]
@@ -380,7 +386,9 @@ def build_model(
     consume the same bytes), or the probe as given when ``probe_is_normalized``.
     """
     graph.check_supported_n(config.N)
-    model = PtychoPINN(config, model_probe(probe, config.probe_scale, probe_is_normalized), intensity_scale)
+    model = PtychoPINN(
+        config, model_probe(probe, config.probe_scale, probe_is_normalized), intensity_scale
+    )
     glorot_init(model, seed)
     return model
 

@@ -1,4 +1,4 @@
-"""Physics operations of spec/physics.md in torch (float32 / complex64, channels-first).
+"""Physics operations of docs/physics.md in torch (float32 / complex64, channels-first).
 
 Module-level functions take and return torch tensors in the backend's own layout: images
 ``(B, C, H, W)``, shifts ``(B, C, 2)`` ordered ``[x, y]``, flat patch stacks ``(B*C, 1, N, N)``.
@@ -24,7 +24,9 @@ Tensor = torch.Tensor
 MERGE_EPS = 0.001  # physics.md 8.1 denominator offset
 STITCH_EPS = 1e-9  # physics.md 8.2 weight offset
 NLL_FLOOR = 1e-12  # physics.md 10 DECISION: ln(max(I, 1e-12))
-STITCH_CHUNK = 128  # patches per translation batch in stitch (fixed: results never depend on callers)
+STITCH_CHUNK = (
+    128  # patches per translation batch in stitch (fixed: results never depend on callers)
+)
 
 
 # --------------------------------------------------------------------------- complex helpers
@@ -168,7 +170,9 @@ def translate(
     if was_complex:
         shifts = torch.cat([shifts, shifts], dim=1)
     if shifts.shape[:2] != (B, K):
-        raise ValueError(f"shifts of shape {tuple(shifts.shape)} do not match images {tuple(x.shape)}")
+        raise ValueError(
+            f"shifts of shape {tuple(shifts.shape)} do not match images {tuple(x.shape)}"
+        )
     r0, c0, h, w = window if window is not None else (0, 0, H, W)
 
     (ix0, ix1), (ax0, ax1), (vx0, vx1) = _axis_sampling(c0, w, shifts[..., 0:1], W)
@@ -432,7 +436,9 @@ class ReferenceLayoutOps:
         self, obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False
     ) -> np.ndarray:
         o = nhwc_to_nchw(_t(np.asarray(obj, dtype=np.complex64)))
-        p = torch.from_numpy(np.ascontiguousarray(np.asarray(probe).reshape(o.shape[-2:]), dtype=np.complex64))
+        p = torch.from_numpy(
+            np.ascontiguousarray(np.asarray(probe).reshape(o.shape[-2:]), dtype=np.complex64)
+        )
         with torch.no_grad():
             out = illuminate(o, p, sigma, probe_mask(o.shape[-1]) if mask else None)
         return _n(nchw_to_nhwc(out))
@@ -443,7 +449,9 @@ class ReferenceLayoutOps:
 
     def translate(self, images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         x = nhwc_to_nchw(_t(images))
-        s = torch.from_numpy(np.ascontiguousarray(np.asarray(shifts), dtype=np.float32)).reshape(-1, 2)
+        s = torch.from_numpy(np.ascontiguousarray(np.asarray(shifts), dtype=np.float32)).reshape(
+            -1, 2
+        )
         return _n(nchw_to_nhwc(translate(x, s)))
 
     def extract_patches(self, canvas: np.ndarray, positions: np.ndarray, N: int) -> np.ndarray:

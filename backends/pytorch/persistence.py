@@ -1,4 +1,4 @@
-"""PyTorch bundles (spec/persistence.md section 3.5) on top of :mod:`backends.bundle`.
+"""PyTorch bundles (docs/persistence.md section 3.5) on top of :mod:`backends.bundle`.
 
 ``diffraction_to_obj/`` holds ``model.safetensors`` (payload id ``torch-safetensors``: the flat
 state dict, conv weights plus the ``log_scale`` and ``probe`` buffers; safetensors stores
@@ -99,7 +99,9 @@ def encode_hparams(torch_cfgs: Any, overrides: Mapping[str, Any]) -> tuple[bytes
     return dumps_json(doc), files
 
 
-def decode_hparams(data: bytes, payload: Mapping[str, bytes], where: str) -> tuple[Any, dict[str, Any]]:
+def decode_hparams(
+    data: bytes, payload: Mapping[str, bytes], where: str
+) -> tuple[Any, dict[str, Any]]:
     """Torch-native configs and overrides from ``hparams.json`` (unknown fields raise)."""
     from backends.bundle import decode_npy
     from backends.config import bridge
@@ -210,11 +212,15 @@ def load_state(fmt: str, files: Mapping[str, bytes], where: str) -> dict[str, to
             raise ValueError(f"{where}: payload {fmt!r} has no {STATE_DICT_FILE}")
         import io
 
-        state = torch.load(io.BytesIO(files[STATE_DICT_FILE]), weights_only=True, map_location="cpu")
+        state = torch.load(
+            io.BytesIO(files[STATE_DICT_FILE]), weights_only=True, map_location="cpu"
+        )
         if not isinstance(state, dict) or not all(
             isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
         ):
-            raise ValueError(f"{where}: {STATE_DICT_FILE} is not a flat mapping of names to tensors")
+            raise ValueError(
+                f"{where}: {STATE_DICT_FILE} is not a flat mapping of names to tensors"
+            )
         return state
     raise ValueError(
         f"{where}: payload format {fmt!r} is not a PyTorch payload "
@@ -235,7 +241,9 @@ def load_state_strict(model: PtychoPINN, state: Mapping[str, torch.Tensor], wher
     try:
         model.load_state_dict(dict(state), strict=True)
     except RuntimeError as exc:
-        raise ValueError(f"{where}: the state dict does not match the rebuilt model: {exc}") from exc
+        raise ValueError(
+            f"{where}: the state dict does not match the rebuilt model: {exc}"
+        ) from exc
 
 
 # ----------------------------------------------------------------------------- save / load
@@ -308,7 +316,9 @@ def _check_against_params(
     expected.pop("backend", None)  # the snapshot records the saving backend
     snapshot = {k: v for k, v in params.items() if k != "backend"}
     try:
-        check_snapshot_consistency(snapshot, expected, context=f"{where}: params.json vs hparams.json")
+        check_snapshot_consistency(
+            snapshot, expected, context=f"{where}: params.json vs hparams.json"
+        )
     except ValueError as exc:
         raise BundleConfigMismatchError(str(exc)) from exc
     missing = [k for k, v in expected.items() if v is None and params.get(k) is not None]
@@ -357,7 +367,9 @@ def load_bundle(path: Path | str) -> tuple[PtychoPINN, dict[str, Any], float, Tr
                 f"{key}={want}"
             )
     scale = float(contents.intensity_scale)
-    model = PtychoPINN(bridged.model, model_probe(np.asarray(probe), bridged.model.probe_scale, True), scale)
+    model = PtychoPINN(
+        bridged.model, model_probe(np.asarray(probe), bridged.model.probe_scale, True), scale
+    )
     state = load_state(fmt, files, where)
     load_state_strict(model, state, where)
     model.eval()
@@ -373,6 +385,8 @@ def load_models(path: Path | str, names: tuple[str, ...] | None = None) -> dict[
     wanted = tuple(available if names is None else names)
     absent = [n for n in wanted if n not in available]
     if absent:
-        raise ValueError(f"Requested models not found in archive: {absent} (available: {list(available)})")
+        raise ValueError(
+            f"Requested models not found in archive: {absent} (available: {list(available)})"
+        )
     model = load_bundle(path)[0]
     return dict.fromkeys(wanted, model)

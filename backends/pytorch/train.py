@@ -1,4 +1,4 @@
-"""Losses, the Keras-form Adam optimiser and training (spec/model.md section 9).
+"""Losses, the Keras-form Adam optimiser and training (docs/model.md section 9).
 
 * :func:`compute_losses`: the loss terms of physics.md section 10 with the Keras compile order
   ``[realspace, MAE, Poisson NLL]`` and weights; only terms with a non-zero weight enter the

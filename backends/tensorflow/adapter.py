@@ -178,13 +178,13 @@ class TensorFlowBackend:
         execution: Mapping[str, Any] | None = None,
     ) -> TrainResult:
         """Train in place (Keras semantics of model.md 9). Execution settings are PyTorch
-        runtime settings (spec/config.md (e)); naming any raises ValueError."""
+        runtime settings (docs/config.md (e)); naming any raises ValueError."""
         from backends.tensorflow.train import fit
 
         if execution:
             raise ValueError(
                 f"execution settings ({', '.join(sorted(execution))}) are PyTorch runtime "
-                "settings (spec/config.md (e)); the TensorFlow backend takes none: remove them "
+                "settings (docs/config.md (e)); the TensorFlow backend takes none: remove them "
                 "or train with --backend pytorch"
             )
         return fit(

@@ -1,4 +1,4 @@
-"""Registered Keras layers of the model's physics path (spec/model.md section 5).
+"""Registered Keras layers of the model's physics path (docs/model.md section 5).
 
 Every helper is a registered layer class (package ``ptychopinn``), never a Lambda layer, so a
 graph can be rebuilt in Keras safe mode. The log-scale ``ℓ`` and the probe are not Keras

@@ -1,4 +1,4 @@
-"""The PtychoPINN network of spec/model.md as Keras 3 models, built from an explicit config.
+"""The PtychoPINN network of docs/model.md as Keras 3 models, built from an explicit config.
 
 :func:`build_models` returns :class:`TFModels`: the training model ``autoencoder``, the inference
 model ``diffraction_to_obj`` and ``autoencoder_no_nll`` (sharing layers), a stage-capture model,

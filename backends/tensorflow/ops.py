@@ -1,4 +1,4 @@
-"""Physics operations of spec/physics.md in TensorFlow (float32 / complex64, NHWC).
+"""Physics operations of docs/physics.md in TensorFlow (float32 / complex64, NHWC).
 
 Two surfaces:
 

@@ -1,4 +1,4 @@
-"""TensorFlow bundles (spec/persistence.md section 3.4) on top of :mod:`backends.bundle`.
+"""TensorFlow bundles (docs/persistence.md section 3.4) on top of :mod:`backends.bundle`.
 
 Each model directory holds ``model.weights.h5`` (payload id ``keras-weights-h5``), written by
 Keras' ``save_weights``. Loading rebuilds the architecture from the params snapshot, then reads

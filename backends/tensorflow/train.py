@@ -1,4 +1,4 @@
-"""Training of the TensorFlow reference model (spec/model.md section 9, physics.md section 10).
+"""Training of the TensorFlow reference model (docs/model.md section 9, physics.md section 10).
 
 A custom deterministic loop replaces ``Model.fit`` with the same semantics: Keras Adam
 (lr 1e-3, epsilon 1e-7), batches drawn from :func:`backends.training.epoch_permutation` over the

@@ -1,4 +1,4 @@
-"""bundles: what each backend saves and reloads (spec/persistence.md 3).
+"""bundles: what each backend saves and reloads (docs/persistence.md 3).
 
 Per backend: the manifest's required keys and backend tag, the weights and forward outputs after
 a save/load round trip (bit for bit). Across backends: the same params snapshot (except

@@ -154,7 +154,7 @@ def drift_report() -> tuple[str, int]:
         lines.append(f"Documented drift no longer present: {', '.join(gone)}")
     bad = drift.undocumented(rows)
     if bad:
-        lines.append(f"FAIL: drift not documented in spec/config.md (g): {', '.join(bad)}")
+        lines.append(f"FAIL: drift not documented in docs/config.md (g): {', '.join(bad)}")
         return "\n".join(lines), 1
     lines.append(f"OK: {len(drift.drifting(rows))} drifting fields, all documented")
     return "\n".join(lines), 0

@@ -1,4 +1,4 @@
-"""``parity simulate``: write a simulated scan in the NPZ contract (spec/data.md section 10)."""
+"""``parity simulate``: write a simulated scan in the NPZ contract (docs/data.md section 10)."""
 
 from __future__ import annotations
 

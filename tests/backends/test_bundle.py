@@ -1,4 +1,4 @@
-"""The wts.h5.zip bundle container (spec/persistence.md section 3), without any framework."""
+"""The wts.h5.zip bundle container (docs/persistence.md section 3), without any framework."""
 
 from __future__ import annotations
 
@@ -134,7 +134,12 @@ def test_round_trip_params_and_payloads(tmp_path: Path) -> None:
 
 
 def test_manifest_fields(tmp_path: Path) -> None:
-    _write(tmp_path, intensity_scale=12.0, checkpoint="checkpoints/last.ckpt", custom_objects=["B", "A"])
+    _write(
+        tmp_path,
+        intensity_scale=12.0,
+        checkpoint="checkpoints/last.ckpt",
+        custom_objects=["B", "A"],
+    )
     m = read_bundle(tmp_path, expected_backend="tensorflow").manifest
     assert m["format"] == "ptychopinn-model-bundle"
     assert m["format_version"] == "1.0"
@@ -145,7 +150,9 @@ def test_manifest_fields(tmp_path: Path) -> None:
     assert m["intensity_scale"] == 12.0
     assert m["model_geometry"] == {"N": 64, "gridsize": 1, "channels": 1, "model_type": "pinn"}
     assert m["arrays"]["probe"]["path"] == "arrays/probe.npy"
-    assert m["payloads"]["diffraction_to_obj"]["files"]["model.weights.h5"] == sha256_hex(b"weights-d2o")
+    assert m["payloads"]["diffraction_to_obj"]["files"]["model.weights.h5"] == sha256_hex(
+        b"weights-d2o"
+    )
     assert m["producer"]["framework"] == "tensorflow"
     assert m["producer"]["created_utc"] == CREATED["created_utc"]
     assert m["checkpoint"] == "checkpoints/last.ckpt"
@@ -193,7 +200,9 @@ def test_highly_compressible_member_is_stored_so_it_can_be_read(tmp_path: Path) 
     _write(tmp_path, params=params)
     info = zipfile.ZipFile(tmp_path / "wts.h5.zip").getinfo("arrays/zeros.npy")
     assert info.compress_type == zipfile.ZIP_STORED
-    np.testing.assert_array_equal(read_bundle(tmp_path, expected_backend="tensorflow").params["zeros"], 0)
+    np.testing.assert_array_equal(
+        read_bundle(tmp_path, expected_backend="tensorflow").params["zeros"], 0
+    )
 
 
 def test_backend_key_overridden_with_warning(tmp_path: Path) -> None:
@@ -211,7 +220,9 @@ def test_h5_path_names_the_archive(tmp_path: Path) -> None:
 
 @given(
     values=st.dictionaries(
-        st.from_regex(r"[a-z][a-z_.]{0,8}", fullmatch=True).filter(lambda k: k not in ("bigN", "_version")),
+        st.from_regex(r"[a-z][a-z_.]{0,8}", fullmatch=True).filter(
+            lambda k: k not in ("bigN", "_version")
+        ),
         st.one_of(
             st.none(),
             st.booleans(),
@@ -224,7 +235,9 @@ def test_h5_path_names_the_archive(tmp_path: Path) -> None:
     ),
     dtype=st.sampled_from(["complex64", "complex128", "float32", "int16", "bool", "uint8"]),
 )
-def test_round_trip_property(tmp_path_factory: pytest.TempPathFactory, values: dict[str, Any], dtype: str) -> None:
+def test_round_trip_property(
+    tmp_path_factory: pytest.TempPathFactory, values: dict[str, Any], dtype: str
+) -> None:
     d = tmp_path_factory.mktemp("rt")
     params = _params()
     for k in list(values):
@@ -279,7 +292,9 @@ def test_intensity_scale_required_finite_positive(tmp_path: Path, scale: float |
     assert not (tmp_path / "b").exists()
 
 
-def test_failed_write_leaves_previous_bundle_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_previous_bundle_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write(tmp_path)
     before = _listing(tmp_path)
     params = _params()
@@ -382,7 +397,9 @@ def _refused(path: Path, exc: type[BaseException], match: str, **kw: Any) -> str
     legacy = LegacyParams()
     state = legacy.snapshot()
     with pytest.raises(exc, match=match) as info:
-        contents = read_bundle(path, expected_backend=kw.pop("expected_backend", "tensorflow"), **kw)
+        contents = read_bundle(
+            path, expected_backend=kw.pop("expected_backend", "tensorflow"), **kw
+        )
         restore_params(legacy, contents)
     assert _listing(path.parent) == before  # nothing written, extracted or left behind
     assert legacy.snapshot() == state  # nothing touched
@@ -390,7 +407,11 @@ def _refused(path: Path, exc: type[BaseException], match: str, **kw: Any) -> str
 
 
 def test_bad_checksum(good: Path, tmp_path: Path) -> None:
-    bad = _rewrite(good, tmp_path / "t" / "wts.h5.zip", replace={"diffraction_to_obj/model.weights.h5": b"evil"})
+    bad = _rewrite(
+        good,
+        tmp_path / "t" / "wts.h5.zip",
+        replace={"diffraction_to_obj/model.weights.h5": b"evil"},
+    )
     msg = _refused(bad, ValueError, "checksum")
     assert "diffraction_to_obj/model.weights.h5" in msg
 
@@ -398,11 +419,15 @@ def test_bad_checksum(good: Path, tmp_path: Path) -> None:
 def test_bad_checksum_of_params_and_arrays(good: Path, tmp_path: Path) -> None:
     arr = io.BytesIO()
     np.save(arr, np.zeros((64, 64, 1), np.complex64))
-    bad = _rewrite(good, tmp_path / "t" / "wts.h5.zip", replace={"arrays/probe.npy": arr.getvalue()})
+    bad = _rewrite(
+        good, tmp_path / "t" / "wts.h5.zip", replace={"arrays/probe.npy": arr.getvalue()}
+    )
     assert "arrays/probe.npy" in _refused(bad, ValueError, "checksum")
     params = json.loads(zipfile.ZipFile(good).read("params.json"))
     params["N"] = 128
-    bad2 = _rewrite(good, tmp_path / "u" / "wts.h5.zip", replace={"params.json": json.dumps(params).encode()})
+    bad2 = _rewrite(
+        good, tmp_path / "u" / "wts.h5.zip", replace={"params.json": json.dumps(params).encode()}
+    )
     assert "params.json" in _refused(bad2, ValueError, "checksum")
 
 
@@ -413,8 +438,13 @@ def test_missing_listed_entry(good: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "match"),
-    [("../evil.txt", r"'\.\.'"), ("a/../../evil", r"'\.\.'"), ("/etc/passwd", "absolute"),
-     ("a\\b", "backslash"), ("C:/x", "absolute")],
+    [
+        ("../evil.txt", r"'\.\.'"),
+        ("a/../../evil", r"'\.\.'"),
+        ("/etc/passwd", "absolute"),
+        ("a\\b", "backslash"),
+        ("C:/x", "absolute"),
+    ],
 )
 def test_unsafe_member_names(good: Path, tmp_path: Path, name: str, match: str) -> None:
     bad = _rewrite(good, tmp_path / "t" / "wts.h5.zip", add=[(zipfile.ZipInfo(name), b"x")])
@@ -460,7 +490,9 @@ def test_total_size_limit(good: Path) -> None:
 
 
 def test_unknown_major_version(good: Path, tmp_path: Path) -> None:
-    bad = _rewrite(good, tmp_path / "t" / "wts.h5.zip", manifest=lambda m: m.update(format_version="2.0"))
+    bad = _rewrite(
+        good, tmp_path / "t" / "wts.h5.zip", manifest=lambda m: m.update(format_version="2.0")
+    )
     msg = _refused(bad, ValueError, "format_version 2.0")
     assert "1.0" in msg
 
@@ -469,7 +501,9 @@ def test_newer_minor_and_unknown_keys_accepted(good: Path, tmp_path: Path) -> No
     def edit(m: dict[str, Any]) -> None:
         m.update(format_version="1.7", future_key={"x": 1})
 
-    ok = _rewrite(good, tmp_path / "t" / "wts.h5.zip", manifest=edit, add=[("future/file.bin", b"?")])
+    ok = _rewrite(
+        good, tmp_path / "t" / "wts.h5.zip", manifest=edit, add=[("future/file.bin", b"?")]
+    )
     assert read_bundle(ok, expected_backend="tensorflow").manifest["future_key"] == {"x": 1}
 
 
@@ -484,7 +518,9 @@ def test_missing_required_params(good: Path, tmp_path: Path, key: str) -> None:
     params[key] = None
     data = json.dumps(params).encode()
     bad = _rewrite(
-        good, tmp_path / "t" / "wts.h5.zip", replace={"params.json": data},
+        good,
+        tmp_path / "t" / "wts.h5.zip",
+        replace={"params.json": data},
         manifest=lambda m: m.update(params_sha256=sha256_hex(data)),
     )
     msg = _refused(bad, ValueError, "Required parameters missing")
@@ -493,8 +529,13 @@ def test_missing_required_params(good: Path, tmp_path: Path, key: str) -> None:
 
 def test_wrong_backend(tmp_path: Path) -> None:
     path = _write(
-        tmp_path / "torch", backend="pytorch", params=_params("pytorch"),
-        payloads={"diffraction_to_obj": {"model.safetensors": b"st"}, "autoencoder": {"alias_of": "diffraction_to_obj"}},
+        tmp_path / "torch",
+        backend="pytorch",
+        params=_params("pytorch"),
+        payloads={
+            "diffraction_to_obj": {"model.safetensors": b"st"},
+            "autoencoder": {"alias_of": "diffraction_to_obj"},
+        },
         payload_formats={"diffraction_to_obj": "torch-safetensors"},
     )
     msg = _refused(path, BundleBackendMismatchError, "cross-backend loading is not supported")
@@ -505,12 +546,16 @@ def test_wrong_backend(tmp_path: Path) -> None:
 
 
 def test_backend_checked_before_checksums(good: Path, tmp_path: Path) -> None:
-    bad = _rewrite(good, tmp_path / "t" / "wts.h5.zip", replace={"diffraction_to_obj/model.weights.h5": b"x"})
+    bad = _rewrite(
+        good, tmp_path / "t" / "wts.h5.zip", replace={"diffraction_to_obj/model.weights.h5": b"x"}
+    )
     _refused(bad, BundleBackendMismatchError, "'tensorflow' backend", expected_backend="pytorch")
 
 
 def test_requested_models_not_found(good: Path) -> None:
-    _refused(good, ValueError, r"Requested models not found in archive: \['encoder'\]", names=["encoder"])
+    _refused(
+        good, ValueError, r"Requested models not found in archive: \['encoder'\]", names=["encoder"]
+    )
     c = read_bundle(good, expected_backend="tensorflow", names=["diffraction_to_obj"])
     assert set(c.files) == {"diffraction_to_obj/model.weights.h5"}
 
@@ -535,10 +580,17 @@ class _Exploit:
         return (Path.touch, (self.marker,))
 
 
-@pytest.mark.parametrize(("version", "member", "backend"), [("2.0-pytorch", "model.pth", "pytorch"), ("1.0", "model.keras", "tensorflow")])
-def test_upstream_dill_bundle_refused_without_unpickling(tmp_path: Path, version: str, member: str, backend: str) -> None:
+@pytest.mark.parametrize(
+    ("version", "member", "backend"),
+    [("2.0-pytorch", "model.pth", "pytorch"), ("1.0", "model.keras", "tensorflow")],
+)
+def test_upstream_dill_bundle_refused_without_unpickling(
+    tmp_path: Path, version: str, member: str, backend: str
+) -> None:
     marker = tmp_path / "executed"
-    manifest = pickle.dumps({"models": ["autoencoder", "diffraction_to_obj"], "version": version, "x": _Exploit(marker)})
+    manifest = pickle.dumps(
+        {"models": ["autoencoder", "diffraction_to_obj"], "version": version, "x": _Exploit(marker)}
+    )
     d = tmp_path / "up"
     d.mkdir()
     with zipfile.ZipFile(d / "wts.h5.zip", "w") as zf:
@@ -572,7 +624,9 @@ def test_path_resolution(good: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Model directory does not exist"):
         resolve_bundle_path(tmp_path / "nowhere")
     (tmp_path / "emptydir").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"Model archive not found: expected .*emptydir/wts\.h5\.zip"):
+    with pytest.raises(
+        FileNotFoundError, match=r"Model archive not found: expected .*emptydir/wts\.h5\.zip"
+    ):
         resolve_bundle_path(tmp_path / "emptydir")
     # the client passes output_dir's parent after training: no search below it
     with pytest.raises(FileNotFoundError, match="Model archive not found"):

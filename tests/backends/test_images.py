@@ -1,4 +1,4 @@
-"""The shared PNG writer (spec/persistence.md 4.2)."""
+"""The shared PNG writer (docs/persistence.md 4.2)."""
 
 from __future__ import annotations
 

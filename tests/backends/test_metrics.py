@@ -191,7 +191,10 @@ def test_align_to_truth_recovers_object_region() -> None:
     N, crop = 16, 8
     positions = np.array([[30.0, 34.0], [36.0, 34.0], [30.0, 40.0], [36.0, 40.0], [33.0, 37.0]])
     patches = np.stack(
-        [obj[int(y) - N // 2 : int(y) + N // 2, int(x) - N // 2 : int(x) + N // 2] for x, y in positions]
+        [
+            obj[int(y) - N // 2 : int(y) + N // 2, int(x) - N // 2 : int(x) + N // 2]
+            for x, y in positions
+        ]
     )[..., None]
     stitched = physics.stitch(patches, positions.reshape(-1, 1, 2, 1), crop=crop)
     rec, truth = align_to_truth(stitched, obj, positions.reshape(-1, 1, 2, 1))
@@ -216,7 +219,10 @@ def test_json_safe() -> None:
     m = reconstruction_metrics(_object(), _object())
     text = json.dumps(json_safe(m), allow_nan=False)
     assert '"psnr": "inf"' in text
-    assert json_safe({"a": np.float32(1.5), "b": [-math.inf, math.nan]}) == {"a": 1.5, "b": ["-inf", "nan"]}
+    assert json_safe({"a": np.float32(1.5), "b": [-math.inf, math.nan]}) == {
+        "a": 1.5,
+        "b": ["-inf", "nan"],
+    }
 
 
 def test_covered_box() -> None:
@@ -244,7 +250,10 @@ def test_covered_box_is_maximal(seed: int) -> None:
     area = (rs.stop - rs.start) * (cs.stop - cs.start)
     best = max(
         (r1 - r0) * (c1 - c0)
-        for r0 in range(6) for r1 in range(r0 + 1, 7) for c0 in range(7) for c1 in range(c0 + 1, 8)
+        for r0 in range(6)
+        for r1 in range(r0 + 1, 7)
+        for c0 in range(7)
+        for c1 in range(c0 + 1, 8)
         if m[r0:r1, c0:c1].all()
     )
     assert area == best
@@ -256,7 +265,10 @@ def test_align_to_truth_with_coverage() -> None:
     N, crop = 16, 12
     positions = np.array([[30.0, 30.0], [40.0, 30.0], [30.0, 40.0], [40.0, 40.0], [35.0, 35.0]])
     patches = np.stack(
-        [obj[int(y) - N // 2 : int(y) + N // 2, int(x) - N // 2 : int(x) + N // 2] for x, y in positions]
+        [
+            obj[int(y) - N // 2 : int(y) + N // 2, int(x) - N // 2 : int(x) + N // 2]
+            for x, y in positions
+        ]
     )[..., None]
     offsets = positions.reshape(-1, 1, 2, 1)
     stitched = physics.stitch(patches, offsets, crop=crop)

@@ -81,7 +81,21 @@ def test_plateau_lr_path_by_hand() -> None:
         lr = plateau.update(1.0, lr)
         path.append(lr)
     # epochs:        0     1     2       3     4       5     6        7     8      9..
-    expected = [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4, 1.25e-4, 1e-4, 1e-4, 1e-4, 1e-4]
+    expected = [
+        1e-3,
+        1e-3,
+        1e-3,
+        5e-4,
+        5e-4,
+        2.5e-4,
+        2.5e-4,
+        1.25e-4,
+        1.25e-4,
+        1e-4,
+        1e-4,
+        1e-4,
+        1e-4,
+    ]
     assert path == pytest.approx(expected, rel=0, abs=1e-15)
     # at min_lr no further reduction, wait keeps counting
     assert plateau.wait >= 2

@@ -94,7 +94,9 @@ def test_check_weights_lists_every_problem() -> None:
 
 def test_check_weights_gridsize_mismatch() -> None:
     w = _weights(ModelConfig(gridsize=1))
-    with pytest.raises(ValueError, match=r"enc1.conv1.kernel \(3, 3, 1, 64\) \(expected \(3, 3, 4, 64\)\)"):
+    with pytest.raises(
+        ValueError, match=r"enc1.conv1.kernel \(3, 3, 1, 64\) \(expected \(3, 3, 4, 64\)\)"
+    ):
         check_weights(w, ModelConfig(gridsize=2))
 
 

@@ -50,7 +50,10 @@ class FakeModel:
 class FakeBackend:
     """A NumPy backend: ``pytorch`` stores kernels OIHW, ``tensorflow`` HWIO."""
 
-    PAYLOAD: ClassVar[dict[str, tuple[str, str]]] = {"tensorflow": ("keras-weights-h5", "model.weights.h5"), "pytorch": ("torch-state-dict", "model.pt")}
+    PAYLOAD: ClassVar[dict[str, tuple[str, str]]] = {
+        "tensorflow": ("keras-weights-h5", "model.weights.h5"),
+        "pytorch": ("torch-state-dict", "model.pt"),
+    }
 
     def __init__(self, name: str, *, broken_import: bool = False) -> None:
         self.name = name
@@ -59,11 +62,20 @@ class FakeBackend:
         self.trained_with: dict[str, Any] = {}
 
     # weights ---------------------------------------------------------------------------
-    def build(self, config: ModelConfig, probe: np.ndarray, intensity_scale: float,
-              weights: Mapping[str, np.ndarray] | None = None, seed: int = 0) -> FakeModel:
+    def build(
+        self,
+        config: ModelConfig,
+        probe: np.ndarray,
+        intensity_scale: float,
+        weights: Mapping[str, np.ndarray] | None = None,
+        seed: int = 0,
+    ) -> FakeModel:
         if weights is None:
             rng = np.random.default_rng(seed)
-            weights = {n: rng.standard_normal(s).astype(np.float32) * 0.1 for n, s in weight_shapes(config).items()}
+            weights = {
+                n: rng.standard_normal(s).astype(np.float32) * 0.1
+                for n, s in weight_shapes(config).items()
+            }
         check_weights(weights, config)
         internal = convert_weights(weights, to=self.layout)
         if self.broken_import:  # forgets the OIHW transpose, reshaping instead
@@ -79,30 +91,57 @@ class FakeBackend:
         k = model.internal["enc1.conv1.kernel"]
         x = np.asarray(batch.X, np.float64)[:, :3, :3, :] * model.intensity_scale
         eq = "bhwi,oihw,o->b" if self.layout == "pytorch" else "bhwi,hwio,o->b"
-        feature = np.einsum(eq, x, k, np.arange(1, k.shape[0 if self.layout == "pytorch" else 3] + 1))
+        feature = np.einsum(
+            eq, x, k, np.arange(1, k.shape[0 if self.layout == "pytorch" else 3] + 1)
+        )
         b = model.internal["amp.dec1.conv1.bias"][:2].sum()
         N = model.config.N
         obj = (feature[:, None, None, None] + b) * np.exp(0.3j) * np.ones((1, N, N, 1))
-        return ForwardResult(outputs={"trimmed_obj": obj.astype(np.complex64),
-                                      "pred_intensity": np.abs(obj).astype(np.float32) ** 2})
+        return ForwardResult(
+            outputs={
+                "trimmed_obj": obj.astype(np.complex64),
+                "pred_intensity": np.abs(obj).astype(np.float32) ** 2,
+            }
+        )
 
-    def train(self, model: FakeModel, train_data: Any, config: TrainingConfig, seed: int = 0,
-              epochs: int | None = None, on_step: Any = None, progress: bool = False,
-              execution: Any = None) -> TrainResult:
+    def train(
+        self,
+        model: FakeModel,
+        train_data: Any,
+        config: TrainingConfig,
+        seed: int = 0,
+        epochs: int | None = None,
+        on_step: Any = None,
+        progress: bool = False,
+        execution: Any = None,
+    ) -> TrainResult:
         n = int(config.nepochs if epochs is None else epochs)
-        self.trained_with = {"groups": len(train_data), "epochs": n, "seed": seed, "progress": progress}
+        self.trained_with = {
+            "groups": len(train_data),
+            "epochs": n,
+            "seed": seed,
+            "progress": progress,
+        }
         if execution is not None:
             self.trained_with["execution"] = dict(execution)
         steps = math.ceil(len(train_data) / config.batch_size)
         step_loss = [1.0 / (1 + i) for i in range(n * steps)]
         loss = [float(np.mean(step_loss[e * steps : (e + 1) * steps])) for e in range(n)]
-        return TrainResult(history={"loss": loss, "val_loss": [x * 1.1 for x in loss], "lr": [1e-3] * n},
-                           step_loss=step_loss, weights=self.export_weights(model), seconds=0.5)
+        return TrainResult(
+            history={"loss": loss, "val_loss": [x * 1.1 for x in loss], "lr": [1e-3] * n},
+            step_loss=step_loss,
+            weights=self.export_weights(model),
+            seconds=0.5,
+        )
 
-    def infer(self, model: FakeModel, data: Any, batch_size: int = 64, crop: int = 20) -> InferenceResult:
+    def infer(
+        self, model: FakeModel, data: Any, batch_size: int = 64, crop: int = 20
+    ) -> InferenceResult:
         """The ground-truth patches stitched: a perfect reconstruction up to interpolation."""
         patches = np.asarray(data.Y[..., :1], np.complex64)
-        stitched = physics.stitch(patches, data.global_offsets, crop=crop)[..., 0].astype(np.complex64)
+        stitched = physics.stitch(patches, data.global_offsets, crop=crop)[..., 0].astype(
+            np.complex64
+        )
         return InferenceResult(patches, stitched, np.abs(stitched), np.angle(stitched))
 
     # persistence -----------------------------------------------------------------------
@@ -118,10 +157,16 @@ class FakeBackend:
         np.savez(buf, **model.internal)  # type: ignore[arg-type]
         fmt, fname = self.PAYLOAD[self.name]
         return write_bundle(
-            bundle_dir, backend=self.name,
-            payloads={"diffraction_to_obj": {fname: buf.getvalue()}, "autoencoder": {"alias_of": "diffraction_to_obj"}},
-            payload_formats={"diffraction_to_obj": fmt}, params=dict(params),
-            model_geometry=config.model, producer={"framework": "numpy"},
+            bundle_dir,
+            backend=self.name,
+            payloads={
+                "diffraction_to_obj": {fname: buf.getvalue()},
+                "autoencoder": {"alias_of": "diffraction_to_obj"},
+            },
+            payload_formats={"diffraction_to_obj": fmt},
+            params=dict(params),
+            model_geometry=config.model,
+            producer={"framework": "numpy"},
         )
 
     def load_bundle(self, path: Path) -> tuple[FakeModel, dict[str, Any]]:
@@ -130,10 +175,14 @@ class FakeBackend:
         restore_params(params, contents)
         config = workflows.training_config_from_params(dict(params), self.name).model
         _fmt, fname = self.PAYLOAD[self.name]
-        with np.load(io.BytesIO(contents.payload("diffraction_to_obj")[fname]), allow_pickle=False) as z:
+        with np.load(
+            io.BytesIO(contents.payload("diffraction_to_obj")[fname]), allow_pickle=False
+        ) as z:
             internal = {k: z[k] for k in z.files}
         weights = convert_weights(internal, to="reference", source=self.layout)
-        return self.build(config, params["probe"], contents.intensity_scale, weights=weights), dict(params)
+        return self.build(config, params["probe"], contents.intensity_scale, weights=weights), dict(
+            params
+        )
 
 
 @pytest.fixture(scope="session")
@@ -170,12 +219,23 @@ def small_config(**changes: Any) -> TrainingConfig:
 
 def test_train_writes_every_output(fakes: dict[str, FakeBackend], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    outcome = workflows.train("tensorflow", SMALL, f"{SMALL}:test", small_config(), out, progress=False, seed=3)
+    outcome = workflows.train(
+        "tensorflow", SMALL, f"{SMALL}:test", small_config(), out, progress=False, seed=3
+    )
     assert outcome.bundle == out / "wts.h5.zip"
     assert sorted(p.name for p in out.iterdir()) == [
-        "history.json", "metrics.json", "reconstructed_amplitude.png", "reconstructed_phase.png", "wts.h5.zip",
+        "history.json",
+        "metrics.json",
+        "reconstructed_amplitude.png",
+        "reconstructed_phase.png",
+        "wts.h5.zip",
     ]
-    assert fakes["tensorflow"].trained_with == {"groups": 32, "epochs": 2, "seed": 3, "progress": False}
+    assert fakes["tensorflow"].trained_with == {
+        "groups": 32,
+        "epochs": 2,
+        "seed": 3,
+        "progress": False,
+    }
 
     contents = read_bundle(out, expected_backend="tensorflow")
     # intensity scale sqrt(nphotons) / (N / 2), nphotons 1e9 from the file
@@ -187,7 +247,9 @@ def test_train_writes_every_output(fakes: dict[str, FakeBackend], tmp_path: Path
     assert p["output_prefix"] == str(out)
 
     history = json.loads((out / "history.json").read_text())
-    assert history["epochs"]["loss"] == pytest.approx([np.mean([1, 1 / 2]), np.mean([1 / 3, 1 / 4])])
+    assert history["epochs"]["loss"] == pytest.approx(
+        [np.mean([1, 1 / 2]), np.mean([1 / 3, 1 / 4])]
+    )
     assert len(history["steps"]["loss"]) == 4  # 32 groups, batch 16, 2 epochs
     assert history["seed"] == 3
 
@@ -199,7 +261,9 @@ def test_train_writes_every_output(fakes: dict[str, FakeBackend], tmp_path: Path
     assert outcome.metrics is not None and outcome.epochs_run == 2
 
 
-def test_train_without_test_data_evaluates_training_data(fakes: dict[str, FakeBackend], tmp_path: Path) -> None:
+def test_train_without_test_data_evaluates_training_data(
+    fakes: dict[str, FakeBackend], tmp_path: Path
+) -> None:
     outcome = workflows.train("pytorch", SMALL, None, small_config(), tmp_path, progress=False)
     assert json.loads((tmp_path / "metrics.json").read_text())["data"] == "train"
     assert read_bundle(tmp_path, expected_backend="pytorch").params["backend"] == "pytorch"
@@ -212,13 +276,17 @@ def test_train_epochs_argument_wins(fakes: dict[str, FakeBackend], tmp_path: Pat
     assert read_bundle(tmp_path, expected_backend="tensorflow").params["nepochs"] == 1
 
 
-def test_train_requires_data_and_valid_config(fakes: dict[str, FakeBackend], tmp_path: Path) -> None:
+def test_train_requires_data_and_valid_config(
+    fakes: dict[str, FakeBackend], tmp_path: Path
+) -> None:
     with pytest.raises(ValueError, match="no training data"):
         workflows.train("tensorflow", None, None, small_config(), tmp_path)
     with pytest.raises(ValueError, match="batch_size"):
         workflows.train("tensorflow", SMALL, None, small_config(batch_size=12), tmp_path)
     with pytest.raises(FileNotFoundError, match=r"nothere\.npz"):
-        workflows.train("tensorflow", tmp_path / "nothere.npz", None, small_config(), tmp_path / "o")
+        workflows.train(
+            "tensorflow", tmp_path / "nothere.npz", None, small_config(), tmp_path / "o"
+        )
     assert not (tmp_path / "o").exists()
 
 
@@ -236,7 +304,10 @@ def test_infer_writes_reconstruction(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "inf"
     outcome = workflows.infer(None, trained, f"{SMALL}:test", out, n_groups=40)
     assert sorted(p.name for p in out.iterdir()) == [
-        "metrics.json", "reconstructed_amplitude.png", "reconstructed_phase.png", "reconstruction.npz",
+        "metrics.json",
+        "reconstructed_amplitude.png",
+        "reconstructed_phase.png",
+        "reconstruction.npz",
     ]
     with np.load(out / "reconstruction.npz", allow_pickle=False) as z:
         assert set(z.files) == {"stitched", "amplitude", "phase", "patches", "global_offsets"}
@@ -264,9 +335,16 @@ def test_infer_missing_bundle(fakes: dict[str, FakeBackend], tmp_path: Path) -> 
 
 def test_training_config_round_trip_through_params() -> None:
     cfg = TrainingConfig(
-        model=ModelConfig(N=128, gridsize=2, probe_big=False, amp_activation="swish", combine_mode="legacy_rect"),
-        train_data_file=Path("a.npz"), nphotons=1e6, n_groups=100, nepochs=7, n_subsample=9,
-        output_dir=Path("out"), positions_provided=False,
+        model=ModelConfig(
+            N=128, gridsize=2, probe_big=False, amp_activation="swish", combine_mode="legacy_rect"
+        ),
+        train_data_file=Path("a.npz"),
+        nphotons=1e6,
+        n_groups=100,
+        nepochs=7,
+        n_subsample=9,
+        output_dir=Path("out"),
+        positions_provided=False,
     )
     back = workflows.training_config_from_params(to_legacy_snapshot(cfg), "pytorch")
     assert back.model == cfg.model
@@ -299,7 +377,9 @@ def test_convert_bundle_between_layouts(trained: Path, tmp_path: Path) -> None:
     assert list(tmp_path.glob(".converted.convert-*")) == []
 
 
-def test_convert_detects_a_layout_bug(trained: Path, tmp_path: Path, fakes: dict[str, FakeBackend]) -> None:
+def test_convert_detects_a_layout_bug(
+    trained: Path, tmp_path: Path, fakes: dict[str, FakeBackend]
+) -> None:
     fakes["pytorch"].broken_import = True
     report = workflows.convert_bundle(trained, "pytorch", tmp_path / "converted")
     assert not report.passed
@@ -320,7 +400,11 @@ def test_convert_refuses_same_backend(trained: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", [pytest.param("tensorflow", marks=pytest.mark.tensorflow), pytest.param("pytorch", marks=pytest.mark.pytorch)]
+    "name",
+    [
+        pytest.param("tensorflow", marks=pytest.mark.tensorflow),
+        pytest.param("pytorch", marks=pytest.mark.pytorch),
+    ],
 )
 def test_real_backend_train_and_infer(name: str, tmp_path: Path, data_cache: Path) -> None:
     import backends
@@ -352,7 +436,9 @@ def test_real_convert_both_ways(tmp_path: Path, data_cache: Path) -> None:
             backends.get(name)
         except ModuleNotFoundError as exc:
             pytest.skip(f"{name} adapter unavailable: {exc}")
-    workflows.train("tensorflow", SMALL, None, small_config(nepochs=1), tmp_path / "tf", progress=False)
+    workflows.train(
+        "tensorflow", SMALL, None, small_config(nepochs=1), tmp_path / "tf", progress=False
+    )
     to_torch = workflows.convert_bundle(tmp_path / "tf", "pytorch", tmp_path / "pt")
     assert to_torch.passed, to_torch.max_rel_diff
     back = workflows.convert_bundle(tmp_path / "pt", "tensorflow", tmp_path / "tf2")

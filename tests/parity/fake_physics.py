@@ -1,4 +1,4 @@
-"""A compact float64 implementation of the physics ops (spec/physics.md), written from the spec
+"""A compact float64 implementation of the physics ops (docs/physics.md), written from the spec
 for the harness's own tests: it plays the oracle, and the fake backends use it (in float32).
 
 Not a replacement for :mod:`backends.physics`; it keeps the harness's tests independent of the

@@ -1,7 +1,7 @@
 """NumPy test doubles of a backend, a dataset and the reconstruction metrics.
 
 :class:`FakeBackend` implements :class:`backends.base.Backend` with the real network of
-spec/model.md (weights named and shaped by :mod:`backends.graph`, every stage captured) in float32
+docs/model.md (weights named and shaped by :mod:`backends.graph`, every stage captured) in float32
 NumPy, the physics of :mod:`tests.parity.fake_physics`, and Keras-form Adam. Its gradients are
 those of a surrogate (``kappa * w`` with a batch-dependent ``kappa``) rather than of the loss: the
 harness compares gradients across backends, it does not differentiate. Injected defects switch
@@ -642,7 +642,7 @@ for _name in INTERNAL_DEFECTS:
 
 @dataclasses.dataclass
 class FakeContainer:
-    """A model-ready container with the fields of spec/data.md 8."""
+    """A model-ready container with the fields of docs/data.md 8."""
 
     X: np.ndarray
     Y: np.ndarray

@@ -52,7 +52,16 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 def _run_args(scenario_file: Path, out: Path) -> list[str]:
     """``parity run`` arguments: the fake scenario on the fake backends, reports under ``out``."""
-    return [str(scenario_file), "--backends", f"{REF},{CAND}", "--oracle", ORACLE, "--out", str(out), "-q"]
+    return [
+        str(scenario_file),
+        "--backends",
+        f"{REF},{CAND}",
+        "--oracle",
+        ORACLE,
+        "--out",
+        str(out),
+        "-q",
+    ]
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """``parity diff-params``: examples pass, injected bridge defects fail naming the key, and
-``--defaults`` reproduces the drift of spec/config.md (g)."""
+``--defaults`` reproduces the drift of docs/config.md (g)."""
 
 from __future__ import annotations
 
@@ -184,4 +184,4 @@ def test_defaults_fail_on_undocumented_drift(capsys, monkeypatch):
     code, out, _ = _run(capsys, "--defaults")
     assert code == 1
     assert "DRIFT NOT DOCUMENTED" in out
-    assert "FAIL: drift not documented in spec/config.md (g): probe_trainable" in out
+    assert "FAIL: drift not documented in docs/config.md (g): probe_trainable" in out

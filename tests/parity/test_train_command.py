@@ -124,7 +124,10 @@ def test_config_file_then_command_line(stand_ins: dict[str, FakeBackend], tmp_pa
         (["--backend", "pytorch", "--exec", "learning_rate"], "expected KEY=VALUE"),
         (["--backend", "pytorch", "--exec", "accum_steps=two"], "'accum_steps' must be an integer"),
         (["--backend", "tensorflow", "--exec", "learning_rate=1e-4"], "PyTorch runtime settings"),
-        (["--backend", "pytorch", "--execution-config", "no.toml"], "execution config file not found"),
+        (
+            ["--backend", "pytorch", "--execution-config", "no.toml"],
+            "execution config file not found",
+        ),
     ],
 )
 def test_bad_options_exit_2(

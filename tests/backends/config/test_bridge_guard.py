@@ -1,4 +1,4 @@
-"""The bridge guard: every behaviour of spec/config.md (f) 1-48, and the project's extra cases.
+"""The bridge guard: every behaviour of docs/config.md (f) 1-48, and the project's extra cases.
 
 Unless stated otherwise the training bridge gets overrides train_data_file, n_groups=512 and
 nphotons=1e9, the inference bridge model_path, test_data_file and n_groups=512. Every test runs

@@ -14,7 +14,7 @@ from backends.config.canonical import InferenceConfig, ModelConfig, TrainingConf
 from backends.config.legacy import to_legacy_snapshot
 from tests.backends.config.strategies import inference_configs, training_configs
 
-# Fields with no torch source (spec/config.md (d)) and the special cases named in the issue.
+# Fields with no torch source (docs/config.md (d)) and the special cases named in the issue.
 TRAINING_OVERRIDABLE = {
     "combine_mode", "mae_weight", "realspace_mae_weight", "realspace_weight",
     "positions_provided", "probe_trainable", "sequential_sampling", "n_subsample",
@@ -102,6 +102,6 @@ def test_probe_mask_array_is_the_physics_disc():
     )
     mask = configs.model.probe_mask
     assert mask.shape == (64, 64)
-    assert int(mask.sum()) == 812  # spec/physics.md 2.2 pixel count for N=64
+    assert int(mask.sum()) == 812  # docs/physics.md 2.2 pixel count for N=64
     assert int(bridge.probe_mask_array(128).sum()) == 3228
     assert np.array_equal(mask, mask.T)

@@ -1,4 +1,4 @@
-"""Canonical dataclasses and validators: spec/config.md (a) and spec/model.md section 1."""
+"""Canonical dataclasses and validators: docs/config.md (a) and docs/model.md section 1."""
 
 from __future__ import annotations
 

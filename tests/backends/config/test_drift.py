@@ -1,4 +1,4 @@
-"""The default-drift table computed from the code reproduces spec/config.md (g)."""
+"""The default-drift table computed from the code reproduces docs/config.md (g)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from backends.config import bridge, drift
 from backends.config import torch_native as tn
 
-# spec/config.md (g): canonical field -> (TF, Legacy, Torch, Factory) with "absent", "required"
+# docs/config.md (g): canonical field -> (TF, Legacy, Torch, Factory) with "absent", "required"
 # and "error" for the descriptive entries. Client column omitted (not in this code base).
 SPEC_G = {
     "N": (64, 128, 64, 64),

@@ -1,4 +1,4 @@
-"""Execution settings the PyTorch trainer honours or refuses (spec/config.md (e), (g) defect 12);
+"""Execution settings the PyTorch trainer honours or refuses (docs/config.md (e), (g) defect 12);
 no framework needed."""
 
 from __future__ import annotations

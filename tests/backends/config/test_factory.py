@@ -1,4 +1,4 @@
-"""The payload factories (spec/config.md (d) "Factory")."""
+"""The payload factories (docs/config.md (d) "Factory")."""
 
 from __future__ import annotations
 

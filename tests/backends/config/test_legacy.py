@@ -1,4 +1,4 @@
-"""The legacy params dict and the canonical -> legacy translation (spec/config.md (b), (c))."""
+"""The legacy params dict and the canonical -> legacy translation (docs/config.md (b), (c))."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from backends.config.legacy import (
 )
 from tests.backends.config.strategies import inference_configs, training_configs
 
-# spec/config.md (b): the 40 keys at import, with their defaults
+# docs/config.md (b): the 40 keys at import, with their defaults
 IMPORT_DEFAULTS = {
     "N": 128, "gridsize": 2, "batch_size": 16, "nepochs": 60, "n_filters_scale": 2,
     "mae_weight": 0.0, "nll_weight": 1.0, "realspace_mae_weight": 0.0, "realspace_weight": 0.0,

@@ -1,4 +1,4 @@
-"""Torch-native configs (spec/config.md (d)) and the execution config ((e)); no torch import."""
+"""Torch-native configs (docs/config.md (d)) and the execution config ((e)); no torch import."""
 
 from __future__ import annotations
 

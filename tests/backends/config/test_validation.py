@@ -1,4 +1,4 @@
-"""Inference validation and model_path resolution (spec/config.md (a))."""
+"""Inference validation and model_path resolution (docs/config.md (a))."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Straightforward re-derivations of spec/data.md used as independent expectations.
+"""Straightforward re-derivations of docs/data.md used as independent expectations.
 
 Written as literally as the spec reads: one KD-tree query per seed, ``RandomState.choice`` on
 the candidate list, explicit loops. Deliberately slow and simple.
@@ -122,7 +122,12 @@ def bilinear_sample(obj: np.ndarray, yy: float, xx: float) -> complex:
     x0, y0 = math.floor(xx), math.floor(yy)
     wx, wy = xx - x0, yy - y0
     total = 0j
-    for dx, dy, w in ((0, 0, (1 - wx) * (1 - wy)), (1, 0, wx * (1 - wy)), (0, 1, (1 - wx) * wy), (1, 1, wx * wy)):
+    for dx, dy, w in (
+        (0, 0, (1 - wx) * (1 - wy)),
+        (1, 0, wx * (1 - wy)),
+        (0, 1, (1 - wx) * wy),
+        (1, 1, wx * wy),
+    ):
         cx, cy = x0 + dx, y0 + dy
         if 0 <= cx < W and 0 <= cy < H:
             total += w * complex(obj[cy, cx])

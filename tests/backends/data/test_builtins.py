@@ -28,7 +28,12 @@ def test_recipes():
     assert set(BUILTINS) == {"lines-64", "lines-128", "lines-256", "lines-64-small"}
     for name, N in (("lines-64", 64), ("lines-128", 128), ("lines-256", 256)):
         recipe = BUILTINS[name]
-        assert (recipe.N, recipe.object_size, recipe.n_images, recipe.nphotons) == (N, int(3.5 * N), 500, 1e9)
+        assert (recipe.N, recipe.object_size, recipe.n_images, recipe.nphotons) == (
+            N,
+            int(3.5 * N),
+            500,
+            1e9,
+        )
     small = BUILTINS["lines-64-small"]
     assert (small.N, small.object_size, small.n_images) == (64, 224, 128)
 
@@ -44,7 +49,9 @@ def test_small_builtin_generated_once_and_reused(cache_dir, monkeypatch):
     assert raw.metadata["seeds"] == {"object_seed": 1, "positions_seed": 42, "poisson_seed": 1001}
     assert raw.metadata["builtin"]["name"] == "lines-64-small"
     # The recipe: lines object from RandomState(1), positions from RandomState(42).
-    np.testing.assert_array_equal(raw.objectGuess, lines(224, np.random.RandomState(1)).astype(np.complex64))
+    np.testing.assert_array_equal(
+        raw.objectGuess, lines(224, np.random.RandomState(1)).astype(np.complex64)
+    )
     r = np.random.RandomState(42)
     np.testing.assert_array_equal(raw.xcoords, r.uniform(32, 224 - 32, 128))
     t = load_npz(test)
@@ -60,7 +67,8 @@ def test_small_builtin_generated_once_and_reused(cache_dir, monkeypatch):
     assert resolve_data("builtin:lines-64-small") == train
     assert train.stat().st_mtime_ns == stamp
     assert sorted(p.name for p in cache_dir.iterdir() if not p.name.endswith(".lock")) == [
-        test.name, train.name
+        test.name,
+        train.name,
     ]
 
 
@@ -71,7 +79,14 @@ def test_generation_is_deterministic_across_cache_dirs(tmp_path, monkeypatch):
         paths.append(resolve_data("builtin:lines-64-small:test"))
     a, b = (load_npz(p, ground_truth_patches=True) for p in paths)
     assert a.ground_truth_patches is not None and a.ground_truth_patches.shape == (128, 64, 64, 1)
-    for key in ("diff3d", "xcoords", "ycoords", "probeGuess", "objectGuess", "ground_truth_patches"):
+    for key in (
+        "diff3d",
+        "xcoords",
+        "ycoords",
+        "probeGuess",
+        "objectGuess",
+        "ground_truth_patches",
+    ):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
 
 
@@ -83,7 +98,14 @@ def test_two_processes_generating_at_once(cache_dir):
     env = dict(os.environ, PTYCHOPINN_CACHE_DIR=str(cache_dir))
     root = Path(__file__).resolve().parents[3]
     procs = [
-        subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -94,7 +116,9 @@ def test_two_processes_generating_at_once(cache_dir):
 
 
 def test_unknown_builtin_lists_the_names(cache_dir):
-    with pytest.raises(UnknownDatasetError, match="available: builtin:lines-64, builtin:lines-128") as info:
+    with pytest.raises(
+        UnknownDatasetError, match="available: builtin:lines-64, builtin:lines-128"
+    ) as info:
         resolve_data("builtin:lines-32")
     assert isinstance(info.value, ValueError)
     with pytest.raises(UnknownDatasetError, match="unknown split 'val'"):

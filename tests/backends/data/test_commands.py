@@ -11,9 +11,31 @@ from parity.cli import main
 
 def test_simulate_then_inspect(tmp_path, capsys):
     out = tmp_path / "new" / "scan.npz"
-    code = main(["simulate", "--object", "lines", "-N", "16", "--object-size", "56", "--n-images", "30",
-                 "--nphotons", "1e6", "--seed", "3", "--positions-seed", "4", "--poisson-seed", "5",
-                 "--gridsize", "2", "-o", str(out)])
+    code = main(
+        [
+            "simulate",
+            "--object",
+            "lines",
+            "-N",
+            "16",
+            "--object-size",
+            "56",
+            "--n-images",
+            "30",
+            "--nphotons",
+            "1e6",
+            "--seed",
+            "3",
+            "--positions-seed",
+            "4",
+            "--poisson-seed",
+            "5",
+            "--gridsize",
+            "2",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0
     assert "wrote" in capsys.readouterr().out
     raw = load_npz(out)
@@ -30,7 +52,23 @@ def test_simulate_then_inspect(tmp_path, capsys):
 @pytest.mark.parametrize("extra", [["--object", "grf"], ["--scan", "raster"], ["--set-phi"]])
 def test_simulate_options(tmp_path, extra):
     out = tmp_path / "s.npz"
-    assert main(["simulate", "-N", "16", "--object-size", "48", "--n-images", "8", "-o", str(out), *extra]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "-N",
+                "16",
+                "--object-size",
+                "48",
+                "--n-images",
+                "8",
+                "-o",
+                str(out),
+                *extra,
+            ]
+        )
+        == 0
+    )
     raw = load_npz(out)
     if "--set-phi" in extra:
         assert np.ptp(np.angle(raw.objectGuess)) > 0.1
@@ -49,8 +87,13 @@ def test_simulate_rejects_bad_input_without_output(tmp_path, capsys):
 
 def test_inspect_reports_invalid_file_with_reason(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
-    np.savez(bad, diff3d=np.ones((3, 4, 4), np.uint16), xcoords=np.zeros(3), ycoords=np.zeros(3),
-             probeGuess=np.ones((4, 4)))
+    np.savez(
+        bad,
+        diff3d=np.ones((3, 4, 4), np.uint16),
+        xcoords=np.zeros(3),
+        ycoords=np.zeros(3),
+        probeGuess=np.ones((4, 4)),
+    )
     assert main(["inspect", str(bad)]) == 2
     text = capsys.readouterr().out
     assert "uint16" in text and "verdict: INVALID" in text and "sqrt" in text
@@ -65,8 +108,13 @@ def test_inspect_reports_invalid_file_with_reason(tmp_path, capsys):
 
 def test_inspect_missing_key_and_pickled_metadata(tmp_path, capsys):
     f = tmp_path / "m.npz"
-    np.savez(f, diff3d=np.ones((3, 4, 4), np.float32), xcoords=np.zeros(3), probeGuess=np.ones((4, 4)),
-             _metadata=np.array({"nphotons": 1}, dtype=object))
+    np.savez(
+        f,
+        diff3d=np.ones((3, 4, 4), np.float32),
+        xcoords=np.zeros(3),
+        probeGuess=np.ones((4, 4)),
+        _metadata=np.array({"nphotons": 1}, dtype=object),
+    )
     assert main(["inspect", str(f)]) == 2
     text = capsys.readouterr().out
     assert "needs pickle" in text and "'ycoords'" in text and "verdict: INVALID" in text

@@ -15,11 +15,37 @@ from backends.data import RawData, load_npz, save_npz
 from tests.backends.data.conftest import make_arrays
 
 KEYS = [
-    "diff3d", "diffraction", "xcoords", "ycoords", "xcoords_start", "ycoords_start", "probeGuess",
-    "scan_index", "objectGuess", "Y", "ground_truth_patches", "_metadata", "other", "dir/key",
+    "diff3d",
+    "diffraction",
+    "xcoords",
+    "ycoords",
+    "xcoords_start",
+    "ycoords_start",
+    "probeGuess",
+    "scan_index",
+    "objectGuess",
+    "Y",
+    "ground_truth_patches",
+    "_metadata",
+    "other",
+    "dir/key",
 ]
-DTYPES = ["float32", "float64", "float16", ">f8", "int16", "uint16", "uint8", "int64", "complex64",
-          "complex128", "bool", "<U3", "S2", "object"]
+DTYPES = [
+    "float32",
+    "float64",
+    "float16",
+    ">f8",
+    "int16",
+    "uint16",
+    "uint8",
+    "int64",
+    "complex64",
+    "complex128",
+    "bool",
+    "<U3",
+    "S2",
+    "object",
+]
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -30,7 +56,9 @@ def random_array(draw) -> np.ndarray:
     shape = tuple(draw(st.lists(st.sampled_from([0, 1, 2, 4, 5]), min_size=0, max_size=4)))
     size = int(np.prod(shape)) if shape else 1
     if dtype == "object":
-        return np.array([{"a": i} for i in range(size)] or [None], dtype=object)[:size].reshape(shape)
+        return np.array([{"a": i} for i in range(size)] or [None], dtype=object)[:size].reshape(
+            shape
+        )
     values = np.arange(size, dtype=np.float64).reshape(shape) * 0.5
     return values.astype(dtype)
 
@@ -47,7 +75,9 @@ def mutated_mapping(draw) -> dict:
         else:
             arrays[key] = draw(random_array())
     if draw(st.booleans()):
-        arrays["_metadata"] = np.array(draw(st.sampled_from(['{"nphotons": 1e6}', "not json", "[1, 2]", '{"nphotons": "x"}'])))
+        arrays["_metadata"] = np.array(
+            draw(st.sampled_from(['{"nphotons": 1e6}', "not json", "[1, 2]", '{"nphotons": "x"}']))
+        )
     return arrays
 
 
@@ -71,7 +101,10 @@ def test_reader_on_random_keys_dtypes_shapes(arrays):
 
 
 @FUZZ
-@given(cut=st.floats(0.0, 1.0), flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4))
+@given(
+    cut=st.floats(0.0, 1.0),
+    flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4),
+)
 def test_reader_on_truncated_and_corrupted_files(cut, flips):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scan.npz"
@@ -117,13 +150,26 @@ def test_writer_leaves_complete_file_or_nothing(arrays):
     object_size=st.sampled_from([None, 1, 3, 7, 8, 40]),
     kind=st.sampled_from(["lines", "grf"]),
 )
-def test_simulate_command_exit_codes_and_no_partial_output(N, n_images, nphotons, object_size, kind):
+def test_simulate_command_exit_codes_and_no_partial_output(
+    N, n_images, nphotons, object_size, kind
+):
     from parity.cli import main
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "sub" / "sim.npz"
-        argv = ["simulate", "--object", kind, "-N", str(N), "--n-images", str(n_images),
-                "--nphotons", str(nphotons), "-o", str(out)]
+        argv = [
+            "simulate",
+            "--object",
+            kind,
+            "-N",
+            str(N),
+            "--n-images",
+            str(n_images),
+            "--nphotons",
+            str(nphotons),
+            "-o",
+            str(out),
+        ]
         if object_size is not None:
             argv += ["--object-size", str(object_size)]
         with warnings.catch_warnings():

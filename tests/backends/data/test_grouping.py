@@ -36,16 +36,29 @@ def test_random_mode_matches_literal_rederivation(P, gridsize, extra_k, n_groups
     K = max(C, 1) + extra_k
     assume(P >= C and (C == 1 or n_groups <= P))
     x, y = _positions(P, seed, raster)
-    nn = group_indices(x, y, gridsize=gridsize, n_groups=n_groups, neighbor_count=K,
-                       rng=np.random.RandomState(seed))
-    expected = reference_group(x, y, gridsize=gridsize, n_groups=n_groups, K=K,
-                               rng=np.random.RandomState(seed))
+    nn = group_indices(
+        x,
+        y,
+        gridsize=gridsize,
+        n_groups=n_groups,
+        neighbor_count=K,
+        rng=np.random.RandomState(seed),
+    )
+    expected = reference_group(
+        x, y, gridsize=gridsize, n_groups=n_groups, K=K, rng=np.random.RandomState(seed)
+    )
     G = min(n_groups, P)
     assert nn.shape == (G, C) and nn.dtype == np.int64
     np.testing.assert_array_equal(nn, expected)
     # Same stream, same groups.
-    again = group_indices(x, y, gridsize=gridsize, n_groups=n_groups, neighbor_count=K,
-                          rng=np.random.RandomState(seed))
+    again = group_indices(
+        x,
+        y,
+        gridsize=gridsize,
+        n_groups=n_groups,
+        neighbor_count=K,
+        rng=np.random.RandomState(seed),
+    )
     np.testing.assert_array_equal(nn, again)
 
 
@@ -63,7 +76,11 @@ def test_members_are_among_the_k_nearest_excluding_the_seed(P, gridsize, extra_k
     x, y = _positions(P, seed)
     rng = np.random.RandomState(seed)
     nn = group_indices(x, y, gridsize=gridsize, n_groups=n_groups, neighbor_count=K, rng=rng)
-    seeds = np.random.RandomState(seed).choice(P, n_groups, replace=False) if n_groups < P else np.arange(P)
+    seeds = (
+        np.random.RandomState(seed).choice(P, n_groups, replace=False)
+        if n_groups < P
+        else np.arange(P)
+    )
     points = np.column_stack([x, y])
     for g, s in enumerate(seeds):
         d = np.hypot(x - x[s], y - y[s])
@@ -100,10 +117,19 @@ def test_all_points_used_without_a_draw_when_n_groups_reaches_p():
 def test_sequential_mode_uses_arange_seeds_and_randomstate_zero():
     x, y = _positions(40, 2)
     caller = np.random.RandomState(99)
-    nn = group_indices(x, y, gridsize=2, n_groups=15, neighbor_count=6, rng=caller,
-                       sequential_sampling=True, seed=1234)  # seed ignored in this mode
-    expected = reference_group(x, y, gridsize=2, n_groups=15, K=6, rng=np.random.RandomState(12),
-                               sequential=True)
+    nn = group_indices(
+        x,
+        y,
+        gridsize=2,
+        n_groups=15,
+        neighbor_count=6,
+        rng=caller,
+        sequential_sampling=True,
+        seed=1234,
+    )  # seed ignored in this mode
+    expected = reference_group(
+        x, y, gridsize=2, n_groups=15, K=6, rng=np.random.RandomState(12), sequential=True
+    )
     np.testing.assert_array_equal(nn, expected)
     tree = cKDTree(np.column_stack([x, y]))
     r0 = np.random.RandomState(0)
@@ -143,12 +169,28 @@ def test_duplicate_position_drops_the_first_result_whatever_it_is():
 def test_oversampling_matches_literal_rederivation(P, gridsize, pool, factor, seed, sequential):
     n_groups = P * factor
     x, y = _positions(P, seed)
-    nn = group_indices(x, y, gridsize=gridsize, n_groups=n_groups, neighbor_count=4,
-                       rng=np.random.RandomState(seed), enable_oversampling=True,
-                       neighbor_pool_size=pool, sequential_sampling=sequential)
-    expected = reference_group(x, y, gridsize=gridsize, n_groups=n_groups, K=4,
-                               rng=np.random.RandomState(seed), oversampling=True,
-                               pool_size=pool, sequential=sequential)
+    nn = group_indices(
+        x,
+        y,
+        gridsize=gridsize,
+        n_groups=n_groups,
+        neighbor_count=4,
+        rng=np.random.RandomState(seed),
+        enable_oversampling=True,
+        neighbor_pool_size=pool,
+        sequential_sampling=sequential,
+    )
+    expected = reference_group(
+        x,
+        y,
+        gridsize=gridsize,
+        n_groups=n_groups,
+        K=4,
+        rng=np.random.RandomState(seed),
+        oversampling=True,
+        pool_size=pool,
+        sequential=sequential,
+    )
     assert nn.shape == (n_groups, 4)
     np.testing.assert_array_equal(nn, expected)
 
@@ -159,8 +201,16 @@ def test_oversampling_stops_at_twice_n_groups():
     import itertools
 
     x, y = _positions(30, 1)
-    nn = group_indices(x, y, gridsize=2, n_groups=60, neighbor_count=4, rng=np.random.RandomState(2),
-                       enable_oversampling=True, neighbor_pool_size=7)
+    nn = group_indices(
+        x,
+        y,
+        gridsize=2,
+        n_groups=60,
+        neighbor_count=4,
+        rng=np.random.RandomState(2),
+        enable_oversampling=True,
+        neighbor_pool_size=7,
+    )
     seeds = np.random.RandomState(2).choice(30, 4, replace=False)
     tree = cKDTree(np.column_stack([x, y]))
     allowed = set()
@@ -174,8 +224,11 @@ def test_oversampling_stops_at_twice_n_groups():
 
 # ----------------------------------------------------------------- error rows
 def test_counts_must_be_positive():
-    for kwargs, name in (({"n_subsample": 0}, "n_subsample"), ({"n_groups": 0}, "n_groups"),
-                         ({"neighbor_count": -1}, "neighbor_count")):
+    for kwargs, name in (
+        ({"n_subsample": 0}, "n_subsample"),
+        ({"n_groups": 0}, "n_groups"),
+        ({"neighbor_count": -1}, "neighbor_count"),
+    ):
         with pytest.raises(ValueError, match=f"{name}.*must be an integer >= 1"):
             check_counts(**kwargs)
     x, y = _positions(10, 0)
@@ -192,11 +245,26 @@ def test_oversampling_needed_but_not_enabled_names_the_flag():
 def test_oversampling_pool_smaller_than_c():
     x, y = _positions(10, 0)
     with pytest.raises(ValueError, match=r"pool of at least C=4.*is 3"):
-        group_indices(x, y, gridsize=2, n_groups=11, neighbor_count=3, rng=np.random.RandomState(0),
-                      enable_oversampling=True)
+        group_indices(
+            x,
+            y,
+            gridsize=2,
+            n_groups=11,
+            neighbor_count=3,
+            rng=np.random.RandomState(0),
+            enable_oversampling=True,
+        )
     # Oversampling checks only the pool: K < C is fine when the pool is large enough.
-    nn = group_indices(x, y, gridsize=2, n_groups=11, neighbor_count=3, rng=np.random.RandomState(0),
-                       enable_oversampling=True, neighbor_pool_size=5)
+    nn = group_indices(
+        x,
+        y,
+        gridsize=2,
+        n_groups=11,
+        neighbor_count=3,
+        rng=np.random.RandomState(0),
+        enable_oversampling=True,
+        neighbor_pool_size=5,
+    )
     assert nn.shape == (11, 4)
 
 
@@ -218,8 +286,15 @@ def test_grouping_rows_in_table_order():
     with pytest.raises(ValueError, match="enable_oversampling"):
         group_indices(x, y, gridsize=2, n_groups=5, neighbor_count=2, rng=np.random.RandomState(0))
     with pytest.raises(ValueError, match="pool of at least"):
-        group_indices(x, y, gridsize=2, n_groups=5, neighbor_count=2, rng=np.random.RandomState(0),
-                      enable_oversampling=True)
+        group_indices(
+            x,
+            y,
+            gridsize=2,
+            n_groups=5,
+            neighbor_count=2,
+            rng=np.random.RandomState(0),
+            enable_oversampling=True,
+        )
     with pytest.raises(ValueError, match="dataset has only 3 points"):
         group_indices(x, y, gridsize=2, n_groups=2, neighbor_count=2, rng=np.random.RandomState(0))
 
@@ -258,9 +333,13 @@ def test_coordinates_of_groups():
     np.testing.assert_array_equal(grouped["coords_start_nn"][:, 0, 0, :], raw.xcoords_start[nn])
     centroid_x = np.mean(raw.xcoords[nn], axis=1)
     np.testing.assert_array_equal(grouped["coords_offsets"][:, 0, 0, 0], centroid_x)
-    np.testing.assert_array_equal(grouped["coords_relative"][:, 0, 0, :], centroid_x[:, None] - raw.xcoords[nn])
+    np.testing.assert_array_equal(
+        grouped["coords_relative"][:, 0, 0, :], centroid_x[:, None] - raw.xcoords[nn]
+    )
     start_cy = np.mean(raw.ycoords_start[nn], axis=1)
-    np.testing.assert_array_equal(grouped["coords_start_relative"][:, 0, 1, :], start_cy[:, None] - raw.ycoords_start[nn])
+    np.testing.assert_array_equal(
+        grouped["coords_start_relative"][:, 0, 1, :], start_cy[:, None] - raw.ycoords_start[nn]
+    )
 
 
 def test_gridsize_one_has_zero_relative_coordinates():
@@ -269,4 +348,6 @@ def test_gridsize_one_has_zero_relative_coordinates():
     assert grouped["nn_indices"].shape == (8, 1)
     assert np.all(grouped["coords_relative"] == 0) and np.all(grouped["coords_start_relative"] == 0)
     i = grouped["nn_indices"][:, 0]
-    np.testing.assert_array_equal(grouped["coords_offsets"][:, 0, :, 0], np.column_stack([raw.xcoords[i], raw.ycoords[i]]))
+    np.testing.assert_array_equal(
+        grouped["coords_offsets"][:, 0, :, 0], np.column_stack([raw.xcoords[i], raw.ycoords[i]])
+    )

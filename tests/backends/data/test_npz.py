@@ -124,7 +124,9 @@ def test_genuine_stack_with_fewer_patterns_than_pixels_not_transposed(tmp_path):
 # ----------------------------------------------------------------- rows 6-8
 def test_pattern_count_must_match_positions(tmp_path, arrays):
     arrays["diff3d"] = arrays["diff3d"][:10]
-    with pytest.raises(ValueError, match=r"number of patterns in 'diff3d' \(10.*positions in 'xcoords' \(12\)"):
+    with pytest.raises(
+        ValueError, match=r"number of patterns in 'diff3d' \(10.*positions in 'xcoords' \(12\)"
+    ):
         _load(tmp_path, arrays)
 
 
@@ -196,7 +198,10 @@ def test_ground_truth_patches_read_only_on_request(tmp_path, arrays):
     arrays["ground_truth_patches"] = np.full((12, 8, 8, 1), 2 + 1j, np.complex64)
     path = _write(tmp_path / "scan.npz", arrays)
     assert load_npz(path).ground_truth_patches is None
-    np.testing.assert_array_equal(load_npz(path, ground_truth_patches=True).ground_truth_patches, arrays["ground_truth_patches"])
+    np.testing.assert_array_equal(
+        load_npz(path, ground_truth_patches=True).ground_truth_patches,
+        arrays["ground_truth_patches"],
+    )
 
 
 # ----------------------------------------------------------------- metadata
@@ -205,7 +210,9 @@ def test_metadata_nphotons_override_top_level_and_nested(tmp_path, arrays):
     assert _load(tmp_path, arrays).nphotons == 5e8
     arrays["_metadata"] = np.array(json.dumps({"physics_parameters": {"nphotons": 2e6}}))
     assert _load(tmp_path, arrays).nphotons == 2e6
-    arrays["_metadata"] = np.array(json.dumps({"physics_parameters": {"nphotons": 2e6}, "nphotons": 3e7}))
+    arrays["_metadata"] = np.array(
+        json.dumps({"physics_parameters": {"nphotons": 2e6}, "nphotons": 3e7})
+    )
     assert _load(tmp_path, arrays).nphotons == 3e7
     arrays["_metadata"] = np.array(json.dumps({"other": 1}))
     assert _load(tmp_path, arrays).nphotons is None
@@ -260,11 +267,26 @@ def test_save_load_round_trip_in_client_schema(tmp_path, arrays):
         assert f["_metadata"].shape == () and f["_metadata"].dtype.kind == "U"
         assert f["diff3d"].dtype == np.float32 and f["probeGuess"].dtype == np.complex64
     assert keys == {
-        "xcoords", "ycoords", "xcoords_start", "ycoords_start", "diff3d", "probeGuess",
-        "objectGuess", "scan_index", "_metadata",
+        "xcoords",
+        "ycoords",
+        "xcoords_start",
+        "ycoords_start",
+        "diff3d",
+        "probeGuess",
+        "objectGuess",
+        "scan_index",
+        "_metadata",
     }
     raw = load_npz(path)
-    for key in ("xcoords", "ycoords", "xcoords_start", "ycoords_start", "diff3d", "probeGuess", "objectGuess"):
+    for key in (
+        "xcoords",
+        "ycoords",
+        "xcoords_start",
+        "ycoords_start",
+        "diff3d",
+        "probeGuess",
+        "objectGuess",
+    ):
         np.testing.assert_array_equal(getattr(raw, key), arrays[key])
     assert raw.metadata == {"nphotons": 1e7, "note": "x"} and raw.nphotons == 1e7
     assert [p.name for p in tmp_path.iterdir()] == ["out.npz"]

@@ -29,12 +29,23 @@ from tests.backends.data.conftest import make_arrays
 
 
 # ----------------------------------------------------------------- normalisation
-@given(gridsize=st.integers(1, 2), n_groups=st.integers(4, 20), scale=st.floats(1e-3, 1e4), seed=st.integers(0, 99))
+@given(
+    gridsize=st.integers(1, 2),
+    n_groups=st.integers(4, 20),
+    scale=st.floats(1e-3, 1e4),
+    seed=st.integers(0, 99),
+)
 def test_normalised_energy_is_n_over_2_squared(gridsize, n_groups, scale, seed):
     arrays = make_arrays(M=20, N=8, seed=seed)
     arrays["diff3d"] = (arrays["diff3d"] * scale).astype(np.float32)
     raw = RawData.from_mapping(arrays)
-    g = group(raw, gridsize=gridsize, n_groups=n_groups, neighbor_count=4 + gridsize, rng=np.random.RandomState(seed))
+    g = group(
+        raw,
+        gridsize=gridsize,
+        n_groups=n_groups,
+        neighbor_count=4 + gridsize,
+        rng=np.random.RandomState(seed),
+    )
     X = g["X_full"]
     assert X.dtype == np.float32 and X.shape == (min(n_groups, 20), 8, 8, gridsize**2)
     energy = np.mean(np.sum(X.astype(np.float64) ** 2, axis=(1, 2)))
@@ -62,7 +73,9 @@ def test_patches_at_integer_positions_are_object_slices():
     ys = np.array([4.0, 13.0, 25.0, 26.0])
     patches = extract_object_patches(obj, xs, ys, N)
     for p, (x, y) in enumerate(zip(xs.astype(int), ys.astype(int))):
-        np.testing.assert_array_equal(patches[p], obj[y - N // 2 : y + N // 2, x - N // 2 : x + N // 2])
+        np.testing.assert_array_equal(
+            patches[p], obj[y - N // 2 : y + N // 2, x - N // 2 : x + N // 2]
+        )
     # Near the border the zero padding shows: position (2, 2) reads two rows/cols of zeros.
     edge = extract_object_patches(obj, np.array([2.0]), np.array([2.0]), N)[0]
     assert np.all(edge[:2] == 0) and np.all(edge[:, :2] == 0)
@@ -132,7 +145,9 @@ def test_container_fields_and_dtypes():
     assert c.global_offsets.dtype == np.float64 and c.global_offsets.shape == (10, 1, 2, 1)
     np.testing.assert_array_equal(c.local_offsets, g["coords_relative"])
     assert c.nn_indices.dtype == np.int64 and c.probe.shape == (8, 8)
-    expected_norm = np.float32(math.sqrt(1e9 / np.mean(np.sum(c.X.astype(np.float64) ** 2, axis=(1, 2)))))
+    expected_norm = np.float32(
+        math.sqrt(1e9 / np.mean(np.sum(c.X.astype(np.float64) ** 2, axis=(1, 2))))
+    )
     assert c.norm_Y_I == expected_norm
     assert c.norm_Y_I == pytest.approx(math.sqrt(1e9) / 4, rel=1e-6)  # closed-form s
     assert c.YY_full is None
@@ -210,20 +225,28 @@ def _files(tmp_path: Path, nphotons_meta: float | None = None) -> tuple[Path, Pa
 
 
 def _config(train: Path, test: Path | None, **kw) -> TrainingConfig:
-    return TrainingConfig(model=ModelConfig(N=64, gridsize=kw.pop("gridsize", 2)), train_data_file=train,
-                          test_data_file=test, **kw)
+    return TrainingConfig(
+        model=ModelConfig(N=64, gridsize=kw.pop("gridsize", 2)),
+        train_data_file=train,
+        test_data_file=test,
+        **kw,
+    )
 
 
 @pytest.mark.filterwarnings("ignore:N=8 is outside")
 def test_training_loader_uses_one_stream_across_train_and_test(tmp_path):
     train_path, test_path = _files(tmp_path, nphotons_meta=5e8)
-    cfg = _config(train_path, test_path, n_groups=12, n_subsample=20, subsample_seed=7, neighbor_count=5)
+    cfg = _config(
+        train_path, test_path, n_groups=12, n_subsample=20, subsample_seed=7, neighbor_count=5
+    )
     cfg.model = ModelConfig(N=8, gridsize=2)
     train, test = load_training_data(cfg)
     rng = np.random.RandomState(7)
     tr = RawData.from_mapping(make_arrays(M=30, N=8, seed=1))
     sel = np.sort(rng.choice(30, 20, replace=False))
-    nn_train = reference_group(tr.xcoords[sel], tr.ycoords[sel], gridsize=2, n_groups=12, K=5, rng=rng)
+    nn_train = reference_group(
+        tr.xcoords[sel], tr.ycoords[sel], gridsize=2, n_groups=12, K=5, rng=rng
+    )
     te = RawData.from_mapping(make_arrays(M=16, N=8, seed=2))
     nn_test = reference_group(te.xcoords, te.ycoords, gridsize=2, n_groups=12, K=5, rng=rng)
     np.testing.assert_array_equal(train.nn_indices, nn_train)
@@ -277,7 +300,9 @@ def test_inference_loader_seed_45_and_cap(tmp_path):
     data = load_inference_data(test_path, gridsize=2)
     # cap = P // C = 4 groups from RandomState(45), K = 4
     te = RawData.from_mapping(make_arrays(M=16, N=8, seed=2))
-    expected = reference_group(te.xcoords, te.ycoords, gridsize=2, n_groups=4, K=4, rng=np.random.RandomState(45))
+    expected = reference_group(
+        te.xcoords, te.ycoords, gridsize=2, n_groups=4, K=4, rng=np.random.RandomState(45)
+    )
     np.testing.assert_array_equal(data.nn_indices, expected)
     assert data.nphotons == 1e9
     data = load_inference_data(test_path, gridsize=1, n_groups=100, seed=3)
@@ -287,13 +312,20 @@ def test_inference_loader_seed_45_and_cap(tmp_path):
 @pytest.mark.filterwarnings("ignore:N=8 is outside")
 def test_inference_loader_from_config(tmp_path):
     _, test_path = _files(tmp_path)
-    cfg = InferenceConfig(model=ModelConfig(N=8, gridsize=2), model_path=tmp_path, test_data_file=test_path,
-                          n_groups=3, neighbor_count=6)
+    cfg = InferenceConfig(
+        model=ModelConfig(N=8, gridsize=2),
+        model_path=tmp_path,
+        test_data_file=test_path,
+        n_groups=3,
+        neighbor_count=6,
+    )
     te = RawData.from_mapping(make_arrays(M=16, N=8, seed=2))
     # legacy coupling keeps min(n_groups, M) = 3 points; 3 < C = 4 fails
     with pytest.raises(ValueError, match="dataset has only 3 points"):
         load_inference_data(None, cfg)
     cfg.n_groups = None
     data = load_inference_data(None, cfg)
-    expected = reference_group(te.xcoords, te.ycoords, gridsize=2, n_groups=4, K=6, rng=np.random.RandomState(45))
+    expected = reference_group(
+        te.xcoords, te.ycoords, gridsize=2, n_groups=4, K=6, rng=np.random.RandomState(45)
+    )
     np.testing.assert_array_equal(data.nn_indices, expected)

@@ -37,7 +37,9 @@ def test_default_probe_check_values(N, count):
     window = np.exp(-0.5 * (n / sigma) ** 2)
     disk = np.outer(window, window) > 0.5
     assert disk.sum() == count
-    assert float(np.sum(probe.real.astype(np.float64))) == pytest.approx(count + N * N * 1e-9, rel=1e-6)
+    assert float(np.sum(probe.real.astype(np.float64))) == pytest.approx(
+        count + N * N * 1e-9, rel=1e-6
+    )
     assert float(probe.real.max()) == pytest.approx(1.0, abs=1e-7)
 
 
@@ -61,7 +63,11 @@ def test_lines_object_matches_a_scalar_draw_rederivation():
         r0, c0, r1, c1 = (int(2 * size * r.uniform()) for _ in range(4))
         for rr, cc in bresenham_loop(r0, c0, r1, c1):
             canvas[rr, cc] = 1
-    img = gaussian_filter(canvas, 1) + 2 * gaussian_filter(canvas, 5) + 5 * gaussian_filter(canvas, 10)
+    img = (
+        gaussian_filter(canvas, 1)
+        + 2 * gaussian_filter(canvas, 5)
+        + 5 * gaussian_filter(canvas, 10)
+    )
     lo, hi = size // 2, 2 * size - math.ceil(size / 2)
     np.testing.assert_array_equal(out, img[lo:hi, lo:hi])
     assert out.shape == (size, size)
@@ -96,7 +102,9 @@ def test_energy_identity_and_centring():
     r = np.random.RandomState(0)
     psi = r.normal(size=(5, 16, 16)) + 1j * r.normal(size=(5, 16, 16))
     intensity = diffraction_intensity(psi)
-    np.testing.assert_allclose(intensity.sum(axis=(1, 2)), (np.abs(psi) ** 2).sum(axis=(1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(
+        intensity.sum(axis=(1, 2)), (np.abs(psi) ** 2).sum(axis=(1, 2)), rtol=1e-12
+    )
     flat = np.ones((16, 16), complex)
     centred = diffraction_intensity(flat)
     assert centred[8, 8] == pytest.approx(256.0) and centred.sum() == pytest.approx(256.0)
@@ -134,7 +142,9 @@ def test_simulation_physics_step_by_step():
     obj, probe = raw.objectGuess, raw.probeGuess
     patches = extract_object_patches(obj, raw.xcoords, raw.ycoords, 16)
     np.testing.assert_array_equal(raw.ground_truth_patches[..., 0], patches.astype(np.complex64))
-    s = math.sqrt(1e7 / np.mean(np.sum((np.abs(patches) * np.abs(probe.astype(complex))) ** 2, axis=(1, 2))))
+    s = math.sqrt(
+        1e7 / np.mean(np.sum((np.abs(patches) * np.abs(probe.astype(complex))) ** 2, axis=(1, 2)))
+    )
     assert raw.metadata["physics_parameters"]["intensity_scale"] == pytest.approx(s, rel=1e-12)
     rates = diffraction_intensity(s * patches * probe.astype(np.complex128))
     counts = np.random.default_rng(1001).poisson(rates)  # one call on the whole array
@@ -144,7 +154,9 @@ def test_simulation_physics_step_by_step():
     observed = np.mean(np.sum((s * raw.diff3d.astype(np.float64)) ** 2, axis=(1, 2)))
     assert abs(observed - 1e7) < 5 * math.sqrt(1e7 / 30)
     # Observed intensities are photon counts.
-    np.testing.assert_allclose((s * raw.diff3d.astype(np.float64)) ** 2, counts, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        (s * raw.diff3d.astype(np.float64)) ** 2, counts, rtol=1e-5, atol=1e-3
+    )
 
 
 def test_blockwise_poisson_equals_one_call():
@@ -206,7 +218,9 @@ def test_agrees_with_the_physics_oracle():
     probe_mod = pytest.importorskip("backends.physics.probe")
     diffraction = pytest.importorskip("backends.physics.diffraction")
     for N in (64, 128):
-        np.testing.assert_array_equal(default_probe(N), probe_mod.default_probe(N).astype(np.complex64))
+        np.testing.assert_array_equal(
+            default_probe(N), probe_mod.default_probe(N).astype(np.complex64)
+        )
     r = np.random.RandomState(2)
     obj = r.normal(size=(50, 60)) + 1j * r.normal(size=(50, 60))
     xy = np.column_stack([r.uniform(-5, 65, 20), r.uniform(-5, 55, 20)])
@@ -214,4 +228,6 @@ def test_agrees_with_the_physics_oracle():
     theirs = geometry.extract_object_patches(obj, xy, 16)
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
     psi = r.normal(size=(3, 16, 16, 1)) + 1j * r.normal(size=(3, 16, 16, 1))
-    np.testing.assert_allclose(np.sqrt(diffraction_intensity(psi[..., 0])), diffraction.diffract(psi)[..., 0], rtol=1e-12)
+    np.testing.assert_allclose(
+        np.sqrt(diffraction_intensity(psi[..., 0])), diffraction.diffract(psi)[..., 0], rtol=1e-12
+    )

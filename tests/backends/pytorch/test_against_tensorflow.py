@@ -168,14 +168,18 @@ def test_single_step_mode_on_reference_inputs(backends_pair, pair) -> None:
 def test_loss_terms_and_gradients(backends_pair, pair) -> None:
     tf_backend, pt_backend = backends_pair
     cfg, _, tf_model, pt_model, batch, _ = pair
-    config = TrainingConfig(model=cfg, mae_weight=0.5, realspace_weight=0.1, realspace_mae_weight=1.0)
+    config = TrainingConfig(
+        model=cfg, mae_weight=0.5, realspace_weight=0.1, realspace_mae_weight=1.0
+    )
     ref = tf_backend.loss_and_grads(tf_model, batch, config)
     got = pt_backend.loss_and_grads(pt_model, batch, config)
     assert set(got.losses) == set(ref.losses) == {"total", "nll", "mae", "realspace"}
     for term, value in ref.losses.items():
         assert got.losses[term] == pytest.approx(value, rel=LOSS_RTOL), term
     assert set(got.grads) == set(ref.grads) == set(graph.weight_shapes(cfg))
-    diff2 = sum(float(np.sum((got.grads[k] - g).astype(np.float64) ** 2)) for k, g in ref.grads.items())
+    diff2 = sum(
+        float(np.sum((got.grads[k] - g).astype(np.float64) ** 2)) for k, g in ref.grads.items()
+    )
     ref2 = sum(float(np.sum(g.astype(np.float64) ** 2)) for g in ref.grads.values())
     assert math.sqrt(diff2 / ref2) <= GRAD_TOTAL_NORM
     for name, g in ref.grads.items():
@@ -210,7 +214,9 @@ def test_inference_patches_and_stitching(backends_pair, data) -> None:
     container = data[2]
     scale = math.sqrt(container.nphotons) / 32
     tf_model = tf_backend.build(cfg, container.probe, scale, seed=3)
-    pt_model = pt_backend.build(cfg, container.probe, scale, weights=tf_backend.export_weights(tf_model))
+    pt_model = pt_backend.build(
+        cfg, container.probe, scale, weights=tf_backend.export_weights(tf_model)
+    )
     ref = tf_backend.infer(tf_model, container, batch_size=16)
     got = pt_backend.infer(pt_model, container, batch_size=7)  # batching never matters
     assert got.patches.shape == ref.patches.shape == (len(container), 64, 64, 1)
@@ -226,12 +232,13 @@ def test_bundle_round_trip_keeps_agreement(backends_pair, pair, tmp_path) -> Non
     cfg, _, tf_model, pt_model, batch, _ = pair
     path = pt_backend.save_bundle(pt_model, tmp_path, TrainingConfig(model=cfg))
     loaded, params = pt_backend.load_bundle(path)
-    ref_params = tf_backend.load_bundle(tf_backend.save_bundle(tf_model, tmp_path / "tf", TrainingConfig(model=cfg)))[1]
+    ref_params = tf_backend.load_bundle(
+        tf_backend.save_bundle(tf_model, tmp_path / "tf", TrainingConfig(model=cfg))
+    )[1]
     differing = sorted(
         k
         for k in set(params) | set(ref_params)
-        if k not in ("backend", "probe")
-        and params.get(k) != ref_params.get(k)
+        if k not in ("backend", "probe") and params.get(k) != ref_params.get(k)
     )
     assert differing == []  # persistence.md 3.9: same params.json but for the backend
     np.testing.assert_array_equal(params["probe"], ref_params["probe"])

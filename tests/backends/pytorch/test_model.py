@@ -1,4 +1,4 @@
-"""The PyTorch network (spec/model.md 3-8): layer names, parameter counts, buffers,
+"""The PyTorch network (docs/model.md 3-8): layer names, parameter counts, buffers,
 initialisation, stage capture and single-step mode, and the torch-native configuration path."""
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ STAGE_SHAPES = {  # physics.md 11 (TF layout), N=64, gridsize 2, n_filters_scale
     [
         dict(gridsize=2),
         dict(gridsize=2, probe_big=False, object_big=False),
-        dict(pad_object=False, gaussian_smoothing_sigma=0.6, probe_mask=True, amp_activation="relu"),
+        dict(
+            pad_object=False, gaussian_smoothing_sigma=0.6, probe_mask=True, amp_activation="relu"
+        ),
         dict(combine_mode="legacy_rect", amp_activation="softplus"),
     ],
 )
@@ -167,7 +169,9 @@ def test_capture_and_single_step_mode(backend, kwargs) -> None:
             assert res.activations[name].shape == shape, name
     assert res.activations["obj"].dtype == np.complex64
     np.testing.assert_array_equal(res.outputs["trimmed_obj"], res.activations["trimmed_obj"])
-    np.testing.assert_array_equal(res.outputs["pred_amp_scaled"], res.activations["intensity_scaler_inv"])
+    np.testing.assert_array_equal(
+        res.outputs["pred_amp_scaled"], res.activations["intensity_scaler_inv"]
+    )
     plain = backend.forward(handle, batch)
     for key, value in plain.outputs.items():
         np.testing.assert_array_equal(value, res.outputs[key])
@@ -191,7 +195,9 @@ def test_head_geometry(backend) -> None:
     assert not acts["amp.head"][~np.broadcast_to(q, acts["amp.head"].shape)].any()
     assert (acts["amp.head"][np.broadcast_to(q, acts["amp.head"].shape)] > 0).all()
     big = ModelConfig()
-    acts = backend.forward(backend.build(big, physics.default_probe(64), SCALE, seed=4), _batch(big), capture=True).activations
+    acts = backend.forward(
+        backend.build(big, physics.default_probe(64), SCALE, seed=4), _batch(big), capture=True
+    ).activations
     main_padded = np.pad(acts["amp"], ((0, 0), (16, 16), (16, 16), (0, 0)))
     border = acts["amp.head"] - main_padded
     # probe_big=True: the border branch fills exactly the complement of the centre
@@ -205,7 +211,9 @@ def test_intensity_scaler_divides_and_multiplies(backend) -> None:
     acts = backend.forward(handle, batch, capture=True).activations
     e = np.float32(np.exp(np.float32(np.log(SCALE))))
     np.testing.assert_allclose(acts["intensity_scaler"], batch.X * np.float32(SCALE) / e, rtol=1e-6)
-    np.testing.assert_allclose(acts["intensity_scaler_inv"], acts["pred_diff_channels"] * e, rtol=1e-6)
+    np.testing.assert_allclose(
+        acts["intensity_scaler_inv"], acts["pred_diff_channels"] * e, rtol=1e-6
+    )
     np.testing.assert_allclose(acts["pred_intensity"], acts["intensity_scaler_inv"] ** 2, rtol=1e-6)
 
 

@@ -242,12 +242,16 @@ def test_odd_margin_is_refused(ops) -> None:
 # ----------------------------------------------------------------------------- probe and field
 
 
-@pytest.mark.parametrize(("N", "disk", "mask_count"), [(64, 376, 812), (128, 1500, 3228), (256, 5980, 12892)])
+@pytest.mark.parametrize(
+    ("N", "disk", "mask_count"), [(64, 376, 812), (128, 1500, 3228), (256, 5980, 12892)]
+)
 def test_probe_check_values(ops, N: int, disk: int, mask_count: int) -> None:
     probe = ops.default_probe(N)
     assert probe.shape == (N, N) and probe.dtype == np.complex64
     # physics.md 2.1: sum = disk count + N²·1e-9 (reflect mode conserves the sum), peak 1 + 1e-9
-    assert float(np.sum(probe.real, dtype=np.float64)) == pytest.approx(disk + N * N * 1e-9, rel=1e-6)
+    assert float(np.sum(probe.real, dtype=np.float64)) == pytest.approx(
+        disk + N * N * 1e-9, rel=1e-6
+    )
     assert float(np.max(probe.real)) == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_allclose(probe, physics.default_probe(N), rtol=0, atol=1e-7)
     mask = ops.probe_mask(N)

@@ -1,4 +1,4 @@
-"""PyTorch bundles (spec/persistence.md 3.5): round trip, hparams rebuilt through the bridge
+"""PyTorch bundles (docs/persistence.md 3.5): round trip, hparams rebuilt through the bridge
 and checked against params.json, the autoencoder alias, strict and pickle-free loading."""
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def _batch(cfg: ModelConfig) -> Batch:
 
 @pytest.fixture(scope="module")
 def saved(backend, tmp_path_factory):
-    cfg = ModelConfig(gridsize=2, amp_activation="swish", combine_mode="legacy_rect", probe_mask=True)
+    cfg = ModelConfig(
+        gridsize=2, amp_activation="swish", combine_mode="legacy_rect", probe_mask=True
+    )
     probe = physics.default_probe(64) * (1 + 0.5j)
     handle = backend.build(cfg, probe, SCALE, seed=11)
     config = TrainingConfig(model=cfg, nepochs=7, n_groups=64, train_data_file="train.npz")
@@ -72,7 +74,12 @@ def test_manifest_payload_and_hparams(saved) -> None:
     payload = manifest["payloads"]["diffraction_to_obj"]
     assert payload["format"] == "torch-safetensors"
     assert {"model.safetensors", "hparams.json"} <= set(payload["files"])
-    assert manifest["model_geometry"] == {"N": 64, "gridsize": 2, "channels": 4, "model_type": "pinn"}
+    assert manifest["model_geometry"] == {
+        "N": 64,
+        "gridsize": 2,
+        "channels": 4,
+        "model_type": "pinn",
+    }
     hp = json.loads(entries["diffraction_to_obj/hparams.json"])
     assert {"model_config", "data_config", "training_config", "inference_config"} <= set(hp)
     assert hp["data_config"]["grid_size"] == [2, 2] and hp["data_config"]["N"] == 64
@@ -177,10 +184,15 @@ def test_state_dict_payload_is_read_weights_only(backend, saved, tmp_path) -> No
     import torch
     from safetensors.numpy import load
 
-    state = {k: torch.from_numpy(v) for k, v in load(_entries(saved[2])["diffraction_to_obj/model.safetensors"]).items()}
+    state = {
+        k: torch.from_numpy(v)
+        for k, v in load(_entries(saved[2])["diffraction_to_obj/model.safetensors"]).items()
+    }
     buf = io.BytesIO()
     torch.save(state, buf)
-    good = _rewrite(saved[2], tmp_path / "good", state={"model.pt": buf.getvalue()}, fmt="torch-state-dict")
+    good = _rewrite(
+        saved[2], tmp_path / "good", state={"model.pt": buf.getvalue()}, fmt="torch-state-dict"
+    )
     loaded, _ = backend.load_bundle(good)
     batch = _batch(saved[0].config)
     np.testing.assert_array_equal(
@@ -189,7 +201,9 @@ def test_state_dict_payload_is_read_weights_only(backend, saved, tmp_path) -> No
     )
     evil = io.BytesIO()
     torch.save({"enc1.conv1.bias": state["enc1.conv1.bias"], "payload": Batch(None, None)}, evil)
-    bad = _rewrite(saved[2], tmp_path / "bad", state={"model.pt": evil.getvalue()}, fmt="torch-state-dict")
+    bad = _rewrite(
+        saved[2], tmp_path / "bad", state={"model.pt": evil.getvalue()}, fmt="torch-state-dict"
+    )
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         backend.load_bundle(bad)
 

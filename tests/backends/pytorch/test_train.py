@@ -1,5 +1,5 @@
 """Losses, the Keras-form Adam optimiser, per-step training and Lightning training of the
-PyTorch backend (spec/physics.md 10, spec/model.md 9)."""
+PyTorch backend (docs/physics.md 10, docs/model.md 9)."""
 
 from __future__ import annotations
 
@@ -116,7 +116,9 @@ def test_gradients_by_canonical_name_drive_the_first_adam_step(backend) -> None:
         expected, _, _ = keras_adam_update(
             before[name].astype(np.float64), g.astype(np.float64), 0.0, 0.0, 1, 1e-3
         )
-        np.testing.assert_allclose(steps.weights[name], expected, rtol=1e-5, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(
+            steps.weights[name], expected, rtol=1e-5, atol=1e-8, err_msg=name
+        )
 
 
 def test_train_steps_are_deterministic(backend) -> None:
@@ -170,7 +172,9 @@ def test_lightning_training_history_logging_and_determinism(backend, small_data,
     config = TrainingConfig(model=cfg, batch_size=8, nepochs=2, output_dir=tmp_path / "a")
     steps: list[tuple[int, float]] = []
     handle = backend.build(cfg, small_data.probe, SCALE, weights=w)
-    res = backend.train(handle, small_data, config, seed=3, on_step=lambda i, t: steps.append((i, t["total"])))
+    res = backend.train(
+        handle, small_data, config, seed=3, on_step=lambda i, t: steps.append((i, t["total"]))
+    )
     # 21 groups: floor(0.95·21) = 19 train (batches 8, 8, 3), 2 validate
     assert len(res.step_loss) == 6 and [i for i, _ in steps] == list(range(6))
     assert [v for _, v in steps] == res.step_loss
@@ -196,7 +200,9 @@ def test_lightning_training_history_logging_and_determinism(backend, small_data,
 
 
 @pytest.mark.slow
-def test_lightning_applies_keras_plateau_and_early_stopping(backend, small_data, tmp_path, monkeypatch) -> None:
+def test_lightning_applies_keras_plateau_and_early_stopping(
+    backend, small_data, tmp_path, monkeypatch
+) -> None:
     import backends.training as training
 
     seen: list[float] = []
@@ -225,7 +231,7 @@ def test_lightning_applies_keras_plateau_and_early_stopping(backend, small_data,
 
 @pytest.mark.slow
 def test_execution_settings_reach_the_trainer(backend, small_data, tmp_path, monkeypatch) -> None:
-    """Named execution settings (spec/config.md (e)) replace the reference behaviour; the
+    """Named execution settings (docs/config.md (e)) replace the reference behaviour; the
     others keep it (Adam at 1e-3, early-stopping patience 3, CSV log)."""
     import backends.training as training
 
@@ -255,7 +261,9 @@ def test_execution_settings_reach_the_trainer(backend, small_data, tmp_path, mon
     # g2 = 1.11 g1); weights whose gradient keeps its sign move by about 2 lr
     assert 1.5e-3 < moved <= 2.0014e-3 * (1 + 1e-5)
 
-    named, _ = run("named", {"learning_rate": 5e-4, "early_stop_patience": 7, "logger_backend": None})
+    named, _ = run(
+        "named", {"learning_rate": 5e-4, "early_stop_patience": 7, "logger_backend": None}
+    )
     assert named.history["lr"] == [5e-4] and patiences[-1] == 7
     assert not (tmp_path / "named" / "lightning_logs").exists()
 
@@ -275,14 +283,23 @@ def test_torch_loss_mode_mae_must_match_the_loss_weights(backend, small_data, tm
     when the weights say the same (no Poisson term), never silently ignored."""
     cfg = ModelConfig(probe_big=False)
     handle = backend.build(cfg, small_data.probe, SCALE, seed=0)
-    config = TrainingConfig(model=cfg, batch_size=16, nepochs=1, output_dir=tmp_path, torch_loss_mode="mae")
-    with pytest.raises(ValueError, match=r"torch_loss_mode='mae'.*nll_weight=1\.0.*set nll_weight=0"):
+    config = TrainingConfig(
+        model=cfg, batch_size=16, nepochs=1, output_dir=tmp_path, torch_loss_mode="mae"
+    )
+    with pytest.raises(
+        ValueError, match=r"torch_loss_mode='mae'.*nll_weight=1\.0.*set nll_weight=0"
+    ):
         backend.train(handle, small_data, config)
     with pytest.raises(ValueError, match="torch_loss_mode='mae'"):
         backend.train_steps(handle, [_batch(cfg)], config)
     consistent = TrainingConfig(
-        model=cfg, batch_size=16, nepochs=1, output_dir=tmp_path, torch_loss_mode="mae",
-        nll_weight=0.0, mae_weight=1.0,
+        model=cfg,
+        batch_size=16,
+        nepochs=1,
+        output_dir=tmp_path,
+        torch_loss_mode="mae",
+        nll_weight=0.0,
+        mae_weight=1.0,
     )
     (terms,) = backend.train_steps(handle, [_batch(cfg)], consistent).step_losses
     assert terms["total"] == pytest.approx(terms["mae"], rel=1e-6) and terms["nll"] != 0

@@ -144,6 +144,8 @@ def test_bundle_round_trip_through_the_backend(be, handle, tmp_path):
 
 
 def test_execution_settings_are_refused(be, handle):
-    """Execution settings are PyTorch runtime settings (spec/config.md (e))."""
+    """Execution settings are PyTorch runtime settings (docs/config.md (e))."""
     with pytest.raises(ValueError, match=r"\(learning_rate\) are PyTorch runtime settings"):
-        be.train(handle, None, TrainingConfig(model=ModelConfig()), execution={"learning_rate": 1e-4})
+        be.train(
+            handle, None, TrainingConfig(model=ModelConfig()), execution={"learning_rate": 1e-4}
+        )

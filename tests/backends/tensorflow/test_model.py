@@ -1,4 +1,4 @@
-"""The Keras model of spec/model.md: parameter counts, shapes, names, stages, initialisation,
+"""The Keras model of docs/model.md: parameter counts, shapes, names, stages, initialisation,
 determinism, weight transfer and the physics path against the float64 oracle."""
 
 from __future__ import annotations
