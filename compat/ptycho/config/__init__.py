@@ -1,0 +1,1 @@
+"""Configuration dataclasses with upstream's names (framework-free)."""

@@ -1,0 +1,1 @@
+"""Upstream's workflow entry points over :mod:`backends.workflows`."""
