@@ -1,0 +1,1 @@
+"""Upstream's PyTorch API (``ptycho_torch.api.base_api``)."""
