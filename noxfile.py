@@ -1,4 +1,4 @@
-"""Routine tasks as nox sessions: tests, parity, signoff, bench, lint, typecheck.
+"""Routine tasks as nox sessions: tests, compat, parity, signoff, bench, lint, typecheck.
 
 CPU-only machines install PyTorch through ``constraints.txt`` (the CPU wheel); set
 ``PARITY_NO_CONSTRAINTS=1`` on a GPU machine to let pip choose the CUDA build.
@@ -12,7 +12,7 @@ from pathlib import Path
 import nox
 
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests(both)"]
+nox.options.sessions = ["lint", "typecheck", "tests(both)", "compat"]
 
 ROOT = Path(__file__).parent
 TEST_ENV = {
@@ -53,7 +53,23 @@ def tests(session: nox.Session, backend: str | None) -> None:
             "-c",
             f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{other}') is not None)",
         )
-    _pytest(session)
+    _pytest(session, "--ignore=tests/compat")
+
+
+@nox.session(python="3.11")
+def compat(session: nox.Session) -> None:
+    """ptychodus 1.7.0 (headless: no GUI extra, so no Qt) drives both backends through the
+    ``ptycho`` / ``ptycho_torch`` facade distribution in ``compat/`` (docs/ptychodus.md)."""
+    _install(session, "-e", ".[all]")
+    _install(session, "./compat", "ptychodus==1.7.0")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util, sys; "
+        "qt = [m for m in ('PyQt5', 'PyQt6', 'PySide6') if importlib.util.find_spec(m)]; "
+        "sys.exit(f'a Qt binding was installed: {qt}' if qt else 0)",
+    )
+    _pytest(session, "tests/compat")
 
 
 @nox.session(python="3.11")

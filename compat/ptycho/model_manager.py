@@ -11,18 +11,19 @@ from typing import Any
 __all__ = ["BUNDLE_NAME", "last_trained_bundle", "load", "record_trained_bundle", "save"]
 
 BUNDLE_NAME = "wts.h5.zip"
-_state: dict[str, Path] = {}
+_state: dict[str, bytes] = {}
 
 
 def record_trained_bundle(path: str | os.PathLike[str]) -> None:
-    """Remember the bundle that :func:`ptycho.workflows.components.run_cdi_example` wrote."""
-    _state["bundle"] = Path(path)
+    """Keep the bytes of the bundle :func:`ptycho.workflows.components.run_cdi_example`
+    wrote (its working directory is removed afterwards)."""
+    _state["bundle"] = Path(path).read_bytes()
 
 
-def last_trained_bundle() -> Path:
-    """The bundle of the model trained last in this process."""
+def last_trained_bundle() -> bytes:
+    """The bundle (archive bytes) of the model trained last in this process."""
     bundle = _state.get("bundle")
-    if bundle is None or not bundle.is_file():
+    if bundle is None:
         raise RuntimeError(
             "ptycho.model_manager.save: no model has been trained in this process; run "
             "ptycho.workflows.components.run_cdi_example first"
@@ -36,7 +37,7 @@ def save(out_prefix: str | os.PathLike[str]) -> Path:
     from backends.bundle.archive import atomic_write_bytes
 
     target = Path(out_prefix) / BUNDLE_NAME
-    return atomic_write_bytes(target, last_trained_bundle().read_bytes())
+    return atomic_write_bytes(target, last_trained_bundle())
 
 
 def load(model_dir: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:

@@ -46,20 +46,31 @@ def run_cdi_example(
     """Train on ``train_data`` (validated and grouped as ``parity train`` does), reconstruct
     ``test_data`` (or the training data) and return ``(amplitude, phase, results)``.
 
-    ``results`` holds ``history`` (per epoch and per step), ``bundle`` (the trained
-    ``wts.h5.zip``, which :func:`ptycho.model_manager.save` copies), ``metrics`` (against the
-    data's ``objectGuess``, or None) and ``output_dir``. ``flip_x``, ``flip_y`` and
-    ``transpose`` must stay False; ``M`` is the stitching crop.
+    ``results`` holds ``history`` (per epoch and per step), ``metrics`` (against the data's
+    ``objectGuess``, or None) and the canonical ``config`` used; the trained model is kept
+    for :func:`ptycho.model_manager.save`. ``flip_x``, ``flip_y`` and ``transpose`` must stay
+    False; ``M`` is accepted for upstream's signature (stitching keeps the central 20 pixels,
+    as ``parity infer`` does).
     """
-    from backends import workflows
-
     if flip_x or flip_y or transpose:
         raise ValueError(
             "run_cdi_example: flip_x, flip_y and transpose are not supported; orient the "
             "coordinates in the data instead"
         )
     canonical = dataclasses.replace(to_canonical(config), backend=BACKEND)
-    work = Path(tempfile.mkdtemp(prefix="ptychopinn-compat-train-"))
+    with tempfile.TemporaryDirectory(prefix="ptychopinn-compat-train-") as tmp:
+        return _train_and_reconstruct(Path(tmp), train_data, test_data, canonical, do_stitching)
+
+
+def _train_and_reconstruct(
+    work: Path,
+    train_data: RawData,
+    test_data: RawData | None,
+    canonical: Any,
+    do_stitching: bool,
+) -> tuple[np.ndarray | None, np.ndarray | None, dict[str, Any]]:
+    from backends import workflows
+
     train_npz = _write_npz(train_data, work / "train.npz")
     test_npz = None if test_data is None else _write_npz(test_data, work / "test.npz")
     outcome = workflows.train(
@@ -83,9 +94,7 @@ def run_cdi_example(
             amplitude, phase = rec["amplitude"], rec["phase"]
     results = {
         "history": json.loads(outcome.history.read_text(encoding="utf-8")),
-        "bundle": outcome.bundle,
         "metrics": outcome.metrics,
-        "output_dir": work,
         "config": outcome.config,
     }
     return amplitude, phase, results
