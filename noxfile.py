@@ -103,6 +103,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy on the configuration, the bridge, the interface and the parity engine."""
+    """mypy on the configuration, the bridge, the interface, the parity engine and the
+    ptychodus facade (compat/)."""
     _install(session, "-e", ".", "mypy>=1.10", "types-PyYAML")
-    session.run("mypy", "backends/config", "backends/base.py", "backends/graph.py", "parity")
+    session.run(
+        "mypy",
+        "backends/config",
+        "backends/base.py",
+        "backends/graph.py",
+        "parity",
+        "compat/ptycho",
+        "compat/ptycho_torch",
+    )

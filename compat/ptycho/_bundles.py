@@ -84,17 +84,20 @@ def bundle_archive(path: str | os.PathLike[str]) -> Path:
 
 
 def _upstream_converted(archive: Path, backend: str) -> Path:
-    try:
-        from backends.bundle.upstream import convert_upstream_bundle  # type: ignore[attr-defined]
-    except ImportError:
+    """Convert an upstream bundle with the project's upstream importer, when it has one."""
+    import importlib
+
+    upstream = importlib.import_module("backends.bundle.upstream")
+    convert = getattr(upstream, "convert_upstream_bundle", None)
+    if convert is None:
         raise FacadeBundleError(
             f"{archive} is a bundle written by upstream PtychoPINN (pickled manifest.dill / "
             "params.dill). This installation of ptychopinn-parity cannot import upstream "
             "bundles; convert it with a release that provides `parity convert-bundle` for "
             "upstream bundles, or retrain the model with this project"
-        ) from None
+        )
     out_dir = Path(tempfile.mkdtemp(prefix="ptychopinn-compat-upstream-"))
-    return Path(convert_upstream_bundle(archive, backend, out_dir))
+    return Path(convert(archive, backend, out_dir))
 
 
 def open_bundle(path: str | os.PathLike[str], backend: str) -> tuple[Any, dict[str, Any]]:

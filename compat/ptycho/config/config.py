@@ -105,9 +105,9 @@ def to_canonical(config: Any) -> Any:
     if isinstance(config, (TrainingConfig, InferenceConfig)):
         values = _values(config)
         values["model"] = to_canonical(config.model)
-        cls = canonical.TrainingConfig if isinstance(config, TrainingConfig) else None
-        cls = cls or canonical.InferenceConfig
-        return cls(**values)
+        if isinstance(config, TrainingConfig):
+            return canonical.TrainingConfig(**values)
+        return canonical.InferenceConfig(**values)
     if isinstance(
         config, (canonical.ModelConfig, canonical.TrainingConfig, canonical.InferenceConfig)
     ):
