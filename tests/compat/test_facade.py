@@ -297,3 +297,22 @@ def test_upstream_bundle_goes_through_the_importer(
     assert calls == [(UPSTREAM_BUNDLE, "pytorch")]
     assert recording_backend.loaded[0].name == "wts.h5.zip"
     assert recording_backend.loaded[0] != UPSTREAM_BUNDLE
+
+
+def test_supervised_training_is_refused_by_name() -> None:
+    from ptycho.config.config import ModelConfig, TrainingConfig
+    from ptycho.raw_data import RawData
+    from ptycho.workflows.components import run_cdi_example
+    from ptycho_torch.api.base_api import ConfigManager
+    from ptycho_torch.config_params import ModelConfig as TorchModelConfig
+
+    raw = load_npz(resolve_data("builtin:lines-64-small:test"))
+    facade = RawData.from_coords_without_pc(
+        raw.xcoords, raw.ycoords, raw.diff3d, raw.probeGuess, raw.scan_index
+    )
+    config = TrainingConfig(model=ModelConfig(model_type="supervised"))
+    with pytest.raises(ValueError, match="model_type='supervised'"):
+        run_cdi_example(facade, None, config)
+    manager = ConfigManager(model_config=TorchModelConfig(mode="Supervised"))
+    with pytest.raises(ValueError, match="mode='Supervised'"):
+        manager.training_setup(Path("train.npz"), None, Path("out"))

@@ -58,6 +58,11 @@ def run_cdi_example(
             "coordinates in the data instead"
         )
     canonical = dataclasses.replace(to_canonical(config), backend=BACKEND)
+    if canonical.model.model_type != "pinn":
+        raise ValueError(
+            f"model_type={canonical.model.model_type!r}: this PtychoPINN implementation trains "
+            "the physics-informed model only (model_type 'pinn'); use the PINN reconstructor"
+        )
     with tempfile.TemporaryDirectory(prefix="ptychopinn-compat-train-") as tmp:
         return _train_and_reconstruct(Path(tmp), train_data, test_data, canonical, do_stitching)
 

@@ -102,6 +102,11 @@ class ConfigManager:
         from backends.data import load_npz
 
         data, model, training = self.data_config, self.model_config, self.training_config
+        if str(model.mode) != "Unsupervised":
+            raise ValueError(
+                f"ModelConfig.mode={model.mode!r}: this PtychoPINN implementation trains the "
+                "physics-informed (Unsupervised) model only; use the Unsupervised reconstructor"
+            )
         ignored = cp.unsupported_settings(data, model, training, self.inference_config)
         if ignored:
             log.warning(
