@@ -75,19 +75,6 @@ class _NoMonitor:
     def stage(self, name: str, total: int | None = None) -> None:
         pass
 
-    def training(self, epochs: int, steps_per_epoch: int) -> StepCallback | None:  # type: ignore[override]
-        return None
-
-
-def steps_per_epoch(container: Any, batch_size: int) -> int:
-    """Optimiser steps in one training epoch: batches over the groups left after the 5 %
-    validation split (model.md section 9)."""
-    from backends.data import validation_split
-    from backends.training import batch_slices
-
-    train_part, _ = validation_split(container, 0.05)
-    return len(batch_slices(len(train_part), int(batch_size)))
-
 
 @dataclass
 class TrainOutcome:
@@ -241,7 +228,9 @@ def train(
     model = backend.build(config.model, train_c.probe, scale, seed=seed)
     extra: dict[str, Any] = {"execution": given} if given else {}
     if monitor is not None:
-        per_epoch = steps_per_epoch(train_c, config.batch_size)
+        from backends.training import steps_per_epoch
+
+        per_epoch = steps_per_epoch(len(train_c), config.batch_size)
         watch.stage(f"train ({backend_name})", total=per_epoch * int(config.nepochs))
         extra["on_step"] = watch.training(int(config.nepochs), per_epoch)
         progress = False

@@ -85,6 +85,20 @@ class Silent:
         """Nothing to close."""
 
 
+def training_callback(
+    reporter: Any, label: str, epochs: int, steps_per_epoch: int
+) -> StepCallback | None:
+    """Begin a training stage on ``reporter`` and return its step callback; None for a
+    reporter that has no training display (a plain :class:`Reporter`)."""
+    stage = getattr(reporter, "stage", None)
+    training = getattr(reporter, "training", None)
+    if stage is None or training is None:
+        return None
+    stage(label, total=int(epochs) * int(steps_per_epoch))
+    callback: StepCallback = training(epochs, steps_per_epoch)
+    return callback
+
+
 def _interval() -> float:
     raw = os.environ.get(INTERVAL_ENV)
     if raw is None:

@@ -70,6 +70,16 @@ def test_silent_has_the_same_api() -> None:
     assert Silent().training(2, 2)(0, {"total": 1.0}) is None
 
 
+def test_steps_per_epoch_by_hand() -> None:
+    """floor(0.95 G) training groups in batches of the batch size (last batch kept)."""
+    from backends.training import steps_per_epoch
+
+    assert steps_per_epoch(32, 16) == 2  # 30 groups
+    assert steps_per_epoch(16, 16) == 1  # 15 groups
+    assert steps_per_epoch(128, 16) == 8  # 121 groups: 7 full batches and one of 9
+    assert steps_per_epoch(40, 2) == 19  # 38 groups
+
+
 def test_epoch_and_advance_by_hand() -> None:
     out = io.StringIO()
     with Progress("sweep", stream=out, live=False, interval=0) as p:
@@ -141,10 +151,10 @@ class SteppingBackend:
         return getattr(self.inner, name)
 
     def train(self, model: Any, train_data: Any, config: Any, **kwargs: Any) -> Any:
-        from backends.workflows import steps_per_epoch
+        from backends.training import steps_per_epoch
 
         on_step = kwargs.get("on_step")
-        steps = steps_per_epoch(train_data, config.batch_size) * int(config.nepochs)
+        steps = steps_per_epoch(len(train_data), config.batch_size) * int(config.nepochs)
         for i in range(steps):
             if on_step is not None:
                 on_step(i, {"total": 1.0 / (1 + i)})
