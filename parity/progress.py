@@ -224,7 +224,8 @@ class Progress:
             self._line(f"{status} {label} ({seconds:.1f} s)")
 
     def close(self) -> None:
-        """Stop the live display."""
+        """Stop the live display (before printing results on stdout; a later stage starts a
+        new one)."""
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
@@ -295,6 +296,8 @@ class Progress:
                 TimeRemainingColumn(),
                 console=self._console,
                 transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             self._bar.start()
             self._task = self._bar.add_task(self._name, total=self._total, info="")

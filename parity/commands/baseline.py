@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                     with Trace(path) as t:
                         failed = [k for k, v in t.sections.items() if v.get("status") != "ok"]
                         backend = t.backend
+                    progress.close()
                     if failed:
                         print(
                             f"{sc.name}/{backend}: not stored, sections failed: {', '.join(failed)}"
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 baseline_dir=args.dir,
                 only=["regression"],
             )
+            progress.close()
             print_findings(result.findings, title=f"{sc.name} regression: {result.verdict.upper()}")
             code = max(code, result.exit_code)
     close = getattr(progress, "close", None)
