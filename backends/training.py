@@ -25,6 +25,7 @@ __all__ = [
     "batch_slices",
     "epoch_permutation",
     "keras_adam_update",
+    "steps_per_epoch",
 ]
 
 
@@ -49,6 +50,14 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     if n < 0:
         raise ValueError(f"n={n!r} is not allowed; it must be >= 0")
     return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+
+def steps_per_epoch(n_groups: int, batch_size: int, validation_fraction: float = 0.05) -> int:
+    """Optimiser steps in one epoch of :func:`fit`-style training on ``n_groups`` groups: the
+    batches over the groups left after the validation split (the last ``G - floor(G (1 -
+    fraction))`` groups validate, as ``backends.data.validation_split``)."""
+    n_train = math.floor(n_groups * (1.0 - validation_fraction))
+    return len(batch_slices(n_train, batch_size))
 
 
 class KerasPlateau:

@@ -24,11 +24,11 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from backends.base import Batch, InferenceResult
+from backends.base import Batch, InferenceResult, StepCallback
 from backends.bundle import BUNDLE_NAME, read_bundle
 from backends.bundle.archive import atomic_write_bytes
 from backends.config import ModelConfig, TrainingConfig, validate_training_config
@@ -41,6 +41,7 @@ __all__ = [
     "RECONSTRUCTION_NPZ",
     "ConversionReport",
     "InferOutcome",
+    "Monitor",
     "TrainOutcome",
     "convert_bundle",
     "evaluate",
@@ -55,6 +56,24 @@ HISTORY_JSON = "history.json"
 METRICS_JSON = "metrics.json"
 RECONSTRUCTION_NPZ = "reconstruction.npz"
 STITCH_CROP = 20
+
+
+class Monitor(Protocol):
+    """Receives a workflow's stages and gives training a step callback (the progress display of
+    the ``parity`` commands is one)."""
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        """A stage begins (``total``: its number of steps, when known)."""
+        ...
+
+    def training(self, epochs: int, steps_per_epoch: int) -> StepCallback:
+        """The ``on_step`` callback of ``backend.train``."""
+        ...
+
+
+class _NoMonitor:
+    def stage(self, name: str, total: int | None = None) -> None:
+        pass
 
 
 @dataclass
@@ -155,6 +174,7 @@ def train(
     progress: bool = True,
     seed: int = 0,
     execution: Mapping[str, Any] | None = None,
+    monitor: Monitor | None = None,
 ) -> TrainOutcome:
     """Train a model of ``backend_name`` and write the training outputs into ``output_dir``.
 
@@ -164,7 +184,8 @@ def train(
     which is then written into the config so the bundle snapshot says what was used).
     ``epochs`` overrides ``config.nepochs``; ``seed`` drives weight initialisation and
     shuffling. ``execution`` names PyTorch execution settings (docs/config.md (e),
-    :mod:`backends.config.execution`); they are checked before any data is read.
+    :mod:`backends.config.execution`); they are checked before any data is read. ``monitor``
+    receives the stages and the training steps (and replaces the backend's own progress bar).
     """
     from backends import physics
     from backends.config.execution import execution_values
@@ -195,16 +216,27 @@ def train(
     backend = _backend(backend_name)
     out = Path(config.output_dir)
 
+    watch: Any = monitor or _NoMonitor()
+    watch.stage("load data")
     _populate_legacy(config)
     train_c, test_c = load_training_data(config)
     if train_c.nphotons != config.nphotons:
         config = dataclasses.replace(config, nphotons=float(train_c.nphotons))
         _populate_legacy(config)
+    watch.stage("build model")
     scale = physics.intensity_scale(config.nphotons, config.model.N)
     model = backend.build(config.model, train_c.probe, scale, seed=seed)
-    extra = {"execution": given} if given else {}
+    extra: dict[str, Any] = {"execution": given} if given else {}
+    if monitor is not None:
+        from backends.training import steps_per_epoch
+
+        per_epoch = steps_per_epoch(len(train_c), config.batch_size)
+        watch.stage(f"train ({backend_name})", total=per_epoch * int(config.nepochs))
+        extra["on_step"] = watch.training(int(config.nepochs), per_epoch)
+        progress = False
     result = backend.train(model, train_c, config, seed=seed, progress=progress, **extra)
 
+    watch.stage("save bundle")
     out.mkdir(parents=True, exist_ok=True)
     bundle = backend.save_bundle(model, out, config)
     hist = {k: list(v) for k, v in result.history.items()}
@@ -225,7 +257,9 @@ def train(
     batch = (
         {"batch_size": given["inference_batch_size"]} if given.get("inference_batch_size") else {}
     )
+    watch.stage("infer")
     inference = backend.infer(model, eval_data, crop=STITCH_CROP, **batch)
+    watch.stage("write outputs")
     images = save_outputs(inference.amplitude, inference.phase, out)
     metrics = evaluate(inference, eval_data)
     metrics_path = None
@@ -263,18 +297,23 @@ def infer(
     n_groups: int | None = None,
     seed: int | None = None,
     batch_size: int = 64,
+    monitor: Monitor | None = None,
 ) -> InferOutcome:
     """Reconstruct ``data`` with the bundle in ``model_dir`` and write the inference outputs.
 
     ``backend_name`` None means the backend recorded in the bundle; a name that differs from
-    it raises BundleBackendMismatchError before anything is loaded.
+    it raises BundleBackendMismatchError before anything is loaded. ``monitor`` receives the
+    stages.
     """
     from backends.data import load_inference_data
 
+    watch: Any = monitor or _NoMonitor()
+    watch.stage("load bundle")
     if backend_name is None:
         backend_name = read_bundle(model_dir, expected_backend=None).backend
     backend = _backend(backend_name)
     model, params = backend.load_bundle(Path(model_dir))
+    watch.stage("load data")
     cfg: ModelConfig = model.config
     container = load_inference_data(
         data, gridsize=cfg.gridsize, n_groups=n_groups, seed=seed, nphotons=params.get("nphotons")
@@ -284,7 +323,9 @@ def infer(
             f"{data}: diffraction patterns are {container.N}x{container.N} but the model in "
             f"{model_dir} was built for N={cfg.N}; use data with {cfg.N}x{cfg.N} patterns"
         )
+    watch.stage(f"infer ({backend_name}, {len(container)} groups)")
     result = backend.infer(model, container, batch_size=batch_size, crop=STITCH_CROP)
+    watch.stage("write outputs")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     recon = atomic_write_bytes(
@@ -384,6 +425,7 @@ def convert_bundle(
     *,
     rtol: float = 1e-4,
     batch: Batch | None = None,
+    monitor: Monitor | None = None,
 ) -> ConversionReport:
     """Convert a bundle to backend ``to`` and check the converted model's forward outputs
     against the original's on a probe batch.
@@ -394,13 +436,15 @@ def convert_bundle(
     saved and loaded back. The comparison uses the reloaded bundle. The bundle lands in
     ``output_dir`` only if every output agrees within ``rtol`` (largest difference relative to
     the largest magnitude of the original output); otherwise nothing is written and the
-    report has ``passed`` False.
+    report has ``passed`` False. ``monitor`` receives the stages.
     """
     from backends.bundle import BACKENDS
     from backends.weights import check_weights
 
     if to not in BACKENDS:
         raise ValueError(f"--to {to!r} is not a backend; choose one of: {', '.join(BACKENDS)}")
+    watch: Any = monitor or _NoMonitor()
+    watch.stage("load source bundle")
     source_contents = read_bundle(bundle, expected_backend=None)
     source_name = source_contents.backend
     if source_name == to:
@@ -419,14 +463,17 @@ def convert_bundle(
     probe = src_params.get("probe")
     probe = np.asarray(src_model.probe if probe is None else probe)
     probe = probe.reshape(config.model.N, config.model.N).astype(np.complex64)
+    watch.stage(f"build {to} model")
     dst_model = dst.build(config.model, probe, float(src_model.intensity_scale), weights=weights)
 
     out = Path(output_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.convert-", dir=out.parent))
     try:
+        watch.stage("save and reload")
         staged = dst.save_bundle(dst_model, staging, config)
         reloaded, dst_params = dst.load_bundle(Path(staged))
+        watch.stage("compare forward outputs")
         probe_in = batch if batch is not None else probe_batch(config.model)
         a = src.forward(src_model, probe_in).outputs
         b = dst.forward(reloaded, probe_in).outputs

@@ -27,7 +27,7 @@ import numpy as np
 
 from parity import datasets, opcases
 from parity.initweights import glorot_weights
-from parity.progress import Reporter, Silent
+from parity.progress import Reporter, Silent, training_callback
 from parity.trace import Trace, TraceWriter, base_versions, git_revision
 
 SECTIONS = (
@@ -448,6 +448,8 @@ class Recorder:
             self.w.put("inference", "global_offsets", np.asarray(offsets))
 
     def convergence(self) -> None:
+        from backends.training import steps_per_epoch
+
         conv = self.scenario.convergence
         data = self.data_loader(self.scenario, n_groups=conv.n_groups, test_groups=conv.test_groups)
         truth = ground_truth(
@@ -470,7 +472,15 @@ class Recorder:
             if conv.init == "shared":
                 shared = glorot_weights(self.model_config, seed, bias_limit=0.0)
                 self.backend.import_weights(model, shared)
-            trained = self.backend.train(model, data.train, cfg, seed=seed, epochs=conv.epochs)
+            on_step = training_callback(
+                self.progress,
+                f"{self.label}: convergence seed {seed}",
+                conv.epochs,
+                steps_per_epoch(len(data.train), cfg.batch_size),
+            )
+            trained = self.backend.train(
+                model, data.train, cfg, seed=seed, epochs=conv.epochs, on_step=on_step
+            )
             inferred = self.backend.infer(
                 model,
                 data.test,

@@ -30,7 +30,8 @@ import numpy as np
 
 from parity.errors import InputError
 
-TRACE_FORMAT_VERSION = "1.0"
+TRACE_FORMAT_VERSION = "1.1"
+"""1.1: summaries of slimmed tensors carry a sketch (:mod:`parity.sketch`)."""
 COMPRESS_MIN_BYTES = 4096
 SUMMARY_ATTR = "parity_summary"
 
@@ -177,8 +178,7 @@ class TraceWriter:
         grp = self._file.require_group(f"tensors/{stage}")
         if name in grp:
             del grp[name]
-        ds = grp.create_dataset(name, data=np.zeros(0, dtype=np.float32))
-        ds.attrs[SUMMARY_ATTR] = json.dumps(summary, sort_keys=True)
+        _write_summary(grp, name, summary)
 
     def record_section(self, name: str, **info: Any) -> None:
         """Status of one recorded section (``status`` ok/error/skipped, seconds, traceback)."""
@@ -215,8 +215,39 @@ def _chunks(arr: np.ndarray) -> tuple[int, ...]:
     return (lead, *arr.shape[1:])
 
 
+def _write_summary(group: Any, name: str, summary: dict[str, Any]) -> None:
+    """A summary as a dataset: the sketch's downsampled copy is the data (binary float32, much
+    smaller than JSON), the rest a JSON attribute."""
+    from parity.sketch import thumb_array
+
+    meta = json.loads(json.dumps(summary))
+    data = np.zeros(0, dtype=np.float32)
+    sk = meta.get("sketch")
+    if sk is not None and "thumb" in sk:
+        data = thumb_array(sk)
+        del sk["thumb"]
+        sk["thumb_in_data"] = True
+    ds = group.create_dataset(name, data=data)
+    ds.attrs[SUMMARY_ATTR] = json.dumps(meta, sort_keys=True)
+
+
+def _read_summary(ds: Any) -> dict[str, Any]:
+    """Inverse of :func:`_write_summary`."""
+    from parity.sketch import pack_thumb
+
+    summary = dict(json.loads(_attr(ds.attrs[SUMMARY_ATTR])))
+    sk = summary.get("sketch")
+    if sk is not None and sk.pop("thumb_in_data", False):
+        sk["thumb"] = pack_thumb(np.asarray(ds[()]))
+    return summary
+
+
 def summarize(arr: np.ndarray) -> dict[str, Any]:
-    """Statistics that stand in for a large tensor in a slim baseline."""
+    """What stands in for a large tensor in a slim baseline: shape, dtype, SHA-256, L2 norm,
+    max |x|, mean, and a sketch (fixed random projections and a downsampled copy,
+    :mod:`parity.sketch`) that sees a shift, transpose, flip or sign change."""
+    from parity.sketch import sketch
+
     a = np.asarray(arr)
     mag = np.abs(a).astype(np.float64)
     return {
@@ -227,6 +258,7 @@ def summarize(arr: np.ndarray) -> dict[str, Any]:
         "max_abs": float(mag.max(initial=0.0)),
         "mean": complex(np.mean(a)).real if a.size else 0.0,
         "mean_imag": complex(np.mean(a)).imag if a.size else 0.0,
+        "sketch": sketch(a),
     }
 
 
@@ -361,7 +393,7 @@ class Trace:
         """The stored summary of a slimmed tensor, or the summary computed from the data."""
         ds = self._file[f"tensors/{stage}/{name}"]
         if SUMMARY_ATTR in ds.attrs:
-            return dict(json.loads(_attr(ds.attrs[SUMMARY_ATTR])))
+            return _read_summary(ds)
         return summarize(np.asarray(ds[()]))
 
     def is_summary(self, stage: str, name: str) -> bool:
@@ -463,8 +495,7 @@ def slim(src: Path, dst: Path, max_elements: int = 1024) -> Path:
                 grp = fout.require_group(target.rpartition("/")[0])
                 leaf = target.rpartition("/")[2]
                 if obj.size > max_elements and SUMMARY_ATTR not in obj.attrs:
-                    ds = grp.create_dataset(leaf, data=np.zeros(0, dtype=np.float32))
-                    ds.attrs[SUMMARY_ATTR] = json.dumps(summarize(obj[()]), sort_keys=True)
+                    _write_summary(grp, leaf, summarize(obj[()]))
                 else:
                     fin.copy(obj, grp, name=leaf)
 

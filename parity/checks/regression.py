@@ -1,7 +1,11 @@
 """regression: a backend's trace against its stored baseline trace (same backend, same scenario).
 
 Baselines are slim: tensors above a size limit are stored as summaries (shape, dtype, SHA-256,
-L2 norm, max |x|), so a full tensor is compared with a summary by those statistics.
+L2 norm, max |x| and a sketch: fixed random projections and a downsampled copy). A full tensor is
+compared with a summary through its sketch, whose allowance follows from the element tolerance
+of the tensor's kind (the derivation is in :mod:`parity.sketch`), so a roll, transpose, flip or
+sign change fails although it leaves the norm and the maximum unchanged. Summaries of an older
+baseline without a sketch fall back to the relative change of L2 norm and max |x|.
 """
 
 from __future__ import annotations
@@ -61,6 +65,21 @@ def _summary_finding(
             "identical bytes" if same else "bytes differ from the baseline (exact tensor)",
             backend,
         )
+    if "sketch" in cur and "sketch" in base and not tol.cyclic:
+        from parity import sketch
+
+        got = sketch.compare(cur, base, rtol=tol.rtol, atol=tol.atol, mode=tol.mode)
+        return Finding(
+            check,
+            tensor,
+            f"sketch ({sketch.PROJECTIONS} projections, downsampled copy), {tol.describe()}",
+            got["ratio"],
+            1.0,
+            margin_of(got["ratio"], 1.0),
+            PASS if got["ok"] else FAIL,
+            got["evidence"],
+            backend,
+        )
     worst = 0.0
     for stat in ("l2", "max_abs"):
         ref = float(base[stat])
@@ -76,7 +95,9 @@ def _summary_finding(
         allowed,
         margin_of(worst, allowed),
         PASS if ok else FAIL,
-        f"relative change of l2/max|x| {worst:.3g} (baseline l2 {base['l2']:.6g}, now {cur['l2']:.6g})",
+        f"relative change of l2/max|x| {worst:.3g} (baseline l2 {base['l2']:.6g}, now "
+        f"{cur['l2']:.6g}); the baseline has no sketch and cannot see a shift or transpose: "
+        "re-record it (parity baseline update --all)",
         backend,
     )
 

@@ -22,11 +22,12 @@ def add_hidden_inject(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inject", action="append", default=[], help=argparse.SUPPRESS)
 
 
-def reporter(quiet: bool) -> Any:
-    """A progress display on stderr (or nothing with --quiet)."""
-    from parity.progress import Console, Silent
+def reporter(quiet: bool, title: str = "parity") -> Any:
+    """The progress display on stderr (:class:`parity.progress.Progress`), or nothing with
+    --quiet."""
+    from parity.progress import Progress, Silent
 
-    return Silent() if quiet else Console()
+    return Silent() if quiet else Progress(title)
 
 
 def print_findings(findings: Sequence[Finding], *, show_all: bool = False, title: str = "") -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 from parity.commands._common import add_hidden_oracle, print_findings, reporter
+from parity.errors import InputError
 
 HELP = "update or check the stored baseline traces (regression guard for each backend)"
 
@@ -19,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help="scenarios (default: smoke)"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="every built-in scenario (see `parity list`)"
     )
     parser.add_argument("--backends", default=None, help="backends (default: tensorflow,pytorch)")
     parser.add_argument(
@@ -43,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from parity.registry import get_oracle, parse_backends
     from parity.trace import Trace, slim
 
-    names = args.scenarios or ["smoke"]
+    if args.all and args.scenarios:
+        raise InputError("parity baseline: give scenario names or --all, not both")
+    names = scenario.builtin_names() if args.all else (args.scenarios or ["smoke"])
     backends = parse_backends(args.backends)
     progress = reporter(args.quiet)
     code = 0
@@ -54,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="parity-baseline-") as tmp:
                 reference = None
                 for i, spec in enumerate(backends):
+                    started = time.perf_counter()
                     path = record(
                         spec,
                         sc,
@@ -66,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                     with Trace(path) as t:
                         failed = [k for k, v in t.sections.items() if v.get("status") != "ok"]
                         backend = t.backend
+                    progress.close()
                     if failed:
                         print(
                             f"{sc.name}/{backend}: not stored, sections failed: {', '.join(failed)}"
@@ -76,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
                         path, baseline_path(sc.name, backend, args.dir), args.max_elements
                     )
                     print(
-                        f"{sc.name}/{backend}: baseline {target} ({target.stat().st_size / 1024:.0f} KiB)"
+                        f"{sc.name}/{backend}: baseline {target} "
+                        f"({target.stat().st_size / 1024:.0f} KiB, recorded in "
+                        f"{time.perf_counter() - started:.0f} s)",
+                        flush=True,
                     )
         else:
             result = run_scenario(
@@ -88,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 baseline_dir=args.dir,
                 only=["regression"],
             )
+            progress.close()
             print_findings(result.findings, title=f"{sc.name} regression: {result.verdict.upper()}")
             code = max(code, result.exit_code)
     close = getattr(progress, "close", None)

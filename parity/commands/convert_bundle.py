@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from parity.commands._common import reporter
 from parity.commands.train import check_backend_available
 
 HELP = "Convert a bundle to the other backend and check that its forward output matches."
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1e-4,
         help="largest allowed difference relative to the largest output magnitude (default 1e-4)",
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
     source = read_bundle(args.bundle, expected_backend=None).backend
     check_backend_available(source)
     check_backend_available(args.to)
-    report = workflows.convert_bundle(args.bundle, args.to, args.output_dir, rtol=args.rtol)
+    with reporter(args.no_progress, "convert-bundle") as progress:
+        report = workflows.convert_bundle(
+            args.bundle, args.to, args.output_dir, rtol=args.rtol, monitor=progress
+        )
     print(f"converted {report.source_backend} -> {report.target_backend}")
     for name in sorted(report.max_abs_diff):
         print(

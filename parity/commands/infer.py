@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from parity.commands._common import reporter
 from parity.commands.train import check_backend_available
 
 HELP = "Reconstruct a dataset with a trained bundle; writes reconstruction.npz and the images."
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=64, metavar="N", help="prediction batch (default 64)"
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,15 +56,17 @@ def run(args: argparse.Namespace) -> int:
     if backend is None:
         backend = read_bundle(args.model, expected_backend=None).backend
     check_backend_available(backend)
-    outcome = workflows.infer(
-        backend,
-        args.model,
-        args.data,
-        args.output_dir,
-        n_groups=args.n_groups,
-        seed=args.seed,
-        batch_size=args.batch_size,
-    )
+    with reporter(args.no_progress, "infer") as progress:
+        outcome = workflows.infer(
+            backend,
+            args.model,
+            args.data,
+            args.output_dir,
+            n_groups=args.n_groups,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            monitor=progress,
+        )
     print(f"backend         {backend}")
     print(f"groups          {outcome.groups}")
     print(f"reconstruction  {outcome.reconstruction}")

@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 command=command,
                 formats=formats,
             )
+            progress.close()
             print_findings(
                 result.findings, show_all=args.all, title=f"{sc.name}: {result.verdict.upper()}"
             )

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from parity.commands._common import reporter
 from parity.errors import InputError
 
 HELP = "Train a model with one backend; writes wts.h5.zip, history.json and the images."
@@ -186,16 +187,18 @@ def run(args: argparse.Namespace) -> int:
     execution = execution_settings(args)
     if config.train_data_file is None:
         raise InputError("no training data: give --train-data DATA (a path or builtin:NAME)")
-    outcome = workflows.train(
-        config.backend,
-        None,
-        None,
-        config,
-        None,
-        progress=not args.no_progress,
-        seed=args.seed,
-        execution=execution,
-    )
+    with reporter(args.no_progress, "train") as progress:
+        outcome = workflows.train(
+            config.backend,
+            None,
+            None,
+            config,
+            None,
+            progress=False,
+            seed=args.seed,
+            execution=execution,
+            monitor=progress,
+        )
     print(f"backend      {config.backend}")
     print(f"epochs run   {outcome.epochs_run}")
     if outcome.final_loss is not None:
