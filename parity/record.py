@@ -77,7 +77,7 @@ def _default_metrics() -> Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]:
     return reconstruction_metrics
 
 
-IGNORED_METRICS = ("data_range", "phase_offset")
+IGNORED_METRICS = ("data_range", "phase_offset", "registration", "half_bit", "shape")
 """Numbers in the metrics that describe the comparison rather than its quality."""
 
 
