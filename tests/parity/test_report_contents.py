@@ -185,3 +185,18 @@ def test_reports_are_inert(injected: Path, tmp_path: Path) -> None:
         cells = len(re.findall(r"(?<!\\)\|", line.replace("\\\\", "")))
         table = cells if table is None else table
         assert cells == table, line
+
+
+def test_a_curve_of_fewer_than_three_points_is_stated_not_drawn() -> None:
+    import numpy as np
+
+    from parity.report.figures import curve_or_text
+
+    two = curve_or_text({"tf": [("total", np.array([2.0, 1.5]))]}, "t", "loss", "step")
+    assert two.startswith("text:2 step(s) only") and "[2, 1.5]" in two
+    three = {"tf": [("s0", np.array([3.0, 2.0, 1.0])), ("s1", np.array([3.1, 2.2, 1.1]))]}
+    drawn = curve_or_text(three, "t", "loss", "epoch")
+    assert not drawn.startswith("text:")
+    import base64
+
+    assert base64.b64decode(drawn)[:8] == b"\x89PNG\r\n\x1a\n"
