@@ -30,7 +30,8 @@ Conventions (fixed here so both backends are measured identically):
   for amplitude and 2 pi for phase); identical images give PSNR ``inf``;
 * FRC rings have width one frequency step ``1/min(H, W)`` (cycles per pixel) from 0 to
   Nyquist; the resolution at a threshold is where the curve first falls below it (linear
-  interpolation between rings), reported as a frequency, a period in pixels and, with a
+  interpolation between rings; a curve already below it at the first ring resolves that ring's
+  frequency, the DC ring never counts), reported as a frequency, a period in pixels and, with a
   ``pixel_size``, in metres; a curve that never falls below it is limited by sampling
   (Nyquist, 2 pixels; ``crossed`` False).
 
@@ -245,10 +246,13 @@ def frc_resolution(
     out: dict[str, Any] | None = None
     for k in range(1, len(curve)):
         if curve[k] < t[k]:
-            g0, g1 = float(curve[k - 1] - t[k - 1]), float(curve[k] - t[k])
-            frac = g0 / (g0 - g1) if g0 != g1 else 0.0
-            frac = min(max(frac, 0.0), 1.0)
-            f = float(freqs[k - 1] + frac * (freqs[k] - freqs[k - 1]))
+            if k == 1:  # below at the first ring: no interpolation towards the DC term
+                f = float(freqs[1])
+            else:
+                g0, g1 = float(curve[k - 1] - t[k - 1]), float(curve[k] - t[k])
+                frac = g0 / (g0 - g1) if g0 != g1 else 0.0
+                frac = min(max(frac, 0.0), 1.0)
+                f = float(freqs[k - 1] + frac * (freqs[k] - freqs[k - 1]))
             out = {"frequency": f, "resolution_px": (1.0 / f) if f > 0 else math.inf}
             out["crossed"] = True
             break

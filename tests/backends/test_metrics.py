@@ -331,8 +331,12 @@ def test_frc_resolution_in_metres_and_thresholds() -> None:
     f = 0.1 + 0.1 * (0.5 - 1 / 7) / 0.4
     assert r["frequency"] == pytest.approx(f)
     assert r["resolution_m"] == pytest.approx(2e-8 / f)
-    per_ring = frc_resolution(freqs, curve, np.array([0.0, 0.6, 0.6, 0.6]))
-    assert per_ring["frequency"] == pytest.approx(0.0 + 0.1 * (1.0 - 0.0) / (1.0 - -0.1))
+    per_ring = frc_resolution(freqs, curve, np.array([1.0, 0.4, 0.3, 0.2]))
+    # above at ring 1 (0.5 > 0.4), below at ring 2 (0.1 < 0.3): gaps 0.1 and -0.2
+    assert per_ring["frequency"] == pytest.approx(0.1 + 0.1 * 0.1 / 0.3)
+    # below at the first ring (the half-bit threshold is 1 at the DC ring): that ring's frequency
+    first = frc_resolution(freqs, curve, np.array([1.0, 0.6, 0.6, 0.6]))
+    assert first["frequency"] == pytest.approx(0.1) and first["resolution_px"] == pytest.approx(10)
 
 
 def test_frc_of_identical_images_is_one() -> None:
