@@ -28,7 +28,9 @@ Conventions (fixed here so both backends are measured identically):
   ``truth_phase + wrap(recon_phase - truth_phase)``, so a wrap at +-pi is not an error;
 * ``L`` is the truth's peak-to-peak range (if the truth is flat: its absolute maximum, then 1
   for amplitude and 2 pi for phase); identical images give PSNR ``inf``;
-* FRC rings have width one frequency step ``1/min(H, W)`` (cycles per pixel) from 0 to
+* FRC is computed on mean-subtracted images apodised by a Hann window (so the image border
+  and the edge of the scanned region do not count as shared high-frequency detail); rings have
+  width one frequency step ``1/min(H, W)`` (cycles per pixel) from 0 to
   Nyquist; the resolution at a threshold is where the curve first falls below it (linear
   interpolation between rings; a curve already below it at the first ring resolves that ring's
   frequency, the DC ring never counts), reported as a frequency, a period in pixels and, with a
@@ -56,6 +58,7 @@ __all__ = [
     "align_to_truth",
     "amplitude_scale",
     "covered_box",
+    "crop_to_covered",
     "frc_curve",
     "frc_resolution",
     "half_bit_threshold",
@@ -274,7 +277,8 @@ def _image_metrics(
     diff = wrap_phase(image - truth) if wrapped else image - truth
     compared = truth + diff
     L = _data_range(truth, fallback_range)
-    freqs, curve = frc_curve(compared, truth)
+    window = np.outer(np.hanning(truth.shape[0]), np.hanning(truth.shape[1]))
+    freqs, curve = frc_curve((compared - compared.mean()) * window, (truth - truth.mean()) * window)
     half_bit = half_bit_threshold(ring_pixels(truth.shape))
     return {
         "mae": float(np.mean(np.abs(diff))),
@@ -380,6 +384,18 @@ def covered_box(mask: Any) -> tuple[slice, slice]:
             stack.append(c)
     _, r0, r1, c0, c1 = best
     return slice(r0, r1), slice(c0, c1)
+
+
+def crop_to_covered(recon: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both images cut to the largest rectangle where the (stitched) ground truth is non-zero:
+    the scanned region. Outside it a stitched canvas is zero in both images, and counting those
+    pixels would inflate every metric."""
+    r = _as_2d(recon, "recon")
+    t = _as_2d(truth, "truth")
+    if r.shape != t.shape:
+        raise ValueError(f"recon {r.shape} and truth {t.shape} differ in shape")
+    rows, cols = covered_box(np.abs(t) > 0)
+    return r[rows, cols], t[rows, cols]
 
 
 def align_to_truth(

@@ -146,11 +146,11 @@ def curve_or_text(
 
 
 def ground_truth_panels(recon: np.ndarray, truth: np.ndarray, backend: str, title: str) -> str:
-    """2 x 3 panels: ground truth, reconstruction (aligned) and their difference, for amplitude
-    (first row) and phase (second row, cyclic colormap)."""
-    from backends.metrics import aligned_pair
+    """2 x 3 panels over the scanned region: ground truth, reconstruction (aligned) and their
+    difference, for amplitude (first row) and phase (second row, cyclic colormap)."""
+    from backends.metrics import aligned_pair, crop_to_covered
 
-    r, t, alignment = aligned_pair(recon, truth)
+    r, t, alignment = aligned_pair(*crop_to_covered(recon, truth))
     amp_r, amp_t = alignment["amplitude_scale"] * np.abs(r), np.abs(t)
     lo, hi = float(min(amp_r.min(), amp_t.min())), float(max(amp_r.max(), amp_t.max()))
     fig = _figure(11, 6.6)
@@ -185,14 +185,14 @@ def ground_truth_panels(recon: np.ndarray, truth: np.ndarray, backend: str, titl
 def frc_figure(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
     """FRC against the ground truth of amplitude and phase, per backend, with the 1/7 and
     half-bit thresholds."""
-    from backends.metrics import reconstruction_metrics
+    from backends.metrics import crop_to_covered, reconstruction_metrics
 
     fig = _figure(11, 4)
     axes = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.14, wspace=0.2)
     styles = ["-", "--", ":"]
     for i, (backend, (recon, truth)) in enumerate(pairs.items()):
-        m = reconstruction_metrics(recon, truth)
+        m = reconstruction_metrics(*crop_to_covered(recon, truth))
         for ax, part in zip(axes, ("amplitude", "phase"), strict=True):
             frc = m[part]["frc"]
             res = frc["threshold_half-bit"]
