@@ -1,27 +1,43 @@
-"""Reconstruction quality against ground truth, framework-free (NumPy and SciPy only).
+"""Reconstruction quality against ground truth, as ptychography papers measure it.
 
-:func:`reconstruction_metrics` compares a complex reconstruction with the true object after
-removing the global phase offset (a reconstruction is defined up to a constant phase):
-``recon <- recon * exp(-i * angle(sum(recon * conj(truth))))``, and with the amplitude scaled
-by the least-squares factor onto the truth (the amplitude is defined up to the probe
-normalisation). It reports, for amplitude
-and phase, the mean absolute error, PSNR and SSIM, and for both the Fourier ring correlation
-curve with the resolution at the 0.5 and 1/7 thresholds.
+:func:`reconstruction_metrics` first removes what a reconstruction cannot determine, in this
+order, then measures what is left (amplitude and phase separately):
+
+1. **sub-pixel registration**: the translation of the reconstruction against the truth by
+   upsampled phase cross-correlation of the complex images (``skimage.registration.
+   phase_cross_correlation``, 1/20 pixel), applied as a Fourier shift; both images are then
+   cut by the shift's ceiling on every side (the wrapped-around border). A shift above
+   ``max_shift`` pixels (default an eighth of the image) is reported but not applied;
+2. **phase ramp**: a linear phase ``b_x x + b_y y`` (a reconstruction is defined up to one,
+   e.g. from a sub-pixel probe offset) estimated as the amplitude-weighted mean phase gradient
+   of ``recon * conj(truth)``; exact for a plane, insensitive to wraps;
+3. **global phase offset**: ``angle(sum(recon * conj(truth)))``;
+4. **amplitude scale**: the least-squares factor onto the true amplitude (the amplitude is
+   defined up to the probe normalisation).
+
+Then, for amplitude and phase: mean absolute error, PSNR (``skimage.metrics.
+peak_signal_noise_ratio``, data range ``L`` of the truth image), SSIM (``skimage.metrics.
+structural_similarity``: Gaussian window sigma 1.5, K1 0.01, K2 0.03, population covariances),
+and the Fourier ring correlation with the resolution at the fixed 1/7 threshold and the half-bit
+threshold of van Heel and Schatz (2005), ``T(n) = (0.2071 + 1.9102/sqrt(n)) / (1.2071 +
+0.9102/sqrt(n))`` for a ring of ``n`` pixels.
 
 Conventions (fixed here so both backends are measured identically):
 
 * phase differences are wrapped to (-pi, pi]; the phase image compared is
   ``truth_phase + wrap(recon_phase - truth_phase)``, so a wrap at +-pi is not an error;
-* PSNR ``= 10 log10(L^2 / MSE)`` with the data range ``L`` of the truth image (peak-to-peak;
-  if the truth is flat: its absolute maximum, then 1 for amplitude and 2 pi for phase);
-  identical images give ``inf``;
-* SSIM: Wang et al. 2004 with a Gaussian window (sigma 1.5, truncated at radius 5, i.e. 11 x
-  11), K1 = 0.01, K2 = 0.03, the same ``L``, population (co)variances, averaged over the
-  pixels whose window lies inside the image;
-* FRC: rings of width one frequency step ``1/min(H, W)`` (cycles per pixel) from 0 to Nyquist;
-  the resolution at a threshold is where the curve first falls below it (linear
-  interpolation between rings), reported as a frequency and as a period in pixels; a curve
-  that never falls below it is limited by sampling (Nyquist, 2 pixels; ``crossed`` False).
+* ``L`` is the truth's peak-to-peak range (if the truth is flat: its absolute maximum, then 1
+  for amplitude and 2 pi for phase); identical images give PSNR ``inf``;
+* FRC is computed on mean-subtracted images apodised by a Hann window (so the image border
+  and the edge of the scanned region do not count as shared high-frequency detail); rings have
+  width one frequency step ``1/min(H, W)`` (cycles per pixel) from 0 to
+  Nyquist; the resolution at a threshold is where the curve first falls below it (linear
+  interpolation between rings; a curve already below it at the first ring resolves that ring's
+  frequency, the DC ring never counts), reported as a frequency, a period in pixels and, with a
+  ``pixel_size``, in metres; a curve that never falls below it is limited by sampling
+  (Nyquist, 2 pixels; ``crossed`` False).
+
+scikit-image is imported when a metric is computed, never at module import.
 
 :func:`align_to_truth` cuts out of ``objectGuess`` the region a stitched reconstruction covers
 (docs/physics.md section 8.2 geometry).
@@ -42,11 +58,16 @@ __all__ = [
     "align_to_truth",
     "amplitude_scale",
     "covered_box",
+    "crop_to_covered",
     "frc_curve",
     "frc_resolution",
+    "half_bit_threshold",
     "json_safe",
     "psnr",
     "reconstruction_metrics",
+    "register",
+    "remove_phase_ramp",
+    "ring_pixels",
     "ssim",
     "wrap_phase",
 ]
@@ -55,7 +76,8 @@ SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
-FRC_THRESHOLDS = {"0.5": 0.5, "1/7": 1.0 / 7.0}
+FRC_THRESHOLDS = ("1/7", "half-bit")
+REGISTRATION_UPSAMPLE = 20
 _EMPTY_RING = 1e-24
 
 
@@ -80,6 +102,48 @@ def align_phase(recon: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float
     return recon * np.exp(-1j * offset), offset
 
 
+def register(
+    recon: np.ndarray, truth: np.ndarray, max_shift: float | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Sub-pixel registration of ``recon`` onto ``truth`` (complex 2-D, equal shapes).
+
+    Returns ``(recon, truth, info)``: both cut by the ceiling of the applied shift on every
+    side, and ``info`` with the measured ``shift`` ``[dy, dx]`` in pixels (what moves the
+    reconstruction onto the truth) and whether it was ``applied``.
+    """
+    from skimage.registration import phase_cross_correlation
+
+    limit = min(recon.shape) / 8.0 if max_shift is None else float(max_shift)
+    if not (np.any(recon) and np.any(truth)):
+        return recon, truth, {"shift": [0.0, 0.0], "applied": False}
+    shift, _, _ = phase_cross_correlation(
+        truth, recon, upsample_factor=REGISTRATION_UPSAMPLE, normalization=None
+    )
+    shift = [float(v) for v in shift]
+    info: dict[str, Any] = {"shift": shift, "applied": False}
+    if max(abs(v) for v in shift) > limit or not any(shift):
+        return recon, truth, info
+    moved = np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(recon), shift))
+    cut = math.ceil(max(abs(v) for v in shift))
+    if 2 * cut >= min(recon.shape) - 1:
+        return recon, truth, info
+    info["applied"] = True
+    sl = (slice(cut, recon.shape[0] - cut), slice(cut, recon.shape[1] - cut))
+    return moved[sl], truth[sl], info
+
+
+def remove_phase_ramp(recon: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """``recon`` without the linear phase ramp relative to ``truth``, and the ramp
+    ``[b_y, b_x]`` (radians per pixel): the amplitude-weighted mean phase gradient of
+    ``recon * conj(truth)`` along each axis."""
+    d = recon * np.conj(truth)
+    b_y = float(np.angle(np.sum(d[1:, :] * np.conj(d[:-1, :]))))
+    b_x = float(np.angle(np.sum(d[:, 1:] * np.conj(d[:, :-1]))))
+    rows = np.arange(recon.shape[0])[:, None]
+    cols = np.arange(recon.shape[1])[None, :]
+    return recon * np.exp(-1j * (b_y * rows + b_x * cols)), [b_y, b_x]
+
+
 def _data_range(truth: np.ndarray, fallback: float) -> float:
     rng = float(np.max(truth) - np.min(truth))
     if rng > 0:
@@ -89,15 +153,19 @@ def _data_range(truth: np.ndarray, fallback: float) -> float:
 
 
 def psnr(image: np.ndarray, truth: np.ndarray, data_range: float) -> float:
-    """Peak signal-to-noise ratio in dB; ``inf`` for identical images."""
-    mse = float(np.mean((np.asarray(image, np.float64) - np.asarray(truth, np.float64)) ** 2))
-    if mse == 0.0:
+    """Peak signal-to-noise ratio in dB (``skimage.metrics``); ``inf`` for identical images."""
+    x = np.asarray(image, np.float64)
+    y = np.asarray(truth, np.float64)
+    if np.array_equal(x, y):
         return math.inf
-    return 10.0 * math.log10(data_range**2 / mse)
+    from skimage.metrics import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(y, x, data_range=data_range))
 
 
 def ssim(image: np.ndarray, truth: np.ndarray, data_range: float) -> float:
-    """Mean structural similarity with a Gaussian window (conventions in the module doc)."""
+    """Mean structural similarity (``skimage.metrics.structural_similarity``, Gaussian window
+    sigma 1.5 truncated at radius 5, population covariances)."""
     x = np.asarray(image, np.float64)
     y = np.asarray(truth, np.float64)
     if x.shape != y.shape:
@@ -106,21 +174,41 @@ def ssim(image: np.ndarray, truth: np.ndarray, data_range: float) -> float:
         raise ValueError(
             f"ssim needs images of at least {2 * SSIM_RADIUS + 1} pixels per side, got {x.shape}"
         )
+    from skimage.metrics import structural_similarity
 
-    def blur(a: np.ndarray) -> np.ndarray:
-        return ndimage.gaussian_filter(
-            a, SSIM_SIGMA, truncate=SSIM_RADIUS / SSIM_SIGMA, mode="reflect"
+    return float(
+        structural_similarity(
+            y,
+            x,
+            data_range=data_range,
+            gaussian_weights=True,
+            sigma=SSIM_SIGMA,
+            use_sample_covariance=False,
+            K1=SSIM_K1,
+            K2=SSIM_K2,
         )
+    )
 
-    mx, my = blur(x), blur(y)
-    vx = blur(x * x) - mx * mx
-    vy = blur(y * y) - my * my
-    cxy = blur(x * y) - mx * my
-    c1 = (SSIM_K1 * data_range) ** 2
-    c2 = (SSIM_K2 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    r = SSIM_RADIUS
-    return float(np.mean(s[r:-r, r:-r]))
+
+def _rings(shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    H, W = shape
+    step = 1.0 / min(H, W)
+    fy = np.fft.fftfreq(H)[:, None]
+    fx = np.fft.fftfreq(W)[None, :]
+    ring = np.rint(np.sqrt(fx * fx + fy * fy) / step).astype(np.int64)
+    return ring, min(H, W) // 2 + 1
+
+
+def ring_pixels(shape: tuple[int, int]) -> np.ndarray:
+    """Number of Fourier pixels in each FRC ring of an image of ``shape``."""
+    ring, n_rings = _rings(shape)
+    return np.bincount(ring[ring < n_rings], minlength=n_rings)
+
+
+def half_bit_threshold(n_pixels: Any) -> np.ndarray:
+    """The half-bit FRC threshold (van Heel and Schatz 2005) for rings of ``n_pixels``."""
+    root = np.sqrt(np.maximum(np.asarray(n_pixels, dtype=np.float64), 1.0))
+    return (0.2071 + 1.9102 / root) / (1.2071 + 0.9102 / root)
 
 
 def frc_curve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,12 +221,7 @@ def frc_curve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"frc: two 2-D images of equal shape are needed, got {a.shape} and {b.shape}"
         )
-    H, W = a.shape
-    step = 1.0 / min(H, W)
-    fy = np.fft.fftfreq(H)[:, None]
-    fx = np.fft.fftfreq(W)[None, :]
-    ring = np.rint(np.sqrt(fx * fx + fy * fy) / step).astype(np.int64)
-    n_rings = min(H, W) // 2 + 1
+    ring, n_rings = _rings(a.shape)
     Fa = np.fft.fft2(a)
     Fb = np.fft.fft2(b)
     inside = ring < n_rings
@@ -154,32 +237,49 @@ def frc_curve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     curve = np.zeros(n_rings)
     curve[live] = cross[live] / denom[live]
     curve[empty_a & empty_b] = 1.0
-    return np.arange(n_rings) * step, curve
+    return np.arange(n_rings) * (1.0 / min(a.shape)), curve
 
 
-def frc_resolution(freqs: np.ndarray, curve: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Where ``curve`` first falls below ``threshold`` (after the zero-frequency ring)."""
+def frc_resolution(
+    freqs: np.ndarray, curve: np.ndarray, threshold: Any, pixel_size: float | None = None
+) -> dict[str, Any]:
+    """Where ``curve`` first falls below ``threshold`` (a number, or one value per ring) after
+    the zero-frequency ring; with ``pixel_size`` (metres) also ``resolution_m``."""
+    t = np.broadcast_to(np.asarray(threshold, dtype=np.float64), np.shape(curve))
+    out: dict[str, Any] | None = None
     for k in range(1, len(curve)):
-        if curve[k] < threshold:
-            c0, c1 = float(curve[k - 1]), float(curve[k])
-            frac = (c0 - threshold) / (c0 - c1) if c0 != c1 else 0.0
-            f = float(freqs[k - 1] + frac * (freqs[k] - freqs[k - 1]))
-            return {
-                "frequency": f,
-                "resolution_px": (1.0 / f) if f > 0 else math.inf,
-                "crossed": True,
-            }
-    f = float(freqs[-1])
-    return {"frequency": f, "resolution_px": 1.0 / f if f > 0 else math.inf, "crossed": False}
+        if curve[k] < t[k]:
+            if k == 1:  # below at the first ring: no interpolation towards the DC term
+                f = float(freqs[1])
+            else:
+                g0, g1 = float(curve[k - 1] - t[k - 1]), float(curve[k] - t[k])
+                frac = g0 / (g0 - g1) if g0 != g1 else 0.0
+                frac = min(max(frac, 0.0), 1.0)
+                f = float(freqs[k - 1] + frac * (freqs[k] - freqs[k - 1]))
+            out = {"frequency": f, "resolution_px": (1.0 / f) if f > 0 else math.inf}
+            out["crossed"] = True
+            break
+    if out is None:
+        f = float(freqs[-1])
+        out = {"frequency": f, "resolution_px": 1.0 / f if f > 0 else math.inf, "crossed": False}
+    if pixel_size is not None:
+        out["resolution_m"] = out["resolution_px"] * float(pixel_size)
+    return out
 
 
 def _image_metrics(
-    image: np.ndarray, truth: np.ndarray, fallback_range: float, wrapped: bool
+    image: np.ndarray,
+    truth: np.ndarray,
+    fallback_range: float,
+    wrapped: bool,
+    pixel_size: float | None,
 ) -> dict[str, Any]:
     diff = wrap_phase(image - truth) if wrapped else image - truth
     compared = truth + diff
     L = _data_range(truth, fallback_range)
-    freqs, curve = frc_curve(compared, truth)
+    window = np.outer(np.hanning(truth.shape[0]), np.hanning(truth.shape[1]))
+    freqs, curve = frc_curve((compared - compared.mean()) * window, (truth - truth.mean()) * window)
+    half_bit = half_bit_threshold(ring_pixels(truth.shape))
     return {
         "mae": float(np.mean(np.abs(diff))),
         "psnr": psnr(compared, truth, L),
@@ -188,10 +288,9 @@ def _image_metrics(
         "frc": {
             "frequency": freqs.tolist(),
             "curve": curve.tolist(),
-            **{
-                f"threshold_{name}": frc_resolution(freqs, curve, t)
-                for name, t in FRC_THRESHOLDS.items()
-            },
+            "half_bit": half_bit.tolist(),
+            "threshold_1/7": frc_resolution(freqs, curve, 1.0 / 7.0, pixel_size),
+            "threshold_half-bit": frc_resolution(freqs, curve, half_bit, pixel_size),
         },
     }
 
@@ -209,11 +308,12 @@ def amplitude_scale(amplitude: np.ndarray, truth_amplitude: np.ndarray) -> float
     return float(np.sum(amplitude * truth_amplitude) / denominator)
 
 
-def reconstruction_metrics(recon: Any, truth: Any, *, crop: int | None = None) -> dict[str, Any]:
-    """Amplitude and phase MAE, PSNR, SSIM and FRC of ``recon`` against ``truth`` (both complex
-    2-D, equal shapes) after removing the global phase offset; ``crop`` pixels are removed from
-    every border first. The returned dict has ``amplitude`` and ``phase`` sub-dicts, the
-    ``phase_offset`` removed (radians) and the compared ``shape``."""
+def aligned_pair(
+    recon: Any, truth: Any, *, crop: int | None = None, max_shift: float | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``recon`` registered, de-ramped and phase-offset onto ``truth`` (steps 1-3 of the module
+    doc): ``(recon, truth, alignment)``; the amplitude compared is ``alignment
+    ["amplitude_scale"] * |recon|`` (step 4)."""
     r = _as_2d(recon, "recon").astype(np.complex128)
     t = _as_2d(truth, "truth").astype(np.complex128)
     if r.shape != t.shape:
@@ -228,15 +328,35 @@ def reconstruction_metrics(recon: Any, truth: Any, *, crop: int | None = None) -
         t = t[crop:-crop, crop:-crop]
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(t))):
         raise ValueError("recon and truth must be finite (found NaN or infinity)")
-    aligned, offset = align_phase(r, t)
-    amplitude = np.abs(aligned)
-    scale = amplitude_scale(amplitude, np.abs(t))
+    r, t, reg = register(r, t, max_shift)
+    r, ramp = remove_phase_ramp(r, t)
+    r, offset = align_phase(r, t)
+    scale = amplitude_scale(np.abs(r), np.abs(t))
+    info = {"shift": reg["shift"], "shift_applied": reg["applied"], "phase_ramp": ramp}
+    return r, t, {"registration": info, "phase_offset": offset, "amplitude_scale": scale}
+
+
+def reconstruction_metrics(
+    recon: Any,
+    truth: Any,
+    *,
+    crop: int | None = None,
+    pixel_size: float | None = None,
+    max_shift: float | None = None,
+) -> dict[str, Any]:
+    """Amplitude and phase MAE, PSNR, SSIM and FRC of ``recon`` against ``truth`` (both complex
+    2-D, equal shapes) after registration, phase-ramp, phase-offset and amplitude-scale
+    removal; ``crop`` pixels are removed from every border first. The returned dict has
+    ``amplitude`` and ``phase`` sub-dicts, the ``registration`` (shift, ramp), the
+    ``phase_offset`` removed (radians), the ``amplitude_scale`` and the compared ``shape``."""
+    r, t, alignment = aligned_pair(recon, truth, crop=crop, max_shift=max_shift)
     return {
         "shape": list(r.shape),
-        "phase_offset": offset,
-        "amplitude_scale": scale,
-        "amplitude": _image_metrics(scale * amplitude, np.abs(t), 1.0, wrapped=False),
-        "phase": _image_metrics(np.angle(aligned), np.angle(t), 2 * math.pi, wrapped=True),
+        **alignment,
+        "amplitude": _image_metrics(
+            alignment["amplitude_scale"] * np.abs(r), np.abs(t), 1.0, False, pixel_size
+        ),
+        "phase": _image_metrics(np.angle(r), np.angle(t), 2 * math.pi, True, pixel_size),
     }
 
 
@@ -264,6 +384,18 @@ def covered_box(mask: Any) -> tuple[slice, slice]:
             stack.append(c)
     _, r0, r1, c0, c1 = best
     return slice(r0, r1), slice(c0, c1)
+
+
+def crop_to_covered(recon: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both images cut to the largest rectangle where the (stitched) ground truth is non-zero:
+    the scanned region. Outside it a stitched canvas is zero in both images, and counting those
+    pixels would inflate every metric."""
+    r = _as_2d(recon, "recon")
+    t = _as_2d(truth, "truth")
+    if r.shape != t.shape:
+        raise ValueError(f"recon {r.shape} and truth {t.shape} differ in shape")
+    rows, cols = covered_box(np.abs(t) > 0)
+    return r[rows, cols], t[rows, cols]
 
 
 def align_to_truth(

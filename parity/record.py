@@ -71,13 +71,20 @@ class SectionFailed(Exception):
     """A section could not run because one it depends on failed."""
 
 
+def crop_to_covered(recon: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scanned region of a stitched reconstruction and its truth (backends.metrics)."""
+    from backends.metrics import crop_to_covered as crop
+
+    return crop(recon, truth)
+
+
 def _default_metrics() -> Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]:
     from backends.metrics import reconstruction_metrics
 
     return reconstruction_metrics
 
 
-IGNORED_METRICS = ("data_range", "phase_offset")
+IGNORED_METRICS = ("data_range", "phase_offset", "registration", "half_bit", "shape")
 """Numbers in the metrics that describe the comparison rather than its quality."""
 
 
@@ -487,7 +494,8 @@ class Recorder:
                 batch_size=self.scenario.run.infer_batch_size,
                 crop=self.scenario.run.stitch_crop,
             )
-            metrics = _flatten_metrics(metrics_fn(np.asarray(inferred.stitched), truth))
+            recon_region, truth_region = crop_to_covered(np.asarray(inferred.stitched), truth)
+            metrics = _flatten_metrics(metrics_fn(recon_region, truth_region))
             history = {k: [float(x) for x in v] for k, v in trained.history.items()}
             if history.get("loss"):
                 metrics["final_loss"] = history["loss"][-1]

@@ -29,6 +29,21 @@ def default_probe(N: int, default_probe_scale: float = 0.7) -> np.ndarray:
     return smoothed.astype(np.complex64)
 
 
+def defocused_probe(N: int, edge_phase: float, default_probe_scale: float = 0.7) -> np.ndarray:
+    """The default probe's amplitude with the quadratic (paraxial defocus) phase
+    ``phi(r) = edge_phase * r^2 / (N/4)^2``, ``r`` the distance from the probe centre
+    ``((N-1)/2, (N-1)/2)`` in pixels: a focused beam observed out of focus, whose wavefront
+    curvature reaches ``edge_phase`` radians at the probe-mask radius N/4 (physics.md 2.2).
+
+    Returns an ``(N, N)`` complex64 array, not normalised.
+    """
+    amplitude = np.abs(default_probe(N, default_probe_scale).astype(np.complex128))
+    n = np.arange(N, dtype=np.float64) - (N - 1) / 2.0
+    r2 = n[:, None] ** 2 + n[None, :] ** 2
+    phase = edge_phase * r2 / (N / 4.0) ** 2
+    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+
+
 def _bilinear_axis(coords32: np.ndarray, offset: float, size: int) -> tuple[np.ndarray, ...]:
     """Corner indices (into an array padded by one zero on each side) and weights for one axis.
 

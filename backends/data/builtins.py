@@ -9,13 +9,16 @@ by a file lock so that concurrent first uses produce one complete file.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.data._geometry import defocused_probe
 from backends.data.npz import RawData, save_npz
-from backends.data.simulate import simulate_dataset
+from backends.data.objects import phase_object
+from backends.data.simulate import simulate_dataset, simulate_scan
 
 PREFIX = "builtin:"
 CACHE_ENV = "PTYCHOPINN_CACHE_DIR"
@@ -27,6 +30,12 @@ SEEDS = {
 }
 
 
+PHASE_RANGE = 1.5
+"""Half-range in radians of the phase objects of ``lines-phase-*`` (phase in [-1.5, 1.5])."""
+DEFOCUS = math.pi
+"""Defocus phase in radians of the ``lines-phase-*`` probe at radius N/4."""
+
+
 class UnknownDatasetError(ValueError):
     """A ``builtin:`` name that is not one of :data:`BUILTINS`."""
 
@@ -34,17 +43,28 @@ class UnknownDatasetError(ValueError):
 @dataclass(frozen=True)
 class Recipe:
     """One built-in dataset: a ``lines`` object of side ``object_size`` scanned at random
-    positions with the default probe (data.md 10.4)."""
+    positions with the default probe (data.md 10.4).
+
+    With ``max_phase`` > 0 the object also carries the structured phase of
+    :func:`backends.data.objects.phase_object` (range ``[-max_phase, max_phase]`` radians) and
+    the probe the defocus phase of :func:`backends.data._geometry.defocused_probe`
+    (``probe_edge_phase`` radians at radius N/4); scan, scale and noise are those of data.md
+    10.3.
+    """
 
     name: str
     N: int
     object_size: int
     n_images: int
     nphotons: float = 1e9
+    max_phase: float = 0.0
+    probe_edge_phase: float = 0.0
 
     def simulate(self, split: str) -> RawData:
         """Generate the ``split`` ("train" or "test") file's contents."""
         seeds = SEEDS[split]
+        if self.max_phase > 0:
+            return self._with_builtin(self._simulate_phase(seeds), split)
         raw = simulate_dataset(
             object_kind="lines",
             N=self.N,
@@ -55,6 +75,32 @@ class Recipe:
             positions_seed=seeds["positions_seed"],
             poisson_seed=seeds["poisson_seed"],
         )
+        return self._with_builtin(raw, split)
+
+    def _simulate_phase(self, seeds: dict[str, int]) -> RawData:
+        obj = phase_object(self.object_size, seeds["object_seed"], self.max_phase)
+        probe = defocused_probe(self.N, self.probe_edge_phase)
+        return simulate_scan(
+            obj,
+            probe,
+            n_images=self.n_images,
+            nphotons=self.nphotons,
+            positions_seed=seeds["positions_seed"],
+            poisson_seed=seeds["poisson_seed"],
+            metadata={
+                "object": {
+                    "kind": "lines+phase",
+                    "size": self.object_size,
+                    "max_phase": self.max_phase,
+                    "phase_seed": seeds["object_seed"] + 1000,
+                },
+                "probe": {"kind": "defocused", "edge_phase": self.probe_edge_phase},
+                "seeds": {"object_seed": seeds["object_seed"]},
+                "gridsize": 1,
+            },
+        )
+
+    def _with_builtin(self, raw: RawData, split: str) -> RawData:
         assert raw.metadata is not None
         raw.metadata["builtin"] = {
             "name": self.name,
@@ -69,6 +115,12 @@ BUILTINS: dict[str, Recipe] = {
     "lines-128": Recipe("lines-128", 128, int(3.5 * 128), 500),
     "lines-256": Recipe("lines-256", 256, int(3.5 * 256), 500),
     "lines-64-small": Recipe("lines-64-small", 64, int(3.5 * 64), 128),
+    "lines-phase-64": Recipe(
+        "lines-phase-64", 64, int(3.5 * 64), 500, max_phase=PHASE_RANGE, probe_edge_phase=DEFOCUS
+    ),
+    "lines-phase-128": Recipe(
+        "lines-phase-128", 128, int(3.5 * 128), 500, max_phase=PHASE_RANGE, probe_edge_phase=DEFOCUS
+    ),
 }
 
 

@@ -93,6 +93,33 @@ def phase_from_amplitude(amplitude: np.ndarray) -> np.ndarray:
     return np.pi * np.tanh((A - A.max() / 2) / (3 * mean))
 
 
+PHASE_SEED_OFFSET = 1000
+"""The phase map of a phase object is a ``lines`` field from ``RandomState(seed + 1000)``."""
+
+
+def phase_map(size: int, seed: int, max_phase: float) -> np.ndarray:
+    """A structured phase (size, size) float64 spanning exactly ``[-max_phase, +max_phase]``.
+
+    An independent ``lines`` field ``g`` (data.md 10.1) from ``RandomState(seed + 1000)``,
+    min-max mapped: ``phi = max_phase * (2 (g - min g) / (max g - min g) - 1)``. Its structures
+    are unrelated to the amplitude's, so an exchange of amplitude and phase is visible.
+    """
+    if not (math.isfinite(max_phase) and max_phase > 0):
+        raise ValueError(f"max_phase={max_phase!r} is not allowed; it must be > 0 and finite")
+    g = lines(size, np.random.RandomState(seed + PHASE_SEED_OFFSET))
+    span = float(g.max() - g.min())
+    if span <= 0:
+        return np.zeros_like(g)
+    return max_phase * (2.0 * (g - g.min()) / span - 1.0)
+
+
+def phase_object(size: int, seed: int, max_phase: float) -> np.ndarray:
+    """A complex64 (size, size) object with ``lines`` amplitude (``RandomState(seed)``) and the
+    independent :func:`phase_map` phase of range ``[-max_phase, max_phase]``."""
+    amp = lines(size, np.random.RandomState(seed))
+    return (amp * np.exp(1j * phase_map(size, seed, max_phase))).astype(np.complex64)
+
+
 def make_object(kind: str, size: int, seed: int, *, set_phi: bool = False) -> np.ndarray:
     """A complex64 (size, size) object: ``kind`` amplitude from ``RandomState(seed)``.
 

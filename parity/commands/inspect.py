@@ -36,7 +36,11 @@ def _range(a: np.ndarray) -> str:
         return f"all non-finite ({bad})"
     if a.dtype.kind == "c":
         mag, ph = np.abs(values), np.angle(values)
-        return f"|z| {mag.min():.4g}..{mag.max():.4g}, phase {ph.min():.4g}..{ph.max():.4g}{suffix}"
+        text = f"|z| {mag.min():.4g}..{mag.max():.4g}, phase {ph.min():.4g}..{ph.max():.4g}"
+        strong = ph[mag >= 0.1 * mag.max()] if mag.max() > 0 else ph[:0]
+        if 0 < strong.size < ph.size:
+            text += f" (where |z| >= 10% of max: {strong.min():.4g}..{strong.max():.4g})"
+        return text + suffix
     return (
         f"{values.min():.6g}..{values.max():.6g} (mean {values.mean(dtype=np.float64):.4g}){suffix}"
     )

@@ -56,6 +56,10 @@ def write_from_data(
 
     from parity.report import html, junit, markdown
 
+    if "root_cause" not in data:  # a report.json written before root causes existed
+        from parity.report.rootcause import root_causes
+
+        data = {**data, "root_cause": root_causes(data)}
     formats = list(formats or FORMATS)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from parity.findings import counts, exit_code, overall_verdict
+from parity.report.metrics import metric_table
+from parity.report.rootcause import root_causes
 
 REPORT_FORMAT = "parity-report"
 REPORT_VERSION = "1.0"
@@ -39,7 +42,7 @@ def report_data(result: Any, directory: Path) -> dict[str, Any]:
             traces[names.get(spec, spec)] = str(p.relative_to(directory))
         except ValueError:
             traces[names.get(spec, spec)] = str(p.resolve())
-    return {
+    doc = {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "verdict": overall_verdict(findings),
@@ -61,3 +64,22 @@ def report_data(result: Any, directory: Path) -> dict[str, Any]:
         "traces": traces,
         "findings": [f.to_json() for f in findings],
     }
+    doc["git_revision"] = git_revision(doc["environment"])
+    doc["metrics"] = metric_table(doc, directory)
+    doc["root_cause"] = root_causes(doc)
+    return doc
+
+
+def git_revision(environment: Mapping[str, Any]) -> str:
+    """The git revision the backends were recorded at (one value, or each backend's)."""
+    revisions = {
+        name: str(env.get("git_revision"))
+        for name, env in environment.items()
+        if isinstance(env, Mapping) and env.get("git_revision")
+    }
+    unique = sorted(set(revisions.values()))
+    if not unique:
+        return "unknown"
+    if len(unique) == 1:
+        return unique[0]
+    return ", ".join(f"{k} {v}" for k, v in sorted(revisions.items()))

@@ -71,34 +71,146 @@ def object_images(
     return _png(fig)
 
 
-def loss_curves(curves: dict[str, list[tuple[str, np.ndarray]]], title: str, ylabel: str) -> str:
-    """Overlaid curves: ``{backend: [(label, values), ...]}``, one line style per backend."""
+MIN_CURVE_POINTS = 3
+"""Curves with fewer points are stated in words, not drawn."""
+
+
+def loss_curves(
+    curves: dict[str, list[tuple[str, np.ndarray]]],
+    title: str,
+    ylabel: str,
+    xlabel: str = "step",
+) -> str:
+    """Overlaid curves ``{backend: [(label, values), ...]}``: each run faint, the backend's
+    mean over runs (of equal length) bold, one colour and line style per backend."""
     fig = _figure(7.5, 4)
     ax = fig.add_subplot()
     fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.13)
     styles = ["-", "--", ":"]
+    colours = ["#0969da", "#cf222e", "#1a7f37"]
+    finite: list[np.ndarray] = []
     for i, (backend, series) in enumerate(curves.items()):
-        for label, values in series:
+        colour, style = colours[i % 3], styles[i % 3]
+        arrays = [np.asarray(v, dtype=np.float64) for _, v in series]
+        for label, values in zip([s[0] for s in series], arrays, strict=True):
+            x = np.arange(1, len(values) + 1)
+            faint = len(arrays) > 1
             ax.plot(
-                np.arange(1, len(values) + 1),
+                x,
                 values,
-                styles[i % 3],
-                marker="o",
-                ms=3,
-                label=f"{backend} {label}".strip(),
+                style,
+                color=colour,
+                alpha=0.3 if faint else 1.0,
+                lw=0.8 if faint else 2.0,
+                label=None if faint else f"{backend} {label}".strip(),
             )
-    ax.set_xlabel("step")
+            finite.append(values[np.isfinite(values)])
+        lengths = {len(a) for a in arrays}
+        if len(arrays) > 1 and len(lengths) == 1:
+            mean = np.mean(np.stack(arrays), axis=0)
+            ax.plot(
+                np.arange(1, len(mean) + 1),
+                mean,
+                style,
+                color=colour,
+                lw=2.2,
+                label=f"{backend} mean of {len(arrays)} seeds",
+            )
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    if any(len(v) for s in curves.values() for _, v in s):
-        vals = np.concatenate([np.asarray(v, float) for s in curves.values() for _, v in s])
-        if (
-            np.all(vals[np.isfinite(vals)] > 0)
-            and np.ptp(np.log10(vals[np.isfinite(vals)] + 1e-300)) > 2
-        ):
-            ax.set_yscale("log")
+    vals = np.concatenate(finite) if finite else np.empty(0)
+    if vals.size and np.all(vals > 0) and np.ptp(np.log10(vals)) > 2:
+        ax.set_yscale("log")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def curve_or_text(
+    curves: dict[str, list[tuple[str, np.ndarray]]], title: str, ylabel: str, xlabel: str
+) -> str:
+    """The plot, or ``"text:..."`` stating the values when a curve has under three points."""
+    shortest = min((len(v) for s in curves.values() for _, v in s), default=0)
+    if shortest >= MIN_CURVE_POINTS:
+        return loss_curves(curves, title, ylabel, xlabel)
+    parts = []
+    for backend, series in curves.items():
+        for label, values in series:
+            shown = ", ".join(f"{float(x):.6g}" for x in np.asarray(values).ravel())
+            parts.append(f"{backend} {label}: [{shown}]".replace("  ", " "))
+    return (
+        f"text:{len(np.asarray(curves[next(iter(curves))][0][1]))} {xlabel}(s) only, too few "
+        f"to draw a trend (at least {MIN_CURVE_POINTS} are needed); values: " + "; ".join(parts)
+    )
+
+
+def ground_truth_panels(recon: np.ndarray, truth: np.ndarray, backend: str, title: str) -> str:
+    """2 x 3 panels over the scanned region: ground truth, reconstruction (aligned) and their
+    difference, for amplitude (first row) and phase (second row, cyclic colormap)."""
+    from backends.metrics import aligned_pair, crop_to_covered
+
+    r, t, alignment = aligned_pair(*crop_to_covered(recon, truth))
+    amp_r, amp_t = alignment["amplitude_scale"] * np.abs(r), np.abs(t)
+    lo, hi = float(min(amp_r.min(), amp_t.min())), float(max(amp_r.max(), amp_t.max()))
+    fig = _figure(11, 6.6)
+    axes = fig.subplots(2, 3)
+    fig.subplots_adjust(left=0.02, right=0.96, top=0.88, bottom=0.03, wspace=0.25, hspace=0.25)
+    panels = [
+        (axes[0, 0], amp_t, "ground truth amplitude", "gray", lo, hi),
+        (axes[0, 1], amp_r, f"{backend} amplitude (scaled)", "gray", lo, hi),
+        (axes[0, 2], amp_r - amp_t, f"amplitude: {backend} - truth", "RdBu_r", None, None),
+        (axes[1, 0], np.angle(t), "ground truth phase", PHASE_CMAP, -math.pi, math.pi),
+        (axes[1, 1], np.angle(r), f"{backend} phase (aligned)", PHASE_CMAP, -math.pi, math.pi),
+        (axes[1, 2], np.angle(r * np.conj(t)), "phase difference (wrapped)", "RdBu_r", None, None),
+    ]
+    for ax, img, label, cmap, vmin, vmax in panels:
+        if vmin is None:
+            lim = float(np.max(np.abs(img))) or 1e-12
+            vmin, vmax = -lim, lim
+        im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    shift = alignment["registration"]["shift"]
+    fig.suptitle(
+        f"{title} (registered by ({shift[0]:.2f}, {shift[1]:.2f}) px, phase offset "
+        f"{alignment['phase_offset']:.2f} rad removed)",
+        fontsize=11,
+    )
+    return _png(fig)
+
+
+def frc_figure(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    """FRC against the ground truth of amplitude and phase, per backend, with the 1/7 and
+    half-bit thresholds."""
+    from backends.metrics import crop_to_covered, reconstruction_metrics
+
+    fig = _figure(11, 4)
+    axes = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.14, wspace=0.2)
+    styles = ["-", "--", ":"]
+    for i, (backend, (recon, truth)) in enumerate(pairs.items()):
+        m = reconstruction_metrics(*crop_to_covered(recon, truth))
+        for ax, part in zip(axes, ("amplitude", "phase"), strict=True):
+            frc = m[part]["frc"]
+            res = frc["threshold_half-bit"]
+            ax.plot(
+                frc["frequency"],
+                frc["curve"],
+                styles[i % 3],
+                label=f"{backend} (half-bit: {res['resolution_px']:.3g} px)",
+            )
+            if i == 0:
+                ax.plot(frc["frequency"], frc["half_bit"], color="gray", lw=1, label="half-bit")
+                ax.axhline(1 / 7, color="black", lw=0.8, ls=":", label="1/7")
+    for ax, part in zip(axes, ("amplitude", "phase"), strict=True):
+        ax.set_title(f"FRC against ground truth: {part}", fontsize=10)
+        ax.set_xlabel("spatial frequency (cycles / pixel)")
+        ax.set_ylim(-0.2, 1.05)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
     return _png(fig)
 
 
@@ -163,59 +275,55 @@ def stage_profile(findings: list[dict[str, Any]], order: list[str] | None) -> st
 
 
 def build(data: dict[str, Any], directory: Path) -> dict[str, str]:
-    """Every figure the traces and findings allow, by caption."""
+    """Every figure the traces and findings allow, by caption (drawn ones only)."""
+    return {c: p for _, c, p in build_sections(data, directory) if not p.startswith("text:")}
+
+
+def build_sections(data: dict[str, Any], directory: Path) -> list[tuple[str, str, str]]:
+    """``(section, caption, payload)`` for the HTML report: section ``reconstruction``,
+    ``curves`` or ``diagnostics``; payload a base64 PNG, or ``"text:..."`` where a figure
+    would mislead (a curve of fewer than three points)."""
     from parity.trace import Trace
 
-    out: dict[str, str] = {}
+    out: list[tuple[str, str, str]] = []
     traces = data.get("traces", {})
     ref_name, cand_name = data.get("reference", ""), data.get("candidate", "")
     opened: dict[str, Trace] = {}
     try:
         for name, rel in traces.items():
-            path = Path(directory) / rel
-            if path.exists():
+            path = Path(directory) / str(rel)
+            if path.is_file():
                 opened[name] = Trace(path)
+        out += _reconstructions(opened)
+        out += _curves(opened)
         ref, cand = opened.get(ref_name), opened.get(cand_name)
         if ref is not None and cand is not None:
             if ref.has("inference", "stitched") and cand.has("inference", "stitched"):
                 a, b = ref.get("inference", "stitched"), cand.get("inference", "stitched")
                 if a.shape == b.shape:
-                    out["Stitched object (inference)"] = object_images(
-                        a, b, ref_name, cand_name, "Stitched object"
+                    title = "Stitched object of the untrained networks (inference check)"
+                    out.append(
+                        (
+                            "diagnostics",
+                            title + ": identical initial weights, not a reconstruction",
+                            object_images(a, b, ref_name, cand_name, title),
+                        )
                     )
             if ref.has("forward/outputs", "trimmed_obj") and cand.has(
                 "forward/outputs", "trimmed_obj"
             ):
-                a, b = (
-                    ref.get("forward/outputs", "trimmed_obj"),
-                    cand.get("forward/outputs", "trimmed_obj"),
-                )
+                a = ref.get("forward/outputs", "trimmed_obj")
+                b = cand.get("forward/outputs", "trimmed_obj")
                 if a.shape == b.shape and a.ndim == 4:
-                    out["trimmed_obj, first group of the batch (forward)"] = object_images(
-                        a[0, :, :, 0], b[0, :, :, 0], ref_name, cand_name, "trimmed_obj[0]"
+                    out.append(
+                        (
+                            "diagnostics",
+                            "trimmed_obj of the untrained networks, first group (forward)",
+                            object_images(
+                                a[0, :, :, 0], b[0, :, :, 0], ref_name, cand_name, "trimmed_obj[0]"
+                            ),
+                        )
                     )
-        curves: dict[str, list[tuple[str, np.ndarray]]] = {}
-        for name, t in opened.items():
-            stage = "training/step_losses"
-            terms = t.names(stage)
-            term = "total" if "total" in terms else (terms[0] if terms else None)
-            if term is not None:
-                curves.setdefault(name, []).append((term, t.get(stage, term)))
-        if curves:
-            out["Per-step training loss from identical weights"] = loss_curves(
-                curves, "Training steps", "loss"
-            )
-        conv: dict[str, list[tuple[str, np.ndarray]]] = {}
-        for name, t in opened.items():
-            for seed in t.groups("convergence"):
-                if t.has(f"convergence/{seed}", "step_loss"):
-                    conv.setdefault(name, []).append(
-                        (seed, t.get(f"convergence/{seed}", "step_loss"))
-                    )
-        if conv:
-            out["Convergence: loss per step, every seed"] = loss_curves(
-                conv, "Convergence runs", "loss"
-            )
     finally:
         for t in opened.values():
             t.close()
@@ -227,11 +335,71 @@ def build(data: dict[str, Any], directory: Path) -> dict[str, str]:
             order = f.get("details", {}).get("order")
     profile = stage_profile(findings, order)
     if profile:
-        out[
-            "Where the backends part ways"
-            + (f" (first divergent: {loc.get('cumulative')})" if loc.get("cumulative") else "")
-        ] = profile
+        caption = "Where the backends part ways" + (
+            f" (first divergent: {loc.get('cumulative')})" if loc.get("cumulative") else ""
+        )
+        out.append(("diagnostics", caption, profile))
     hist = error_histograms(findings)
     if hist:
-        out["Error histograms"] = hist
+        out.append(("diagnostics", "Error histograms", hist))
+    return out
+
+
+def _reconstructions(opened: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, t in opened.items():
+        if not t.has("convergence", "truth"):
+            continue
+        truth = np.asarray(t.get("convergence", "truth"))
+        for seed in t.groups("convergence"):
+            if t.has(f"convergence/{seed}", "stitched"):
+                recon = np.asarray(t.get(f"convergence/{seed}", "stitched")).squeeze()
+                if recon.shape != truth.shape:
+                    continue
+                pairs[name] = (recon, truth)
+                out.append(
+                    (
+                        "reconstruction",
+                        f"{name}: trained reconstruction ({seed}) against the ground truth",
+                        ground_truth_panels(recon, truth, name, f"{name}, trained, {seed}"),
+                    )
+                )
+                break
+    if pairs:
+        out.append(("reconstruction", "Fourier ring correlation", frc_figure(pairs)))
+    return out
+
+
+def _curves(opened: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    steps: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for name, t in opened.items():
+        stage = "training/step_losses"
+        terms = t.names(stage)
+        term = "total" if "total" in terms else (terms[0] if terms else None)
+        if term is not None:
+            steps.setdefault(name, []).append((term, t.get(stage, term)))
+    if steps:
+        out.append(
+            (
+                "curves",
+                "Per-step training loss from identical weights",
+                curve_or_text(steps, "Training steps (identical weights)", "loss", "step"),
+            )
+        )
+    for key, xlabel, title in (
+        ("step_loss", "step", "Convergence runs: loss per optimizer step"),
+        ("loss", "epoch", "Convergence runs: training loss per epoch"),
+        ("val_loss", "epoch", "Convergence runs: validation loss per epoch"),
+    ):
+        conv: dict[str, list[tuple[str, np.ndarray]]] = {}
+        for name, t in opened.items():
+            for seed in t.groups("convergence"):
+                group = f"convergence/{seed}" + ("" if key == "step_loss" else "/history")
+                if t.has(group, key):
+                    conv.setdefault(name, []).append((seed, np.asarray(t.get(group, key))))
+        if conv:
+            caption = f"{title}, every seed (faint) and the mean (bold)"
+            out.append(("curves", caption, curve_or_text(conv, title, "loss", xlabel)))
     return out

@@ -18,9 +18,11 @@ from backends.metrics import (
     covered_box,
     frc_curve,
     frc_resolution,
+    half_bit_threshold,
     json_safe,
     psnr,
     reconstruction_metrics,
+    ring_pixels,
     ssim,
     wrap_phase,
 )
@@ -40,8 +42,8 @@ def test_identical_images() -> None:
         assert m[part]["mae"] == 0.0
         assert m[part]["psnr"] == math.inf
         assert m[part]["ssim"] == 1.0
-        assert m[part]["frc"]["threshold_0.5"]["crossed"] is False
-        assert m[part]["frc"]["threshold_0.5"]["resolution_px"] == pytest.approx(2.0)
+        assert m[part]["frc"]["threshold_half-bit"]["crossed"] is False
+        assert m[part]["frc"]["threshold_half-bit"]["resolution_px"] == pytest.approx(2.0)
         assert np.allclose(m[part]["frc"]["curve"], 1.0)
     assert m["phase_offset"] == 0.0
 
@@ -94,7 +96,7 @@ def test_psnr_decreases_monotonically_with_noise() -> None:
         assert amp == sorted(amp, reverse=True)
     maes = [r["amplitude"]["mae"] for r in results]
     assert maes == sorted(maes)
-    res = [r["amplitude"]["frc"]["threshold_0.5"]["frequency"] for r in results]
+    res = [r["amplitude"]["frc"]["threshold_half-bit"]["frequency"] for r in results]
     assert res[0] >= res[-1]
 
 
@@ -279,3 +281,68 @@ def test_align_to_truth_with_coverage() -> None:
     m = reconstruction_metrics(rec, truth)
     assert m["amplitude"]["mae"] < 1e-6
     assert m["amplitude"]["ssim"] > 0.999999
+
+
+def _smooth_object(n: int = 64, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    amp = 1.0 + ndimage.gaussian_filter(rng.standard_normal((n, n)), 2.0) * 4
+    phase = ndimage.gaussian_filter(rng.standard_normal((n, n)), 2.0) * 6
+    return amp * np.exp(1j * phase)
+
+
+def test_a_known_subpixel_shift_is_recovered() -> None:
+    truth = _smooth_object()
+    moved = np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(truth), (1.3, -0.6)))
+    m = reconstruction_metrics(moved, truth)
+    # the shift that moves the reconstruction back onto the truth
+    np.testing.assert_allclose(m["registration"]["shift"], [-1.3, 0.6], atol=0.05)
+    assert m["registration"]["shift_applied"] is True
+    assert m["shape"] == [60, 60]  # cut by ceil(1.3) = 2 on every side
+    unregistered = reconstruction_metrics(moved, truth, max_shift=0.1)
+    assert unregistered["registration"]["shift_applied"] is False
+    assert m["amplitude"]["psnr"] > unregistered["amplitude"]["psnr"] + 10
+
+
+def test_a_plane_phase_ramp_is_removed_exactly() -> None:
+    truth = _smooth_object()
+    rows, cols = np.mgrid[0:64, 0:64]
+    ramp = 0.05 * rows - 0.08 * cols + 2.0  # wraps across +-pi several times over the image
+    m = reconstruction_metrics(truth * np.exp(1j * ramp), truth)
+    np.testing.assert_allclose(m["registration"]["phase_ramp"], [0.05, -0.08], atol=1e-12)
+    assert m["phase"]["mae"] < 1e-10
+    assert m["amplitude"]["mae"] < 1e-12
+
+
+def test_half_bit_threshold_values() -> None:
+    # T(n) = (0.2071 + 1.9102/sqrt(n)) / (1.2071 + 0.9102/sqrt(n)); by hand for n = 1, 100, inf
+    assert half_bit_threshold(1) == pytest.approx(2.1173 / 2.1173)
+    assert half_bit_threshold(100) == pytest.approx((0.2071 + 0.19102) / (1.2071 + 0.09102))
+    assert half_bit_threshold(1e12) == pytest.approx(0.2071 / 1.2071, rel=1e-5)
+    counts = ring_pixels((64, 64))
+    assert counts[0] == 1 and counts[1] == 8  # the DC pixel; (+-1, 0), (0, +-1), (+-1, +-1)
+    assert counts.sum() <= 64 * 64
+
+
+def test_frc_resolution_in_metres_and_thresholds() -> None:
+    freqs = np.array([0.0, 0.1, 0.2, 0.3])
+    curve = np.array([1.0, 0.5, 0.1, 0.0])
+    r = frc_resolution(freqs, curve, 1.0 / 7.0, pixel_size=2e-8)
+    # crossing between 0.1 (0.5) and 0.2 (0.1): frac = (0.5 - 1/7) / 0.4
+    f = 0.1 + 0.1 * (0.5 - 1 / 7) / 0.4
+    assert r["frequency"] == pytest.approx(f)
+    assert r["resolution_m"] == pytest.approx(2e-8 / f)
+    per_ring = frc_resolution(freqs, curve, np.array([1.0, 0.4, 0.3, 0.2]))
+    # above at ring 1 (0.5 > 0.4), below at ring 2 (0.1 < 0.3): gaps 0.1 and -0.2
+    assert per_ring["frequency"] == pytest.approx(0.1 + 0.1 * 0.1 / 0.3)
+    # below at the first ring (the half-bit threshold is 1 at the DC ring): that ring's frequency
+    first = frc_resolution(freqs, curve, np.array([1.0, 0.6, 0.6, 0.6]))
+    assert first["frequency"] == pytest.approx(0.1) and first["resolution_px"] == pytest.approx(10)
+
+
+def test_frc_of_identical_images_is_one() -> None:
+    obj = _smooth_object()
+    m = reconstruction_metrics(obj, obj, pixel_size=1e-8)
+    for part in ("amplitude", "phase"):
+        np.testing.assert_allclose(m[part]["frc"]["curve"], 1.0)
+        for t in ("threshold_1/7", "threshold_half-bit"):
+            assert m[part]["frc"][t]["resolution_m"] == pytest.approx(2e-8)

@@ -35,3 +35,13 @@ def test_parity_never_imports_a_framework() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_scikit_image_is_imported_only_when_a_metric_is_computed() -> None:
+    code = (
+        "import importlib, sys\n"
+        "for m in ['parity', 'backends.metrics', 'parity.report', 'parity.report.html',"
+        " 'parity.report.figures', 'parity.cli']: importlib.import_module(m)\n"
+        "assert 'skimage' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -57,7 +57,7 @@ def test_signoff_adds_convergence_with_several_seeds() -> None:
 
 
 def test_test_dataset_defaults_to_the_builtin_test_file() -> None:
-    assert scenario.load("default").test_dataset == "builtin:lines-64:test"
+    assert scenario.load("default").test_dataset == "builtin:lines-phase-64:test"
 
 
 def test_unknown_scenario_suggests_the_closest() -> None:
