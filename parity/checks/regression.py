@@ -29,11 +29,15 @@ MACHINE_LOCAL_KEYS = {
 """Stages whose content depends on the machine (none of the bundle bytes are compared)."""
 
 
-def _kind(stage: str, dtype: str) -> str:
-    if stage.startswith("data") or np.dtype(dtype).kind in "iub":
+def _kind(stage: str, dtype: str, name: str = "") -> str:
+    if np.dtype(dtype).kind in "iub":
         return "exact"
+    if stage.startswith("data"):
+        return "data"
     if stage.startswith(("training", "convergence")):
         return "training"
+    if stage.startswith("gradients"):
+        return "gradient_bias" if name.endswith(".bias") else "gradient"
     return "default"
 
 
@@ -176,7 +180,7 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
         ds_dtype = str(baseline.dataset(stage, name).dtype)
         if baseline.is_summary(stage, name):
             ds_dtype = baseline.summary(stage, name)["dtype"]
-        tol = tolerances.lookup("regression", _kind(stage, ds_dtype), tensor)
+        tol = tolerances.lookup("regression", _kind(stage, ds_dtype, name), tensor)
         if baseline.is_summary(stage, name) or current.is_summary(stage, name):
             bucket.append(
                 _summary_finding(

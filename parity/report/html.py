@@ -288,8 +288,9 @@ def _environment(data: Mapping[str, Any]) -> list[str]:
     for backend, env in (data.get("environment") or {}).items():
         env = env if isinstance(env, Mapping) else {}
         out.append(f"<h3>{_e(backend)}</h3><table>")
-        versions = env.get("versions") if isinstance(env.get("versions"), Mapping) else {}
-        extra = env.get("environment") if isinstance(env.get("environment"), Mapping) else {}
+        raw_versions, raw_extra = env.get("versions"), env.get("environment")
+        versions: Mapping[Any, Any] = raw_versions if isinstance(raw_versions, Mapping) else {}
+        extra: Mapping[Any, Any] = raw_extra if isinstance(raw_extra, Mapping) else {}
         rows = {
             "device": env.get("device"),
             "git revision": env.get("git_revision"),

@@ -119,7 +119,8 @@ def render(data: dict[str, Any]) -> str:
     lines += ["", "## Environment", ""]
     for backend, env in (data.get("environment") or {}).items():
         env = env if isinstance(env, dict) else {}
-        versions = env.get("versions") if isinstance(env.get("versions"), dict) else {}
+        raw_versions = env.get("versions")
+        versions: dict[Any, Any] = raw_versions if isinstance(raw_versions, dict) else {}
         shown = ", ".join(
             f"{k} {v}"
             for k, v in sorted(versions.items(), key=lambda kv: str(kv[0]))
