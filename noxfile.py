@@ -1,4 +1,4 @@
-"""Routine tasks as nox sessions: tests, compat, parity, signoff, bench, lint, typecheck.
+"""Routine tasks as nox sessions: tests, compat, parity, signoff, bench, lint, typecheck, docs.
 
 CPU-only machines install PyTorch through ``constraints.txt`` (the CPU wheel); set
 ``PARITY_NO_CONSTRAINTS=1`` on a GPU machine to let pip choose the CUDA build.
@@ -115,3 +115,11 @@ def typecheck(session: nox.Session) -> None:
         "compat/ptycho",
         "compat/ptycho_torch",
     )
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """The documentation site from ``docs/`` (``mkdocs.yml``), built strictly: a broken link
+    or a page missing from the navigation fails the build. The site lands in build/docs-site."""
+    session.install("mkdocs==1.6.1", silent=True)
+    session.run("mkdocs", "build", "--strict", "--clean", *session.posargs)

@@ -1,6 +1,6 @@
 """The CONFIG save gate, the snapshot consistency check and params restoration.
 
-Spec/persistence.md sections 3.6 (steps 1 and 3) and 3.7 (step 7). The legacy params object
+docs/persistence.md sections 3.6 (steps 1 and 3) and 3.7 (step 7). The legacy params object
 (:mod:`backends.config.legacy`) is used through a small duck-typed surface so that this module
 works with it, with a plain dict, or with a test double:
 
