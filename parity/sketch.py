@@ -39,6 +39,7 @@ comparison would pass, and the worst block says where a change lies.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,7 @@ def _as_float(a: np.ndarray) -> np.ndarray:
 _CHUNK_CACHE: list[np.ndarray] = []
 """The projection stream in chunks of ``PROJECTIONS * CHUNK`` normals: every tensor draws the
 same stream from the start, so it is generated once per process and reused."""
-_CHUNK_CACHE_STATE: list[dict[str, Any]] = []
+_CHUNK_CACHE_STATE: list[Mapping[str, Any]] = []
 """The generator's state after each cached chunk, to continue the stream past the cache."""
 CACHE_LIMIT_BYTES = 256 << 20
 
