@@ -1,15 +1,21 @@
 """Speed and memory figures of the harness (``nox -s bench``).
 
-:func:`run` measures ``parity run default`` (wall time and peak resident memory, in a fresh
-subprocess, framework imports included) and the throughput of ``parity compare`` on two synthetic
-traces of a few hundred MB (tensor bytes of both traces divided by the wall time of the
-comparison, reading the HDF5 files included).
+:func:`run` measures, each in a fresh subprocess:
+
+* the import floor: ``import torch, tensorflow`` and nothing else;
+* ``parity run smoke`` and ``parity run default`` (and ``signoff`` with ``PARITY_BENCH_SIGNOFF=1``):
+  wall time, peak resident memory, the ratio to the import floor, and each stage's time and
+  share of the wall time, read from the run's own progress lines (the training stage of a
+  backend includes its first call: graph tracing for TensorFlow);
+* the throughput of ``parity compare`` on two synthetic traces of a few hundred MB (tensor bytes
+  of both traces divided by the wall time of the comparison, reading the HDF5 files included).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,7 +33,7 @@ proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 wall = time.perf_counter() - t0
 peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"wall": wall, "peak_kib": peak_kib, "code": proc.returncode,
-                  "tail": (proc.stdout + proc.stderr)[-3000:]}))
+                  "tail": (proc.stdout + proc.stderr)[-3000:], "stderr": proc.stderr}))
 """
 
 
@@ -45,6 +51,42 @@ def measure_command(argv: list[str]) -> dict[str, float | int | str]:
         check=True,
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+_STAGE_LINE = re.compile(r"parity: (?:ok|error|skipped) (?P<label>.+) \((?P<seconds>[0-9.]+) s\)$")
+IMPORT_FLOOR = "import torch, tensorflow"
+
+
+def stage_times(stderr: str) -> list[tuple[str, float]]:
+    """(stage, seconds) from the plain progress lines a run writes when not on a terminal."""
+    found = []
+    for line in stderr.splitlines():
+        match = _STAGE_LINE.search(line.strip())
+        if match:
+            found.append((match["label"], float(match["seconds"])))
+    return found
+
+
+def import_floor() -> float:
+    """Seconds of a fresh interpreter importing both frameworks (best of two)."""
+    return min(float(measure_command([sys.executable, "-c", IMPORT_FLOOR])["wall"]) for _ in "ab")
+
+
+def scenario_figures(name: str, directory: str, floor: float) -> list[Figure]:
+    """Wall time, peak RSS, exit code, ratio to the import floor and each stage's time and share
+    of one ``parity run NAME`` in a fresh process."""
+    m = measure_command([sys.executable, "-m", "parity", "run", name, "--out", directory])
+    wall = float(m["wall"])
+    figures: list[Figure] = [
+        (f"parity run {name}: wall time (imports included)", wall, "s"),
+        (f"parity run {name}: / import floor", wall / floor, "x"),
+        (f"parity run {name}: peak RSS", float(m["peak_kib"]) / 1024.0, "MiB"),
+        (f"parity run {name}: exit code", float(m["code"]), ""),
+    ]
+    for label, seconds in stage_times(str(m.get("stderr", ""))):
+        share = f"s, {seconds / wall:.0%} of the run"
+        figures.append((f"parity run {name}: {label}", seconds, share))
+    return figures
 
 
 def synthetic_traces(
@@ -111,14 +153,14 @@ def compare_throughput(directory: Path) -> tuple[float, float, int, int]:
 
 def run() -> list[Figure]:
     """Every figure: (name, value, unit)."""
-    figures: list[Figure] = []
-    with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
-        m = measure_command(
-            [sys.executable, "-m", "parity", "run", "default", "--out", tmp, "--quiet"]
-        )
-        figures.append(("parity run default: wall time (imports included)", float(m["wall"]), "s"))
-        figures.append(("parity run default: peak RSS", float(m["peak_kib"]) / 1024.0, "MiB"))
-        figures.append(("parity run default: exit code", float(m["code"]), ""))
+    floor = import_floor()
+    figures: list[Figure] = [(f"import floor ({IMPORT_FLOOR})", floor, "s")]
+    scenarios = ["smoke", "default"]
+    if os.environ.get("PARITY_BENCH_SIGNOFF"):
+        scenarios.append("signoff")
+    for name in scenarios:
+        with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
+            figures += scenario_figures(name, tmp, floor)
     with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
         mbps, seconds, nbytes, failing = compare_throughput(Path(tmp))
         figures.append(("parity compare: tensor data compared", nbytes / 1e6, "MB"))
@@ -131,7 +173,7 @@ def run() -> list[Figure]:
 def main() -> int:
     """Print the figures."""
     for name, value, unit in run():
-        print(f"{name:<55} {value:10.2f} {unit}")
+        print(f"{name:<60} {value:10.2f} {unit}")
     return 0
 
 

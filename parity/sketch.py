@@ -39,6 +39,7 @@ comparison would pass, and the worst block says where a change lies.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -61,16 +62,48 @@ def _as_float(a: np.ndarray) -> np.ndarray:
     return a.astype(np.complex128 if np.iscomplexobj(a) else np.float64, copy=False)
 
 
+_CHUNK_CACHE: list[np.ndarray] = []
+"""The projection stream in chunks of ``PROJECTIONS * CHUNK`` normals: every tensor draws the
+same stream from the start, so it is generated once per process and reused."""
+_CHUNK_CACHE_STATE: list[Mapping[str, Any]] = []
+"""The generator's state after each cached chunk, to continue the stream past the cache."""
+CACHE_LIMIT_BYTES = 256 << 20
+
+
+def _stream_chunk(index: int) -> np.ndarray | None:
+    """Chunk ``index`` of the projection stream (flat), or None beyond the cache limit."""
+    while len(_CHUNK_CACHE) <= index:
+        if (len(_CHUNK_CACHE) + 1) * PROJECTIONS * CHUNK * 8 > CACHE_LIMIT_BYTES:
+            return None
+        rng = np.random.default_rng(PROJECTION_SEED)
+        if _CHUNK_CACHE:
+            rng.bit_generator.state = _CHUNK_CACHE_STATE[-1]
+        _CHUNK_CACHE.append(rng.standard_normal(PROJECTIONS * CHUNK))
+        _CHUNK_CACHE_STATE.append(rng.bit_generator.state)
+    return _CHUNK_CACHE[index]
+
+
 def projections(arr: np.ndarray) -> np.ndarray:
     """The ``PROJECTIONS`` fixed random projections of ``arr`` (flattened in C order); complex
-    for a complex tensor. Non-finite elements count as 0 (they are counted separately)."""
+    for a complex tensor. Non-finite elements count as 0 (they are counted separately).
+
+    Chunk ``c`` of the tensor (``CHUNK`` elements, the last one shorter) is projected on the next
+    ``PROJECTIONS * len(chunk)`` normals of one seeded stream, shaped ``(PROJECTIONS, len)``."""
     flat = _as_float(np.asarray(arr)).reshape(-1)
-    rng = np.random.default_rng(PROJECTION_SEED)
+    rng: np.random.Generator | None = None
     out = np.zeros(PROJECTIONS, dtype=flat.dtype)
-    for start in range(0, flat.size, CHUNK):
+    for index, start in enumerate(range(0, flat.size, CHUNK)):
         block = flat[start : start + CHUNK]
         block = np.where(np.isfinite(block), block, 0)
-        r = rng.standard_normal((PROJECTIONS, block.size))
+        cached = None if rng is not None else _stream_chunk(index)
+        if cached is not None:
+            r = cached[: PROJECTIONS * block.size].reshape(PROJECTIONS, block.size)
+        else:
+            if rng is None:
+                rng = np.random.default_rng(PROJECTION_SEED)
+                if index:
+                    rng.bit_generator.state = _CHUNK_CACHE_STATE[index - 1]
+            r = rng.standard_normal((PROJECTIONS, block.size))
         out += r @ block
     return out
 

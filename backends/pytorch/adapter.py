@@ -107,14 +107,14 @@ class PyTorchBackend:
 
     # ------------------------------------------------------------------ environment / config
     def environment(self) -> dict[str, Any]:
-        import lightning
+        from importlib.metadata import version
 
         return {
             "backend": NAME,
             "python": platform.python_version(),
             "numpy": np.__version__,
             "torch": torch.__version__,
-            "lightning": lightning.__version__,
+            "lightning": version("lightning"),
             "device": "cpu",
             "intra_op_threads": torch.get_num_threads(),
             "inter_op_threads": torch.get_num_interop_threads(),
