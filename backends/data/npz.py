@@ -20,6 +20,7 @@ import numpy as np
 
 from backends.data._atomic import write_atomic
 from backends.data._npzio import read_npz
+from backends.data.probe_modes import first_probe_mode
 
 DIFFRACTION_KEYS = ("diff3d", "diffraction")
 COORDINATE_KEYS = ("xcoords", "ycoords", "xcoords_start", "ycoords_start")
@@ -130,6 +131,8 @@ class RawData:
                 "ground_truth_patches",
             )
         }
+        if kwargs["probeGuess"] is not None and kwargs["probeGuess"].ndim == 3:
+            kwargs["probeGuess"] = first_probe_mode(kwargs["probeGuess"], f"{p}'probeGuess'")
         return cls(
             diff3d=np.asarray(mapping[diff_key]),
             metadata=metadata,
