@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -21,7 +22,14 @@ NEWFALSE = b"\x89"
 NONE = b"N"
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "upstream"
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "upstream"
+SHARED = Path(
+    os.environ.get(
+        "UPSTREAM_FIXTURES",
+        Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "upstream",
+    )
+)
+"""The full upstream bundles: ``../shared/fixtures/upstream`` beside the repository, or
+``$UPSTREAM_FIXTURES``."""
 
 
 def text(s: str) -> bytes:
