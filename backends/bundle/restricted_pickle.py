@@ -162,7 +162,9 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any] | _Marker | type] = {
 
 
 class _Unpickler(pickle._Unpickler):  # the Python implementation, so BUILD can be narrowed
-    dispatch: ClassVar[dict[int, Callable[..., Any]]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[int, Callable[..., Any]]] = dict(pickle._Unpickler.dispatch)
+
+    stack: list[Any]  # the unpickler's value stack
 
     def __init__(self, data: bytes, source: str) -> None:
         super().__init__(io.BytesIO(data))
