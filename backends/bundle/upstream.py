@@ -202,6 +202,12 @@ def read_upstream_bundle(
                 f"{archive_path}: manifest.dill lists no {INFERENCE_MODEL!r} model "
                 f"(found {models!r})"
             )
+        if detect_backend(manifest, archive.names) != "tensorflow":
+            raise LegacyBundleError(
+                f"{archive_path} was written by upstream's PyTorch backend; only upstream "
+                "TensorFlow bundles (model.keras) can be imported (upstream's PyTorch head "
+                "geometry differs from this model); retrain with `parity train --backend pytorch`"
+            )
         prefix = f"{INFERENCE_MODEL}/"
         for member in ("params.dill", "model.keras"):
             if prefix + member not in archive:
@@ -211,11 +217,6 @@ def read_upstream_bundle(
         keras_bytes = archive.read(prefix + "model.keras")
         ignored = [n for n in archive.names if n.endswith("custom_objects.dill")]
     params, probe, scale = _restore_params(raw_params, params_source)
-    if detect_backend(params, []) != "tensorflow":
-        raise LegacyBundleError(
-            f"{archive_path} was written by upstream's PyTorch backend; only upstream "
-            "TensorFlow bundles (model.keras) can be imported"
-        )
     bundle = UpstreamBundle(
         path=archive_path,
         version=str(manifest.get("version", "unknown")),

@@ -142,3 +142,24 @@ def test_unknown_yaml_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["train", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "nepoch" in err and "Traceback" not in err
+
+
+def test_upstream_pytorch_bundles_are_refused_with_the_reason(tmp_path: Path) -> None:
+    from backends.bundle.upstream import LegacyBundleError, read_upstream_bundle
+
+    manifest = stream(
+        EMPTY_DICT
+        + text("models")
+        + b"]"
+        + text("diffraction_to_obj")
+        + b"a"
+        + SETITEM
+        + text("version")
+        + text("2.0-pytorch")
+        + SETITEM
+    )
+    with zipfile.ZipFile(tmp_path / "wts.h5.zip", "w") as zf:
+        zf.writestr("manifest.dill", manifest)
+        zf.writestr("diffraction_to_obj/model.pth", b"")
+    with pytest.raises(LegacyBundleError, match="upstream's PyTorch backend"):
+        read_upstream_bundle(tmp_path)
