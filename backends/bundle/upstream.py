@@ -161,7 +161,15 @@ def _restore_params(raw: Any, source: str) -> tuple[dict[str, Any], np.ndarray, 
             f"{source} lacks {', '.join(missing)}; the model cannot be rebuilt without them"
         )
     N = params["N"]
-    scale = float(np.asarray(params["intensity_scale"]).reshape(()))
+    for key in ("N", "gridsize"):
+        if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
+            raise LegacyBundleError(f"{source}: {key} is {params[key]!r}, not a positive integer")
+    try:
+        scale = float(np.asarray(params["intensity_scale"], np.float64).reshape(()))
+    except (TypeError, ValueError):
+        raise LegacyBundleError(
+            f"{source}: intensity_scale {params['intensity_scale']!r} is not a number"
+        ) from None
     if not np.isfinite(scale) or scale <= 0:
         raise LegacyBundleError(f"{source}: intensity_scale {scale!r} is not finite and > 0")
     probe = np.asarray(params["probe"])
@@ -231,13 +239,20 @@ def read_upstream_bundle(
 
     keras_source = f"{archive_path}:{prefix}model.keras"
     model_file = read_keras_model(keras_bytes, keras_source)
-    config = bundle.training_config("tensorflow").model
+    try:
+        config = bundle.training_config("tensorflow").model
+    except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
+        raise LegacyBundleError(
+            f"{params_source} does not describe a model this project can build: {exc}"
+        ) from None
     try:
         bundle.weights = canonical_weights(
             model_file.layers, model_file.weights, config, keras_source
         )
-    except ValueError as exc:
-        raise KerasArchiveError(str(exc)) from None
+    except KerasArchiveError:
+        raise
+    except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
+        raise KerasArchiveError(f"{keras_source}: {exc}") from None
     return bundle
 
 

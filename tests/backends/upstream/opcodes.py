@@ -84,3 +84,24 @@ def dill_array(code: str, shape: tuple[int, ...], data: bytes) -> bytes:
         + TUPLE
         + REDUCE
     )
+
+
+def plain(value: object) -> bytes:
+    """Opcodes that rebuild a plain value (None, bool, int, float, str, list, dict)."""
+    if value is None:
+        return NONE
+    if value is True:
+        return NEWTRUE
+    if value is False:
+        return NEWFALSE
+    if isinstance(value, int):
+        return b"J" + struct.pack("<i", value)
+    if isinstance(value, float):
+        return b"G" + struct.pack(">d", value)
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return EMPTY_LIST + b"".join(plain(v) + b"a" for v in value)
+    if isinstance(value, dict):
+        return EMPTY_DICT + b"".join(plain(k) + plain(v) + SETITEM for k, v in value.items())
+    raise TypeError(f"no opcodes for {type(value).__name__}")

@@ -214,3 +214,44 @@ def test_fuzz_weights_reader_escapes_only_documented_errors(data: bytes) -> None
 @given(data=mutated(_keras_zip(CONFIG_G2[:2000], SMALL)) | st.binary(max_size=1024))
 def test_fuzz_model_keras_reader_escapes_only_documented_errors(data: bytes) -> None:
     _read_or_documented_error(read_keras_model, data)
+
+
+# ----------------------------------------------------------------------------- whole bundles
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**31), 2**31 - 1),
+    st.sampled_from([0, 1, 2, 3, 64, 128]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(0, 4), max_size=3),
+)
+_KEYS = ["N", "gridsize", "n_filters_scale", "intensity_scale", "probe", "amp_activation"]
+_KEYS += ["object.big", "probe.big", "pad_object", "probe_scale", "nphotons", "model_type"]
+
+
+@given(
+    values=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=len(_KEYS)),
+    probe=st.sampled_from([None, (64, 64, "<c8"), (64, 64, "<f4"), (8, 8, "<c8")]),
+)
+def test_fuzz_params_values_escape_only_documented_errors(
+    values: dict, probe: tuple | None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from backends.bundle.restricted_pickle import PickleFormatError, UnsafePickleError
+    from backends.bundle.upstream import LegacyBundleError, read_upstream_bundle
+    from tests.backends.upstream.opcodes import SETITEM, dill_array, plain, stream
+
+    body = plain(values)
+    if probe is not None:
+        h, w, code = probe
+        array = np.ones((h, w), code)
+        body += plain("probe") + dill_array(code, (h, w), array.tobytes()) + SETITEM
+    where = tmp_path_factory.mktemp("fuzzed")
+    with zipfile.ZipFile(where / "wts.h5.zip", "w") as zf:
+        zf.writestr("manifest.dill", (FIXTURES / "manifest.dill").read_bytes())
+        zf.writestr("diffraction_to_obj/params.dill", stream(body))
+        zf.writestr("diffraction_to_obj/model.keras", _keras_zip(CONFIG_G2, SMALL))
+    documented = (LegacyBundleError, UnsafePickleError, PickleFormatError, KerasArchiveError)
+    with pytest.raises(documented):
+        read_upstream_bundle(where)
