@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="prediction batch (default 64)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument("--no-progress", "--quiet", action="store_true", help="no progress display")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -102,7 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config field (repeatable; model fields by name or model.NAME)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument("--no-progress", "--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--do_stitching",
+        action="store_true",
+        help="accepted as upstream spells it: training always stitches the test data (else the "
+        "training data) into reconstructed_amplitude.png / reconstructed_phase.png",
+    )
     parser.add_argument(
         "--exec",
         dest="execution",

@@ -67,6 +67,7 @@ def test_upstream_flag_spellings_are_aliases() -> None:
         *("--nepochs", "3", "--output_dir", "out", "--n_groups", "64", "--gridsize", "2"),
         *("--N", "128", "--n_filters_scale", "1", "--probe_big", "false", "--nphotons", "1e6"),
         *("--batch_size", "8", "--neighbor_count", "5", "--n_subsample", "100"),
+        *("--do_stitching", "--quiet"),
     )
     assert config == _train_args(
         *("--train-data", "train.npz", "--test-data", "test.npz", "--epochs", "3"),
