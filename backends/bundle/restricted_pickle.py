@@ -219,8 +219,14 @@ def _prescan(data: bytes, source: str) -> None:
         raise PickleFormatError(f"{source}: empty pickle stream")
 
 
-def _check_plain(value: Any, source: str, depth: int = 0) -> Any:
-    """The rebuilt value, with emulated dtypes turned into numpy dtypes; refuses anything else."""
+def _check_plain(
+    value: Any, source: str, depth: int = 0, done: dict[int, Any] | None = None
+) -> Any:
+    """The rebuilt value, with emulated dtypes turned into numpy dtypes; refuses anything else.
+
+    Containers shared through the memo are converted once (``done``), so a stream of
+    references to references stays linear; cycles end at the depth limit.
+    """
     if depth > 200:
         raise PickleFormatError(f"{source}: nesting deeper than 200 levels")
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
@@ -229,16 +235,22 @@ def _check_plain(value: Any, source: str, depth: int = 0) -> Any:
         return value
     if isinstance(value, _DType):
         return value.dtype
-    if isinstance(value, list):
-        return [_check_plain(v, source, depth + 1) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_check_plain(v, source, depth + 1) for v in value)
+    if not isinstance(value, (list, tuple, dict)):
+        raise PickleFormatError(f"{source}: the stream rebuilt a {type(value).__name__}")
+    done = {} if done is None else done
+    if id(value) in done:
+        return done[id(value)]
+    items: Any
     if isinstance(value, dict):
-        return {
-            _check_plain(k, source, depth + 1): _check_plain(v, source, depth + 1)
+        items = {
+            _check_plain(k, source, depth + 1, done): _check_plain(v, source, depth + 1, done)
             for k, v in value.items()
         }
-    raise PickleFormatError(f"{source}: the stream rebuilt a {type(value).__name__}")
+    else:
+        items = [_check_plain(v, source, depth + 1, done) for v in value]
+        items = tuple(items) if isinstance(value, tuple) else items
+    done[id(value)] = items
+    return items
 
 
 def load_restricted(data: bytes, source: str = "pickle") -> Any:

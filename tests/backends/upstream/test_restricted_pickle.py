@@ -263,3 +263,19 @@ def test_fuzz_structure_aware_mutations_escape_only_documented_errors(
 @given(data=st.binary(max_size=512) | st.binary(max_size=256).map(lambda b: b"\x80\x04" + b))
 def test_fuzz_raw_bytes_escape_only_documented_errors(data: bytes, tmp_path: Path) -> None:
     _only_documented_errors(data, tmp_path)
+
+
+def test_shared_references_stay_linear_and_cycles_end() -> None:
+    # L0 = [1]; L(k+1) = [Lk, Lk] for 64 levels: 2**64 leaves if shared lists were walked twice
+    body = EMPTY_LIST + b"K\x01a" + b"q\x00"
+    for level in range(1, 65):
+        body += EMPTY_LIST + b"h" + bytes([level - 1]) + b"a" + b"h" + bytes([level - 1]) + b"a"
+        body += b"q" + bytes([level])
+    value = load_restricted(stream(body))
+    for _ in range(64):
+        assert len(value) == 2 and value[0] is value[1]
+        value = value[0]
+    assert value == [1]
+    # a list that contains itself
+    with pytest.raises(PickleFormatError, match="nesting"):
+        load_restricted(stream(EMPTY_LIST + b"q\x00" + b"h\x00a"))
