@@ -7,13 +7,11 @@ the weights through :mod:`backends.bundle.keras_archive` (JSON and HDF5), mapped
 names by :mod:`backends.bundle.upstream_graph`. ``custom_objects.dill`` is never read.
 :func:`import_legacy_bundle` writes the result as a bundle of this project's format.
 
-Backend detection uses only member names and, for ``manifest.dill``, a static disassembly of
-its opcodes (:mod:`pickletools` parses the byte stream without constructing anything).
+Backend detection uses member names and ``manifest.dill`` as the restricted reader returns it.
 """
 
 from __future__ import annotations
 
-import pickletools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +32,6 @@ __all__ = [
     "import_legacy_bundle",
     "is_upstream_bundle",
     "legacy_refusal_message",
-    "pickle_strings",
     "read_upstream_bundle",
 ]
 
@@ -46,23 +43,6 @@ INFERENCE_MODEL = "diffraction_to_obj"
 
 class LegacyBundleError(ValueError):
     """An upstream pickle bundle was given to a loader that never unpickles."""
-
-
-def pickle_strings(data: bytes, limit: int = 10_000) -> list[str]:
-    """String constants of a pickle stream, found by disassembly only (nothing is executed).
-
-    Returns what could be read before a malformed opcode or ``limit`` opcodes.
-    """
-    found: list[str] = []
-    try:
-        for i, (_op, arg, _pos) in enumerate(pickletools.genops(data)):
-            if i >= limit:
-                break
-            if isinstance(arg, str):
-                found.append(arg)
-    except Exception:  # a malformed stream: keep what was read
-        pass
-    return found
 
 
 def detect_backend(manifest: Mapping[str, Any] | None, names: Iterable[str]) -> str:
@@ -86,21 +66,21 @@ def detect_backend(manifest: Mapping[str, Any] | None, names: Iterable[str]) -> 
     return "tensorflow"
 
 
-def _manifest_from_strings(strings: list[str]) -> dict[str, Any]:
-    """The ``backend``/``version`` pair of a pickled manifest dict, read from its strings."""
-    out: dict[str, Any] = {}
-    for key in ("backend", "version"):
-        if key in strings:
-            i = strings.index(key)
-            if i + 1 < len(strings):
-                out[key] = strings[i + 1]
-    return out
+def _manifest_or_none(data: bytes | None) -> dict[str, Any] | None:
+    """``manifest.dill`` read by the restricted reader, or None when it cannot be."""
+    if not data:
+        return None
+    try:
+        value = load_restricted(data, "manifest.dill")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def legacy_refusal_message(path: Path, manifest_bytes: bytes | None, names: Iterable[str]) -> str:
     """Why the native loader refuses an upstream bundle, and how to use it instead."""
     names = list(names)
-    manifest = _manifest_from_strings(pickle_strings(manifest_bytes)) if manifest_bytes else None
+    manifest = _manifest_or_none(manifest_bytes)
     backend = detect_backend(manifest, names)
     version = (manifest or {}).get("version", "unknown")
     return (
