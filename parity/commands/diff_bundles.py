@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Diff; exit 1 when anything differs."""
     from backends.bundle.upstream import is_upstream_bundle
+    from backends.bundle.upstream_convert import reference_backend
     from parity import bundlediff
     from parity.findings import exit_code
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         for i, path in enumerate(paths):
             if is_upstream_bundle(path):
                 other = paths[1 - i]
-                backend = "tensorflow"
+                backend = reference_backend("pytorch")
                 if not is_upstream_bundle(other):
                     backend = str(bundlediff.read(other).manifest.get("backend", backend))
                 paths[i] = _imported(path, backend, Path(tmp) / f"side{i}")

@@ -6,8 +6,8 @@ data has ground truth, ``metrics.json``.
 
 ``--model`` may also name an upstream PtychoPINN bundle: it is imported first (read as data,
 docs/upstream.md) into ``<output-dir>/imported-model/wts.h5.zip`` for the chosen backend
-(default tensorflow), and that bundle is used. Upstream's option spellings (``--model_path``,
-``--test_data``, ``--output_dir``, ``--n_images``) are accepted too.
+(default tensorflow when installed, else pytorch), and that bundle is used. Upstream's option
+spellings (``--model_path``, ``--test_data``, ``--output_dir``, ``--n_images``) are accepted.
 """
 
 from __future__ import annotations
@@ -74,11 +74,12 @@ def run(args: argparse.Namespace) -> int:
     from backends import workflows
     from backends.bundle import read_bundle
     from backends.bundle.upstream import import_legacy_bundle, is_upstream_bundle
+    from backends.bundle.upstream_convert import reference_backend
 
     backend = args.backend
     model = args.model
     if is_upstream_bundle(model):
-        backend = backend or "tensorflow"
+        backend = backend or reference_backend("pytorch")
         check_backend_available(backend)
         model = import_legacy_bundle(model, args.output_dir / IMPORTED_DIR, backend).parent
         print(f"imported        upstream bundle {args.model} -> {model}")

@@ -164,3 +164,25 @@ def test_upstream_pytorch_bundles_are_refused_with_the_reason(tmp_path: Path) ->
         zf.writestr("diffraction_to_obj/model.pth", b"")
     with pytest.raises(LegacyBundleError, match="upstream's PyTorch backend"):
         read_upstream_bundle(tmp_path)
+
+
+def test_console_refusal_has_no_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "marker"
+    bundle = _poisoned_bundle(tmp_path / "up", marker, "os.system")
+    root = Path(__file__).resolve().parents[3]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    argv = ["convert-bundle", str(bundle), "--to", "pytorch", "-o", str(tmp_path / "o")]
+    done = subprocess.run(
+        [sys.executable, "-m", "parity.cli", *argv], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2
+    assert "refused the global os.system;" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not marker.exists()
