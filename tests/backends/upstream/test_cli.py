@@ -12,6 +12,12 @@ import pytest
 from tests.backends.upstream.opcodes import EMPTY_DICT, FIXTURES, SETITEM, call, stream, text
 
 
+def _installed_backend() -> str:
+    import backends
+
+    return backends.available()[0]
+
+
 def _poisoned_bundle(where: Path, marker: Path, qualname: str) -> Path:
     module, name = qualname.rsplit(".", 1)
     params = stream(EMPTY_DICT + text("N") + call(module, name, text(f"touch {marker}")) + SETITEM)
@@ -38,10 +44,10 @@ def test_poisoned_upstream_bundle_is_refused_by_name_without_traceback(
     bundle = str(_poisoned_bundle(tmp_path / "up", marker, qualname))
     out = tmp_path / "out"
     argv = {
-        "convert-bundle": ["convert-bundle", bundle, "--to", "tensorflow", "-o", str(out)],
+        "convert-bundle": ["convert-bundle", bundle, "--to", _installed_backend(), "-o", str(out)],
         "infer": [
             *("infer", "--model", bundle, "--data", "builtin:lines-64-small:test"),
-            *("--output-dir", str(out), "--backend", "tensorflow"),
+            *("--output-dir", str(out), "--backend", _installed_backend()),
         ],
         "diff-bundles": ["diff-bundles", bundle, bundle],
     }[command]
@@ -178,7 +184,7 @@ def test_console_refusal_has_no_traceback(tmp_path: Path) -> None:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
     }
-    argv = ["convert-bundle", str(bundle), "--to", "pytorch", "-o", str(tmp_path / "o")]
+    argv = ["convert-bundle", str(bundle), "--to", _installed_backend(), "-o", str(tmp_path / "o")]
     done = subprocess.run(
         [sys.executable, "-m", "parity.cli", *argv], capture_output=True, text=True, env=env
     )
