@@ -7,7 +7,8 @@ data has ground truth, ``metrics.json``.
 ``--model`` may also name an upstream PtychoPINN bundle: it is imported first (read as data,
 docs/upstream.md) into ``<output-dir>/imported-model/wts.h5.zip`` for the chosen backend
 (default tensorflow when installed, else pytorch), and that bundle is used. Upstream's option
-spellings (``--model_path``, ``--test_data``, ``--output_dir``, ``--n_images``) are accepted.
+spellings (``--model_path`` or ``--model_prefix``, ``--test_data``, ``--output_dir`` or
+``--output_path``, ``--n_images``) are accepted.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         "--model_path",
+        "--model_prefix",
         required=True,
         type=Path,
         metavar="DIR",
@@ -46,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DATA",
         help="NPZ path or builtin:NAME[:test]",
     )
-    parser.add_argument("--output-dir", "--output_dir", required=True, type=Path, metavar="DIR")
+    parser.add_argument(
+        "--output-dir", "--output_dir", "--output_path", required=True, type=Path, metavar="DIR"
+    )
     parser.add_argument(
         "--n-groups",
         "--n_groups",
