@@ -202,8 +202,13 @@ def read_upstream_bundle(
                 raise LegacyBundleError(f"{archive_path}: {prefix + member} is missing")
         params_source = f"{archive_path}:{prefix}params.dill"
         raw_params = load_restricted(archive.read(prefix + "params.dill"), params_source)
-        keras_bytes = archive.read(prefix + "model.keras")
-        ignored = [n for n in archive.names if n.endswith("custom_objects.dill")]
+        keras_files = {
+            str(m): archive.read(f"{m}/model.keras")
+            for m in models
+            if f"{m}/model.keras" in archive
+        }
+        read = {"manifest.dill", prefix + "params.dill", *(f"{m}/model.keras" for m in keras_files)}
+        ignored = [n for n in archive.names if n not in read]
     params, probe, scale = _restore_params(raw_params, params_source)
     bundle = UpstreamBundle(
         path=archive_path,
@@ -215,25 +220,37 @@ def read_upstream_bundle(
         weights={},
         ignored=ignored,
     )
-    from backends.bundle.upstream_graph import canonical_weights
-
-    keras_source = f"{archive_path}:{prefix}model.keras"
-    model_file = read_keras_model(keras_bytes, keras_source)
     try:
         config = bundle.training_config("tensorflow").model
     except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
         raise LegacyBundleError(
             f"{params_source} does not describe a model this project can build: {exc}"
         ) from None
+    bundle.weights = _model_weights(keras_files.pop(INFERENCE_MODEL), config, archive_path, prefix)
+    for model, data in keras_files.items():
+        shared = _model_weights(data, config, archive_path, f"{model}/")
+        differing = [k for k in bundle.weights if not np.array_equal(shared[k], bundle.weights[k])]
+        if differing:
+            raise LegacyBundleError(
+                f"{archive_path}: {model}/model.keras and {prefix}model.keras hold different "
+                f"weights ({differing[0]}, ...); upstream's models share their layers, so the "
+                "bundle is inconsistent"
+            )
+    return bundle
+
+
+def _model_weights(data: bytes, config: Any, archive_path: Path, prefix: str) -> dict[str, Any]:
+    """Canonical weights of one ``model.keras`` of the archive."""
+    from backends.bundle.upstream_graph import canonical_weights
+
+    source = f"{archive_path}:{prefix}model.keras"
+    model_file = read_keras_model(data, source)
     try:
-        bundle.weights = canonical_weights(
-            model_file.layers, model_file.weights, config, keras_source
-        )
+        return canonical_weights(model_file.layers, model_file.weights, config, source)
     except KerasArchiveError:
         raise
     except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
-        raise KerasArchiveError(f"{keras_source}: {exc}") from None
-    return bundle
+        raise KerasArchiveError(f"{source}: {exc}") from None
 
 
 def import_legacy_bundle(

@@ -98,7 +98,10 @@ def test_converted_manifest_records_the_import(
     assert record["upstream_version"] == "1.0"
     assert record["not_read"] == [
         "autoencoder/custom_objects.dill",
+        "autoencoder/model.h5",
+        "autoencoder/params.dill",
         "diffraction_to_obj/custom_objects.dill",
+        "diffraction_to_obj/model.h5",
     ]
     assert manifest["backend"] == backend
     assert params["combine_mode"] == "legacy_rect"

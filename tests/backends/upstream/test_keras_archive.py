@@ -255,3 +255,54 @@ def test_fuzz_params_values_escape_only_documented_errors(
     documented = (LegacyBundleError, UnsafePickleError, PickleFormatError, KerasArchiveError)
     with pytest.raises(documented):
         read_upstream_bundle(where)
+
+
+def _synthetic_upstream_bundle(where: Path, change: str | None = None) -> Path:
+    """A bundle of the committed members with synthetic weights (``change``: one canonical
+    weight that differs in the autoencoder's copy)."""
+    config = ModelConfig(N=64, gridsize=2, n_filters_scale=2)
+    layers = parse_config(CONFIG_G2, "config-g2.json")
+    names = canonical_layer_names(layers, config, "g2")
+    shapes = weight_shapes(config)
+    rng = np.random.default_rng(5)
+
+    def h5(bump: str | None) -> bytes:
+        groups = {}
+        for i, (canonical, layer) in enumerate(names.items()):
+            arrays = [
+                rng.normal(size=shapes[f"{canonical}.{k}"]).astype(np.float32)
+                if bump == f"{canonical}.{k}"
+                else np.full(shapes[f"{canonical}.{k}"], i, np.float32)
+                for k in ("kernel", "bias")
+            ]
+            groups[f"conv2d_{i}"] = (layer, arrays)
+        return _weights_file(groups)
+
+    where.mkdir()
+    with zipfile.ZipFile(where / "wts.h5.zip", "w") as zf:
+        zf.writestr("manifest.dill", (FIXTURES / "manifest.dill").read_bytes())
+        for model, bump in (("autoencoder", change), ("diffraction_to_obj", None)):
+            zf.writestr(f"{model}/params.dill", (FIXTURES / "params-g2.dill").read_bytes())
+            zf.writestr(f"{model}/model.keras", _keras_zip(CONFIG_G2, h5(bump)))
+    return where
+
+
+def test_synthetic_bundle_imports_every_canonical_weight_by_role(tmp_path: Path) -> None:
+    from backends.bundle.upstream import read_upstream_bundle
+
+    bundle = read_upstream_bundle(_synthetic_upstream_bundle(tmp_path / "ok"))
+    config = bundle.training_config("tensorflow").model
+    assert (config.gridsize, config.combine_mode) == (2, "legacy_rect")
+    names = canonical_layer_names(parse_config(CONFIG_G2, "c"), config, "g2")
+    assert set(bundle.weights) == set(weight_shapes(config))
+    for i, canonical in enumerate(names):
+        assert np.all(bundle.weights[f"{canonical}.kernel"] == i)
+        assert np.all(bundle.weights[f"{canonical}.bias"] == i)
+
+
+def test_autoencoder_weights_that_differ_are_refused(tmp_path: Path) -> None:
+    from backends.bundle.upstream import LegacyBundleError, read_upstream_bundle
+
+    where = _synthetic_upstream_bundle(tmp_path / "bad", change="phase.dec2.conv1.bias")
+    with pytest.raises(LegacyBundleError, match=r"different weights \(phase\.dec2\.conv1\.bias"):
+        read_upstream_bundle(where)
