@@ -131,8 +131,10 @@ class RawData:
                 "ground_truth_patches",
             )
         }
-        if kwargs["probeGuess"] is not None and kwargs["probeGuess"].ndim == 3:
-            kwargs["probeGuess"] = first_probe_mode(kwargs["probeGuess"], f"{p}'probeGuess'")
+        probe = kwargs["probeGuess"]
+        if probe is not None and probe.ndim == 3 and probe.shape[1] == probe.shape[2]:
+            # a (modes, N, N) stack, as ptychodus's training-data export writes it
+            kwargs["probeGuess"] = first_probe_mode(probe, f"{p}'probeGuess'")
         return cls(
             diff3d=np.asarray(mapping[diff_key]),
             metadata=metadata,
