@@ -245,7 +245,7 @@ def mutated_params(draw: st.DrawFn) -> bytes:
 _BOUNDARIES = {len(d): _boundaries(d) for d in PARAMS.values()}
 
 
-def _only_documented_errors(data: bytes, tmp_path: Path) -> None:
+def _only_documented_errors(data: bytes) -> None:
     try:
         value = load_restricted(data, "fuzzed.dill")
     except DOCUMENTED:
@@ -254,15 +254,13 @@ def _only_documented_errors(data: bytes, tmp_path: Path) -> None:
 
 
 @given(data=mutated_params())
-def test_fuzz_structure_aware_mutations_escape_only_documented_errors(
-    data: bytes, tmp_path: Path
-) -> None:
-    _only_documented_errors(data, tmp_path)
+def test_fuzz_structure_aware_mutations_escape_only_documented_errors(data: bytes) -> None:
+    _only_documented_errors(data)
 
 
 @given(data=st.binary(max_size=512) | st.binary(max_size=256).map(lambda b: b"\x80\x04" + b))
-def test_fuzz_raw_bytes_escape_only_documented_errors(data: bytes, tmp_path: Path) -> None:
-    _only_documented_errors(data, tmp_path)
+def test_fuzz_raw_bytes_escape_only_documented_errors(data: bytes) -> None:
+    _only_documented_errors(data)
 
 
 def test_shared_references_stay_linear_and_cycles_end() -> None:
