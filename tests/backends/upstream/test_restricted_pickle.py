@@ -228,6 +228,8 @@ def mutated_params(draw: st.DrawFn) -> bytes:
     cuts = _BOUNDARIES[len(base)]
     data = bytearray(base)
     for _ in range(draw(st.integers(1, 4))):
+        if not data:
+            break
         kind = draw(st.sampled_from(["flip", "splice", "delete", "truncate"]))
         at = draw(st.sampled_from(cuts)) if kind != "flip" else draw(st.integers(0, len(data) - 1))
         at = min(at, len(data))
