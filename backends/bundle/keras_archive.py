@@ -8,7 +8,7 @@ attribute ``name`` of the group's ``vars`` subgroup, which is what this reader m
 Nothing in the file is deserialised as Keras objects: no layer class is looked up, no custom
 object is resolved. The HDF5 file is opened from memory and every link is checked to be a
 hard link and every dataset to be stored inside the file (no external storage, no virtual
-dataset) before a value is read. Errors are :class:`KerasArchiveError` (a ValueError).
+dataset) and to need no filter plugin before a value is read. Errors are :class:`KerasArchiveError` (a ValueError).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from backends.bundle.archive import SafeArchive
 __all__ = ["KerasArchiveError", "KerasLayer", "KerasModelFile", "read_keras_model"]
 
 MAX_WEIGHT_DATASETS = 10_000
+BUILTIN_FILTERS = frozenset({1, 2, 3})
+"""HDF5 filter ids built into the library: deflate, shuffle, fletcher32."""
 
 
 class KerasArchiveError(ValueError):
@@ -114,6 +116,13 @@ def _check_dataset(ds: Any, where: str) -> np.ndarray:
         raise KerasArchiveError(f"{where}: dataset {ds.name} is virtual; refused")
     if plist.get_external_count() > 0:
         raise KerasArchiveError(f"{where}: dataset {ds.name} uses external storage; refused")
+    filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
+    if filters - BUILTIN_FILTERS:
+        raise KerasArchiveError(
+            f"{where}: dataset {ds.name} needs HDF5 filters {sorted(filters - BUILTIN_FILTERS)}; "
+            "only the library's own deflate, shuffle and fletcher32 are read (others would load "
+            "plugins)"
+        )
     if ds.dtype.kind not in "fiu" or ds.dtype.fields is not None:
         raise KerasArchiveError(f"{where}: dataset {ds.name} has non-numeric dtype {ds.dtype}")
     return np.asarray(ds[()])

@@ -112,6 +112,19 @@ def test_external_links_soft_links_external_storage_and_virtual_datasets_are_ref
             read_weights_h5(_with(tmp_path, build), "model.keras")
 
 
+def test_datasets_needing_filter_plugins_are_refused(tmp_path: Path) -> None:
+    def lzf(h5: h5py.File, group: h5py.Group, where: Path) -> None:
+        group.create_dataset("0", data=np.arange(64.0), chunks=(16,), compression="lzf")
+
+    def deflate(h5: h5py.File, group: h5py.Group, where: Path) -> None:
+        group.create_dataset("0", data=np.arange(64.0), compression="gzip", shuffle=True)
+
+    with pytest.raises(KerasArchiveError, match=r"filters \[32000\]"):
+        read_weights_h5(_with(tmp_path, lzf), "model.keras")
+    out = read_weights_h5(_with(tmp_path, deflate), "model.keras")
+    np.testing.assert_array_equal(out["conv2d"][0], np.arange(64.0))
+
+
 def test_non_numeric_datasets_are_refused(tmp_path: Path) -> None:
     def strings(h5: h5py.File, group: h5py.Group, where: Path) -> None:
         group["0"] = np.array([b"a", b"b"])
