@@ -21,7 +21,7 @@ import io
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -450,7 +450,6 @@ def convert_bundle(
     if source_name == to:
         raise ValueError(f"{source_contents.path} is already a {to!r} bundle; nothing to convert")
     src = _backend(source_name)
-    dst = _backend(to)
     src_model, src_params = src.load_bundle(source_contents.path)
     weights = src.export_weights(src_model)
     check_weights(weights, src_model.config)
@@ -462,6 +461,30 @@ def convert_bundle(
         )
     probe = src_params.get("probe")
     probe = np.asarray(src_model.probe if probe is None else probe)
+    return convert_loaded(
+        src_model, src_params, probe, config, output_dir, rtol=rtol, batch=batch, monitor=watch
+    )
+
+
+def convert_loaded(
+    src_model: Any,
+    src_params: Mapping[str, Any],
+    probe: np.ndarray,
+    config: TrainingConfig,
+    output_dir: str | Path,
+    *,
+    rtol: float = 1e-4,
+    batch: Batch | None = None,
+    monitor: Monitor | None = None,
+    save: Callable[[Any, Path], Path] | None = None,
+) -> ConversionReport:
+    """Build a ``config.backend`` model with ``src_model``'s weights, save it (with ``save``,
+    default the backend's own), reload it and compare forward outputs with ``src_model``;
+    the bundle lands in ``output_dir`` only when every output agrees within ``rtol``."""
+    watch: Any = monitor or _NoMonitor()
+    source_name, to = src_model.backend, config.backend
+    src, dst = _backend(source_name), _backend(to)
+    weights = src.export_weights(src_model)
     probe = probe.reshape(config.model.N, config.model.N).astype(np.complex64)
     watch.stage(f"build {to} model")
     dst_model = dst.build(config.model, probe, float(src_model.intensity_scale), weights=weights)
@@ -471,7 +494,7 @@ def convert_bundle(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.convert-", dir=out.parent))
     try:
         watch.stage("save and reload")
-        staged = dst.save_bundle(dst_model, staging, config)
+        staged = (save or (lambda m, d: dst.save_bundle(m, d, config)))(dst_model, staging)
         reloaded, dst_params = dst.load_bundle(Path(staged))
         watch.stage("compare forward outputs")
         probe_in = batch if batch is not None else probe_batch(config.model)

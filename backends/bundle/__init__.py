@@ -5,9 +5,12 @@
   payload bytes and rebuild models from :class:`BundleContents`.
 * :func:`check_save_gate`, :func:`check_snapshot_consistency`: the CONFIG gate of section 3.6.
 * :func:`restore_params`: section 3.7 step 7, applied by a loader after :func:`read_bundle`.
-* :func:`detect_backend`, :func:`import_legacy_bundle`: upstream pickle bundles (3.8, 3.9).
+* :func:`detect_backend`, :func:`read_upstream_bundle`, :func:`convert_upstream_bundle`:
+  upstream PtychoPINN bundles, read as data (docs/upstream.md).
 
-Nothing here unpickles, and nothing imports TensorFlow or PyTorch.
+Nothing here runs the standard unpickler: upstream's pickles go through
+:mod:`backends.bundle.restricted_pickle`, the one pickle reader of the project. Nothing imports
+TensorFlow or PyTorch at import time.
 """
 
 from backends.bundle.archive import DEFAULT_MAX_TOTAL_BYTES, MAX_MEMBERS, MAX_RATIO
@@ -42,9 +45,13 @@ from backends.bundle.snapshot import (
 )
 from backends.bundle.upstream import (
     LegacyBundleError,
+    UpstreamBundle,
+    convert_upstream_bundle,
     detect_backend,
     import_legacy_bundle,
+    is_upstream_bundle,
     legacy_refusal_message,
+    read_upstream_bundle,
 )
 
 __all__ = [
@@ -62,8 +69,10 @@ __all__ = [
     "BundleBackendMismatchError",
     "BundleContents",
     "LegacyBundleError",
+    "UpstreamBundle",
     "check_save_gate",
     "check_snapshot_consistency",
+    "convert_upstream_bundle",
     "decode_npy",
     "decode_params",
     "detect_backend",
@@ -71,9 +80,11 @@ __all__ = [
     "encode_npy",
     "encode_params",
     "import_legacy_bundle",
+    "is_upstream_bundle",
     "legacy_mapping",
     "legacy_refusal_message",
     "read_bundle",
+    "read_upstream_bundle",
     "resolve_bundle_path",
     "restore_params",
     "sha256_hex",

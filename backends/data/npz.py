@@ -20,6 +20,7 @@ import numpy as np
 
 from backends.data._atomic import write_atomic
 from backends.data._npzio import read_npz
+from backends.data.probe_modes import first_probe_mode
 
 DIFFRACTION_KEYS = ("diff3d", "diffraction")
 COORDINATE_KEYS = ("xcoords", "ycoords", "xcoords_start", "ycoords_start")
@@ -130,6 +131,10 @@ class RawData:
                 "ground_truth_patches",
             )
         }
+        probe = kwargs["probeGuess"]
+        if probe is not None and probe.ndim == 3 and probe.shape[1] == probe.shape[2]:
+            # a (modes, N, N) stack, as ptychodus's training-data export writes it
+            kwargs["probeGuess"] = first_probe_mode(probe, f"{p}'probeGuess'")
         return cls(
             diff3d=np.asarray(mapping[diff_key]),
             metadata=metadata,

@@ -9,6 +9,7 @@ project's readers verify, and routes upstream's pickle bundles to the upstream i
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ def open_bundle(path: str | os.PathLike[str], backend: str) -> tuple[Any, dict[s
     import backends
 
     archive = bundle_archive(path)
-    if _is_upstream_archive(archive):
-        archive = _upstream_converted(archive, backend)
-    return backends.get(backend).load_bundle(archive)
+    if not _is_upstream_archive(archive):
+        return backends.get(backend).load_bundle(archive)
+    converted = _upstream_converted(archive, backend)
+    try:
+        return backends.get(backend).load_bundle(converted)
+    finally:  # the loaded model holds everything it needs; the converted copy goes
+        shutil.rmtree(converted.parent, ignore_errors=True)

@@ -17,30 +17,13 @@ import numpy as np
 from backends.data.grouping import assemble, group
 from backends.data.npz import RawData as _ProjectRawData
 from backends.data.npz import save_npz
+from backends.data.probe_modes import first_probe_mode
 
 __all__ = ["RawData", "first_probe_mode"]
 
 log = logging.getLogger(__name__)
 
 INFERENCE_SEED = 45
-
-
-def first_probe_mode(probe: Any, source: str = "probeGuess") -> np.ndarray:
-    """A 2-D probe: ``(N, N)`` as it is, ``(modes, N, N)`` reduced to its first mode."""
-    arr = np.asarray(probe)
-    if arr.ndim == 3:
-        if arr.shape[0] < 1:
-            raise ValueError(f"{source}: probe with a mode axis has no modes (shape {arr.shape})")
-        if arr.shape[0] > 1:
-            log.warning(
-                "%s has %d probe modes; PtychoPINN models one coherent probe, using mode 0",
-                source,
-                arr.shape[0],
-            )
-        arr = arr[0]
-    if arr.ndim != 2:
-        raise ValueError(f"{source}: probe must be (N, N) or (modes, N, N); got shape {arr.shape}")
-    return arr
 
 
 class RawData:

@@ -4,6 +4,10 @@ Loads the bundle with the backend that wrote it, transfers the weights by canoni
 a model of the target backend built from the same params snapshot, saves it, loads it back and
 compares the forward outputs of both on a probe batch. The converted bundle is written only
 when they agree within ``--rtol``. Exit 0 on agreement, 1 when the outputs differ.
+
+An upstream PtychoPINN bundle (``manifest.dill``) is imported instead: read as data only
+(docs/upstream.md), built with the target backend, saved, reloaded and compared with the
+reference backend's model of the same weights.
 """
 
 from __future__ import annotations
@@ -39,14 +43,22 @@ def run(args: argparse.Namespace) -> int:
     """Convert, compare and report."""
     from backends import workflows
     from backends.bundle import read_bundle
+    from backends.bundle.upstream import is_upstream_bundle
+    from backends.bundle.upstream_convert import convert_and_check
 
-    source = read_bundle(args.bundle, expected_backend=None).backend
-    check_backend_available(source)
     check_backend_available(args.to)
-    with reporter(args.no_progress, "convert-bundle") as progress:
-        report = workflows.convert_bundle(
-            args.bundle, args.to, args.output_dir, rtol=args.rtol, monitor=progress
-        )
+    if is_upstream_bundle(args.bundle):
+        with reporter(args.no_progress, "convert-bundle") as progress:
+            report = convert_and_check(
+                args.bundle, args.to, args.output_dir, rtol=args.rtol, monitor=progress
+            )
+    else:
+        source = read_bundle(args.bundle, expected_backend=None).backend
+        check_backend_available(source)
+        with reporter(args.no_progress, "convert-bundle") as progress:
+            report = workflows.convert_bundle(
+                args.bundle, args.to, args.output_dir, rtol=args.rtol, monitor=progress
+            )
     print(f"converted {report.source_backend} -> {report.target_backend}")
     for name in sorted(report.max_abs_diff):
         print(

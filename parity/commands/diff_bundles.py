@@ -1,8 +1,14 @@
-"""``parity diff-bundles A B``: what differs between two model bundles."""
+"""``parity diff-bundles A B``: what differs between two model bundles.
+
+Either side may be an upstream PtychoPINN bundle: it is imported first (read as data only,
+docs/upstream.md) with the other side's backend, into a temporary directory, and the imported
+bundle is compared.
+"""
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from parity.commands._common import print_findings
@@ -24,12 +30,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Diff; exit 1 when anything differs."""
+    from backends.bundle.upstream import is_upstream_bundle
+    from backends.bundle.upstream_convert import reference_backend
     from parity import bundlediff
     from parity.findings import exit_code
 
-    a, b = bundlediff.read(args.a), bundlediff.read(args.b)
-    findings = list(bundlediff.diff(a, b))
-    if args.load:
-        findings += list(bundlediff.diff_loaded(a, b))
-    print_findings(findings, show_all=args.all, title=f"{a.path} vs {b.path}")
+    with tempfile.TemporaryDirectory(prefix="parity-diff-bundles-") as tmp:
+        paths = [args.a, args.b]
+        for i, path in enumerate(paths):
+            if is_upstream_bundle(path):
+                other = paths[1 - i]
+                backend = reference_backend("pytorch")
+                if not is_upstream_bundle(other):
+                    backend = str(bundlediff.read(other).manifest.get("backend", backend))
+                paths[i] = _imported(path, backend, Path(tmp) / f"side{i}")
+        a, b = bundlediff.read(paths[0]), bundlediff.read(paths[1])
+        findings = list(bundlediff.diff(a, b))
+        if args.load:
+            findings += list(bundlediff.diff_loaded(a, b))
+        print_findings(findings, show_all=args.all, title=f"{args.a} vs {args.b}")
     return exit_code(findings)
+
+
+def _imported(path: Path, backend: str, where: Path) -> Path:
+    """An upstream bundle imported for ``backend`` under ``where``."""
+    from backends.bundle.upstream import import_legacy_bundle
+    from parity.commands.train import check_backend_available
+
+    check_backend_available(backend)
+    print(f"{path}: upstream bundle, imported for the {backend} backend to compare it")
+    return import_legacy_bundle(path, where, backend)

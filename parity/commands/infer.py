@@ -3,6 +3,12 @@
 Writes ``reconstruction.npz`` (stitched complex object, amplitude, phase, per-group patches,
 global offsets), ``reconstructed_amplitude.png`` / ``reconstructed_phase.png`` and, when the
 data has ground truth, ``metrics.json``.
+
+``--model`` may also name an upstream PtychoPINN bundle: it is imported first (read as data,
+docs/upstream.md) into ``<output-dir>/imported-model/wts.h5.zip`` for the chosen backend
+(default tensorflow when installed, else pytorch), and that bundle is used. Upstream's option
+spellings (``--model_path`` or ``--model_prefix``, ``--test_data``, ``--output_dir`` or
+``--output_path``, ``--n_images``) are accepted.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 from parity.commands._common import reporter
 from parity.commands.train import check_backend_available
 
+IMPORTED_DIR = "imported-model"
 HELP = "Reconstruct a dataset with a trained bundle; writes reconstruction.npz and the images."
 
 
@@ -26,40 +33,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
+        "--model_path",
+        "--model_prefix",
         required=True,
         type=Path,
         metavar="DIR",
         help="the bundle directory (holding wts.h5.zip) or the archive itself",
     )
     parser.add_argument(
-        "--data", required=True, metavar="DATA", help="NPZ path or builtin:NAME[:test]"
+        "--data",
+        "--test_data",
+        "--test_data_file",
+        required=True,
+        metavar="DATA",
+        help="NPZ path or builtin:NAME[:test]",
     )
-    parser.add_argument("--output-dir", required=True, type=Path, metavar="DIR")
     parser.add_argument(
-        "--n-groups", type=int, metavar="N", help="groups to reconstruct (default: all)"
+        "--output-dir", "--output_dir", "--output_path", required=True, type=Path, metavar="DIR"
+    )
+    parser.add_argument(
+        "--n-groups",
+        "--n_groups",
+        "--n_images",
+        type=int,
+        metavar="N",
+        help="groups to reconstruct (default: all)",
     )
     parser.add_argument(
         "--seed", type=int, help="grouping seed (default: 45, as upstream inference)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=64, metavar="N", help="prediction batch (default 64)"
+        "--batch-size",
+        "--batch_size",
+        type=int,
+        default=64,
+        metavar="N",
+        help="prediction batch (default 64)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument("--no-progress", "--quiet", action="store_true", help="no progress display")
 
 
 def run(args: argparse.Namespace) -> int:
     """Reconstruct and report where the outputs went."""
     from backends import workflows
     from backends.bundle import read_bundle
+    from backends.bundle.upstream import import_legacy_bundle, is_upstream_bundle
+    from backends.bundle.upstream_convert import reference_backend
 
     backend = args.backend
-    if backend is None:
-        backend = read_bundle(args.model, expected_backend=None).backend
+    model = args.model
+    if is_upstream_bundle(model):
+        backend = backend or reference_backend("pytorch")
+        check_backend_available(backend)
+        model = import_legacy_bundle(model, args.output_dir / IMPORTED_DIR, backend).parent
+        print(f"imported        upstream bundle {args.model} -> {model}")
+    elif backend is None:
+        backend = read_bundle(model, expected_backend=None).backend
     check_backend_available(backend)
     with reporter(args.no_progress, "infer") as progress:
         outcome = workflows.infer(
             backend,
-            args.model,
+            model,
             args.data,
             args.output_dir,
             n_groups=args.n_groups,

@@ -2,7 +2,9 @@
 
 Every field of a training config file can also be given on the command line (``--nphotons
 1e6``, ``--probe-big false``, ``--N 128``; or ``--set KEY=VALUE``); the command line wins over
-``--config FILE``, and named options win over ``--set``.
+``--config FILE``, and named options win over ``--set``. Upstream PtychoPINN's spellings
+(``--train_data_file``, ``--n_groups``, ...) and YAML files (model fields at the top level or
+under ``model:``) are accepted as they are (docs/upstream.md).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from parity.commands._common import reporter
 from parity.errors import InputError
+from parity.upstream_config import upstream_yaml_config
 
 HELP = "Train a model with one backend; writes wts.h5.zip, history.json and the images."
 
@@ -41,7 +44,10 @@ _METAVARS = {
 
 
 def _option_names(name: str) -> tuple[str, ...]:
-    return _ALIASES.get(name, (f"--{name.replace('_', '-')}",))
+    """The project's spellings, then upstream's (``--field_name``, the dataclass name)."""
+    names = _ALIASES.get(name, (f"--{name.replace('_', '-')}",))
+    upstream = f"--{name}"
+    return names if upstream in names else (*names, upstream)
 
 
 def add_config_options(
@@ -96,7 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config field (repeatable; model fields by name or model.NAME)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument("--no-progress", "--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--do_stitching",
+        action="store_true",
+        help="accepted as upstream spells it: training always stitches the test data (else the "
+        "training data) into reconstructed_amplitude.png / reconstructed_phase.png",
+    )
     parser.add_argument(
         "--exec",
         dest="execution",
@@ -145,7 +157,10 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.config is not None:
         if not args.config.is_file():
             raise InputError(f"config file not found: {args.config}")
-        config = load_training_config(args.config, validate=False)
+        if args.config.suffix.lower() in (".yaml", ".yml"):
+            config = upstream_yaml_config(args.config)
+        else:
+            config = load_training_config(args.config, validate=False)
     else:
         config = TrainingConfig(model=ModelConfig())
     return apply_overrides(config, config_overrides(args), from_text=True)

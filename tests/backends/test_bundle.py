@@ -21,7 +21,6 @@ from backends.bundle import (
     check_save_gate,
     check_snapshot_consistency,
     detect_backend,
-    import_legacy_bundle,
     read_bundle,
     resolve_bundle_path,
     restore_params,
@@ -672,11 +671,3 @@ def test_detect_backend_rules() -> None:
     assert detect_backend(None, ["diffraction_to_obj/model.keras"]) == "tensorflow"
     assert detect_backend(None, ["x/saved_model.pb"]) == "tensorflow"
     assert detect_backend({}, []) == "tensorflow"
-
-
-def test_import_legacy_bundle_refuses_without_trust(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="trust_pickle=True"):
-        import_legacy_bundle(tmp_path / "wts.h5.zip", tmp_path / "out")
-    with pytest.raises(NotImplementedError, match="retrain"):
-        import_legacy_bundle(tmp_path / "wts.h5.zip", tmp_path / "out", trust_pickle=True)
-    assert not (tmp_path / "out").exists()

@@ -316,3 +316,17 @@ def test_supervised_training_is_refused_by_name() -> None:
     manager = ConfigManager(model_config=TorchModelConfig(mode="Supervised"))
     with pytest.raises(ValueError, match="mode='Supervised'"):
         manager.training_setup(Path("train.npz"), None, Path("out"))
+
+
+@pytest.mark.both
+@pytest.mark.skipif(not UPSTREAM_BUNDLE.is_file(), reason="shared upstream fixtures absent")
+def test_upstream_trained_bundle_opens_through_the_facade_and_predicts_like_upstream() -> None:
+    from ptycho import params
+    from ptycho.workflows.components import load_inference_bundle
+
+    reference = np.load(UPSTREAM_BUNDLE.parent / "reference.npz")
+    model, restored = load_inference_bundle(UPSTREAM_BUNDLE.parent)
+    assert params.cfg["gridsize"] == 1 and restored["combine_mode"] == "legacy_rect"
+    predicted = np.asarray(model.predict([reference["input"], reference["input_positions"]]))
+    error = np.max(np.abs(predicted - reference["trimmed_obj"]))
+    assert error <= 1e-5 * np.max(np.abs(reference["trimmed_obj"]))
