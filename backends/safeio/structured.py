@@ -48,10 +48,10 @@ def check_depth(
     max_depth: int = MAX_DEPTH,
 ) -> None:
     """Raise ``error`` when containers in ``value`` nest deeper than ``max_depth`` (iterative)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if depth > max_depth:
+        if isinstance(item, dict | list | tuple) and depth > max_depth:
             raise _too_deep(where, error, key)
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
