@@ -184,7 +184,10 @@ def parse_yaml(
     import yaml
 
     _check_size(text, where, error, key, max_bytes)
-    loader = _bounded_loader()(text)
+    try:
+        loader = _bounded_loader()(text)  # the reader checks every character here
+    except yaml.YAMLError as exc:
+        raise error(where, f"is not valid YAML ({exc})", key=key, fix="correct the syntax") from exc
     try:
         node = loader.get_single_node()
         if node is None:
