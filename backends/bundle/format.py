@@ -370,8 +370,9 @@ def _check_manifest_types(manifest: dict[str, Any], path: Path) -> None:
         need(model, str, "models[]")
     for model, spec in need(manifest.get("payloads"), dict, "payloads").items():
         need(spec, dict, "payloads", model)
-        if "alias_of" in spec:
-            need(spec["alias_of"], str, "payloads", model, "alias_of")
+        for key in ("alias_of", "format"):
+            if key in spec:
+                need(spec[key], str, "payloads", model, key)
         if "files" in spec:
             for name, digest in need(spec["files"], dict, "payloads", model, "files").items():
                 need(digest, str, "payloads", model, "files", name)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from parity.commands._common import reporter
 from parity.commands.train import check_backend_available
+from parity.options import check_output_root, tolerance
 
 HELP = "Convert a bundle to the other backend and check that its forward output matches."
 
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="DIR")
     parser.add_argument(
         "--rtol",
-        type=float,
+        type=tolerance,
         default=1e-4,
         help="largest allowed difference relative to the largest output magnitude (default 1e-4)",
     )
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from backends import workflows
     from backends.bundle import read_bundle
 
+    check_output_root(args.output_dir, "--output-dir")
     source = read_bundle(args.bundle, expected_backend=None).backend
     check_backend_available(source)
     check_backend_available(args.to)

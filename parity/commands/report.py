@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from backends.safeio import ReportFileError, expect, parse_json, read_file_bytes
+
+MAX_REPORT_BYTES = 256 * 1024**2
 
 HELP = "re-render report.md/html/junit/csv from a run directory or its report.json"
 
@@ -27,10 +30,14 @@ def run(args: argparse.Namespace) -> int:
     path = args.source / "report.json" if args.source.is_dir() else args.source
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist (give a run directory or its report.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not JSON ({exc})") from None
+    data = parse_json(
+        read_file_bytes(path, ReportFileError, max_bytes=MAX_REPORT_BYTES),
+        path,
+        ReportFileError,
+        max_bytes=MAX_REPORT_BYTES,
+    )
+    expect(data, dict, path, ReportFileError, "report.json")
+    expect(data.get("traces", {}), dict, path, ReportFileError, "traces")
     if data.get("format") != REPORT_FORMAT:
         raise InputError(f"{path} is not a parity report (format {data.get('format')!r})")
     run_dir = path.parent
