@@ -417,14 +417,6 @@ def _check_manifest(manifest: Any, path: Path) -> None:
             f"supports format_version {FORMAT_VERSION} (major {SUPPORTED_MAJOR}); upgrade "
             "ptychopinn-parity to read it"
         )
-    for key, kind in (
-        ("models", list),
-        ("payloads", dict),
-        ("arrays", dict),
-        ("model_geometry", dict),
-    ):
-        if not isinstance(manifest.get(key), kind):
-            raise ValueError(f"bundle {path}: manifest.json key {key!r} is missing or malformed")
     if not isinstance(manifest.get("backend"), str) or manifest["backend"] not in BACKENDS:
         raise ValueError(
             f"bundle {path}: manifest backend {manifest.get('backend')!r} is not one of "

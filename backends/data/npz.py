@@ -21,6 +21,7 @@ import numpy as np
 from backends.data._atomic import write_atomic
 from backends.data._npzio import read_npz
 from backends.data.plausibility import check_scan
+from backends.safeio import NpzFileError, parse_json
 
 DIFFRACTION_KEYS = ("diff3d", "diffraction")
 COORDINATE_KEYS = ("xcoords", "ycoords", "xcoords_start", "ycoords_start")
@@ -219,11 +220,9 @@ def _parse_metadata(value: Any, source: str | None) -> dict[str, Any] | None:
         )
         return None
     try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        warnings.warn(
-            f"{where}'_metadata' ignored: not valid JSON ({exc})", UserWarning, stacklevel=4
-        )
+        parsed = parse_json(text, source or "<memory>", NpzFileError, key=METADATA_KEY)
+    except NpzFileError as exc:
+        warnings.warn(f"{where}'_metadata' ignored: {exc.problem}", UserWarning, stacklevel=4)
         return None
     if not isinstance(parsed, dict):
         warnings.warn(

@@ -32,6 +32,8 @@ from backends.safeio.structured import (
     parse_json,
     parse_toml,
     parse_yaml,
+    read_json_file,
+    read_toml_file,
 )
 from backends.safeio.zipcheck import ZipLimits, check_members, open_zip, read_member
 
@@ -57,5 +59,7 @@ __all__ = [
     "parse_yaml",
     "read_file_bytes",
     "read_file_text",
+    "read_json_file",
     "read_member",
+    "read_toml_file",
 ]

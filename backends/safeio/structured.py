@@ -253,3 +253,25 @@ def expect_finite(
     if not math.isfinite(number):
         raise error(where, f"must be finite, got {number}", key=key, fix="give a finite number")
     return number
+
+
+def read_toml_file(
+    path: str | os.PathLike[str], error: type[UnsafeInputError], *, max_bytes: int = 1024**2
+) -> dict[str, Any]:
+    """A TOML file (a regular UTF-8 file of at most ``max_bytes``) parsed with the bounds above."""
+    from backends.safeio.files import read_file_text
+
+    return parse_toml(
+        read_file_text(path, error, max_bytes=max_bytes), path, error, max_bytes=max_bytes
+    )
+
+
+def read_json_file(
+    path: str | os.PathLike[str], error: type[UnsafeInputError], *, max_bytes: int = MAX_TEXT_BYTES
+) -> Any:
+    """A JSON file (a regular UTF-8 file of at most ``max_bytes``) parsed with the bounds above."""
+    from backends.safeio.files import read_file_bytes
+
+    return parse_json(
+        read_file_bytes(path, error, max_bytes=max_bytes), path, error, max_bytes=max_bytes
+    )

@@ -63,6 +63,9 @@ def test_suspicious_scans_warn(tmp_path: Path) -> None:
         load_npz(
             _file(tmp_path, xcoords=same, ycoords=same, xcoords_start=same, ycoords_start=same)
         )
+    deep = np.array("[" * 10_000 + "]" * 10_000)
+    with pytest.warns(UserWarning, match="'_metadata' ignored: is nested more than 64 levels"):
+        load_npz(_file(tmp_path, _metadata=deep))
     with pytest.warns(UserWarning, match="'payload' are not part of the data contract"):
         load_npz(_file(tmp_path, payload=np.array([{"a": 1}], dtype=object)))
 
