@@ -36,6 +36,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
 def tolerance(text: str) -> float:
     """argparse type: a finite tolerance >= 0 (NaN would make every comparison pass or fail)."""
     value = _number(text, "a tolerance")

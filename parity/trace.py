@@ -490,7 +490,7 @@ def slim(src: Path, dst: Path, max_elements: int = 1024) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        with h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
+        with open_hdf5(src, TraceFileError) as fin, h5py.File(tmp, "w") as fout:
             for key in ("meta", "params", "bundles"):
                 if key in fin:
                     fin.copy(fin[key], fout, name=key)

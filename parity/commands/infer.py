@@ -12,6 +12,7 @@ from pathlib import Path
 
 from parity.commands._common import reporter
 from parity.commands.train import check_backend_available
+from parity.options import check_output_root, positive_int
 
 HELP = "Reconstruct a dataset with a trained bundle; writes reconstruction.npz and the images."
 
@@ -36,13 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output-dir", required=True, type=Path, metavar="DIR")
     parser.add_argument(
-        "--n-groups", type=int, metavar="N", help="groups to reconstruct (default: all)"
+        "--n-groups", type=positive_int, metavar="N", help="groups to reconstruct (default: all)"
     )
     parser.add_argument(
         "--seed", type=int, help="grouping seed (default: 45, as upstream inference)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=64, metavar="N", help="prediction batch (default 64)"
+        "--batch-size",
+        type=positive_int,
+        default=64,
+        metavar="N",
+        help="prediction batch (default 64)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
 
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from backends import workflows
     from backends.bundle import read_bundle
 
+    check_output_root(args.output_dir, "--output-dir")
     backend = args.backend
     if backend is None:
         backend = read_bundle(args.model, expected_backend=None).backend
