@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ class OutputClaim(contextlib.AbstractContextManager["OutputClaim"]):
     Refuses a directory that holds files unless ``overwrite``; creates it otherwise and holds a
     lock file in it for the run, so a second run into the same place is refused while the first
     is alive (a lock left by a killed run is taken over). A directory it created is removed
-    again when the run leaves it empty.
+    again, with whatever was written, when the run fails or is interrupted.
     """
 
     LOCK = ".parity.lock"
@@ -176,13 +177,12 @@ class OutputClaim(contextlib.AbstractContextManager["OutputClaim"]):
             return self
         raise InputError(f"{self.option} {d}: cannot take the lock {lock}; try again")
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._lock is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._lock.unlink()
-        if self._created:  # a run that failed before writing anything leaves no directory
-            with contextlib.suppress(OSError):
-                self.directory.rmdir()
+        if self._created and exc_type is not None:  # partial results of a failed run
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _holder_alive(lock: Path) -> bool:

@@ -131,6 +131,19 @@ def test_output_claim_is_exclusive(tmp_path: Path) -> None:
         check_output_root(out / "wts.h5.zip" / "below")
 
 
+def test_a_failed_run_leaves_no_directory_it_created(tmp_path: Path) -> None:
+    out = tmp_path / "new"
+    with pytest.raises(KeyboardInterrupt), OutputClaim(out, overwrite=False):
+        (out / "partial.h5").write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert not out.exists()
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    with pytest.raises(RuntimeError), OutputClaim(existing, overwrite=False):
+        raise RuntimeError
+    assert existing.is_dir() and list(existing.iterdir()) == []
+
+
 def test_train_refuses_an_output_dir_with_results(tmp_path: Path, capsys) -> None:
     out = tmp_path / "o"
     out.mkdir()
