@@ -99,7 +99,8 @@ def fuzz(session: nox.Session) -> None:
     _install(session, "-e", ".[all]")
     session.run(
         "python", "-m", "pytest", "-q", "tests/backends/safeio/test_fuzz.py",
-        "tests/backends/data/test_fuzz.py", *session.posargs,
+        "tests/backends/data/test_fuzz.py", "tests/parity/test_untrusted_inputs.py",
+        *session.posargs,
         env={**TEST_ENV, "HYPOTHESIS_PROFILE": "fuzz"},
     )  # fmt: skip
 

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     )
     expect(data, dict, path, ReportFileError, "report.json")
     expect(data.get("traces", {}), dict, path, ReportFileError, "traces")
+    exit_code = expect(data.get("exit_code", 0), int, path, ReportFileError, "exit_code")
     if data.get("format") != REPORT_FORMAT:
         raise InputError(f"{path} is not a parity report (format {data.get('format')!r})")
     run_dir = path.parent
@@ -47,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
             k: str((run_dir / v).resolve()) for k, v in data.get("traces", {}).items()
         }
     formats = [f.strip() for f in args.format.split(",")] if args.format else None
-    written = write_from_data(data, out, formats)
+    try:
+        written = write_from_data(data, out, formats)
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        raise ReportFileError(
+            path,
+            f"holds a field of an unexpected type ({type(exc).__name__}: {exc})",
+            fix="render a report.json written by parity run or parity compare",
+        ) from exc
     print("\n".join(str(p) for p in written.values()))
-    return int(data.get("exit_code", 0))
+    return exit_code if exit_code in (0, 1, 2) else 2

@@ -3,12 +3,17 @@ traceback; built-in scenarios carry no code references."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import json
 import zipfile
 from pathlib import Path
 
 import h5py
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backends.bundle import read_bundle
 from backends.safeio import BundleFileError
@@ -90,3 +95,48 @@ def test_compare_refuses_a_trace_with_a_link_loop(tmp_path: Path, capsys) -> Non
         f["tensors/b"] = h5py.SoftLink("/tensors/a")
     assert main(["compare", str(path), str(path)]) == 2
     assert "is a soft link" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def report_json(tmp_path_factory) -> dict:
+    from parity import engine
+    from tests.parity.helpers import CAND, ORACLE, REF, fake_scenario
+
+    out = tmp_path_factory.mktemp("report")
+    result = engine.run_scenario(
+        fake_scenario(checks=["params"]), [REF, CAND], out_root=out, oracle=ORACLE,
+        formats=["json"],
+    )  # fmt: skip
+    return json.loads((result.report_dir / "report.json").read_text())
+
+
+def _leaf_paths(doc, prefix=()):
+    if isinstance(doc, dict):
+        items = list(doc.items())
+    elif isinstance(doc, list):
+        items = list(enumerate(doc[:3]))
+    else:
+        return
+    for key, value in items:
+        yield (*prefix, key)
+        yield from _leaf_paths(value, (*prefix, key))
+
+
+@given(
+    pick=st.integers(0, 10_000),
+    value=st.sampled_from([None, [], {}, "x", 1, 2.5, True, [1, "a"], {"a": None}]),
+)
+def test_report_json_with_one_field_of_another_type(report_json, tmp_path_factory, pick, value):
+    """Every field of a real report.json replaced in turn: rendered, or refused with exit 2."""
+    doc = copy.deepcopy(report_json)
+    paths = list(_leaf_paths(doc))
+    path = paths[pick % len(paths)]
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    folder = tmp_path_factory.mktemp("mutated")
+    (folder / "report.json").write_text(json.dumps(doc))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["report", str(folder), "--format", "html,md,junit,csv"])
+    assert code in (0, 1, 2)
