@@ -11,14 +11,11 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import IO
 
 import numpy as np
-from numpy.lib import format as npformat
 
 from backends.safeio import NpzFileError, ZipLimits, check_members, check_regular_file, open_zip
-
-_MAX_HEADER = 10_000
+from backends.safeio.npy import read_npy
 
 
 class PickledArrayError(NpzFileError):
@@ -53,52 +50,19 @@ def _open_archive(path: Path) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInf
     return archive, {_key_of(name): info for name, info in members.items()}
 
 
-def _read_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
-    version = npformat.read_magic(handle)
-    if version == (1, 0):
-        return npformat.read_array_header_1_0(handle, max_header_size=_MAX_HEADER)
-    if version in ((2, 0), (3, 0)):
-        return npformat.read_array_header_2_0(handle, max_header_size=_MAX_HEADER)
-    raise ValueError(f"unsupported .npy format version {version}")
-
-
 def _read_member(
     path: Path, archive: zipfile.ZipFile, key: str, zinfo: zipfile.ZipInfo
 ) -> np.ndarray:
     try:
         with archive.open(zinfo) as handle:
-            shape, fortran, dtype = _read_header(handle)
-            if dtype.hasobject:
-                raise PickledArrayError(
-                    path,
-                    f"key {key!r} is an object array that needs pickle to load; it is never "
-                    "loaded (allow_pickle=False)",
-                    key=key,
-                    fix="store it as a numeric or string array",
-                )
-            if any(int(s) < 0 for s in shape):
-                raise ValueError(f"negative dimension in shape {shape}")
-            count = 1
-            for s in shape:
-                count *= int(s)
-            nbytes = count * dtype.itemsize
-            available = zinfo.file_size - handle.tell()
-            if nbytes > available:
-                raise ValueError(
-                    f"header announces {nbytes} bytes for shape {shape} {dtype} but only "
-                    f"{available} are stored"
-                )
-            data = handle.read(nbytes)
-            if len(data) != nbytes:
-                raise ValueError(f"expected {nbytes} bytes of array data, got {len(data)}")
+            array = read_npy(
+                handle, zinfo.file_size, path, NpzFileError, key=key, pickled=PickledArrayError
+            )
             handle.read()  # reach the end of the member so that its CRC is verified
-            array = np.frombuffer(bytearray(data), dtype=dtype)
-            if dtype.byteorder not in ("=", "|"):
-                array = array.astype(dtype.newbyteorder("="))
-            return array.reshape(shape, order="F" if fortran else "C")
-    except PickledArrayError:
+            return array
+    except NpzFileError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # zlib errors, a bad CRC, EOFError, OSError
         raise NpzFileError(
             path,
             f"cannot read key {key!r} ({type(exc).__name__}: {exc})",
