@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     """Run every scenario; exit 1 if any fails."""
     from parity import defects, scenario
     from parity.engine import run_scenario
-    from parity.registry import parse_backends
+    from parity.registry import get_oracle, parse_backends
 
     names = args.scenarios or ["default"]
     formats = check_formats(args.format)
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     scenarios = [scenario.load(n) for n in names]
     backends = parse_backends(args.backends)
     resolve_backends(backends)
+    if args.oracle:
+        get_oracle(args.oracle)
     for name in args.inject:
         defects.get(name)
     progress: Any = reporter(args.quiet)
