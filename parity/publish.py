@@ -1,10 +1,11 @@
 """Publishing a run's output directory atomically under a name no other run holds.
 
-A run writes into a hidden work directory ``.<name>.partial-<pid>`` beside its final place and
-renames it into place when complete. Two runs started in the same second compute the same name;
-the rename is the arbiter (it fails on an existing non-empty directory), so the later run takes
-the next free suffix instead of failing or deleting anything. Work directories of runs that were
-killed (their process is gone) are swept away by the next run into the same place.
+A run writes into a hidden work directory ``.<name>.partial-<host>-<pid>`` beside its final
+place and renames it into place when complete. Two runs started in the same second compute the
+same name; the rename is the arbiter (it fails on an existing non-empty directory), so the later
+run takes the next free suffix instead of failing or deleting anything. Work directories of runs
+on this host that were killed (their process is gone) are swept away by the next run into the
+same place.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import errno
 import os
 import re
 import shutil
+import socket
 from pathlib import Path
 
-_PARTIAL = re.compile(r"^\..+\.partial-(\d+)$")
+_PARTIAL = re.compile(r"^\..+\.partial-(\w+)-(\d+)$")
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
 
 
@@ -24,9 +26,13 @@ def work_directory(root: Path, name: str) -> Path:
     """A fresh hidden work directory in ``root`` for a run that will publish ``name``."""
     root.mkdir(parents=True, exist_ok=True)
     sweep_abandoned(root)
-    work = root / f".{name}.partial-{os.getpid()}"
+    work = root / f".{name}.partial-{_host()}-{os.getpid()}"
     work.mkdir()
     return work
+
+
+def _host() -> str:
+    return re.sub(r"\W", "_", socket.gethostname()) or "host"
 
 
 def process_alive(pid: int) -> bool:
@@ -41,11 +47,15 @@ def process_alive(pid: int) -> bool:
 
 
 def sweep_abandoned(root: Path) -> list[Path]:
-    """Remove work directories in ``root`` whose process no longer exists; returns them."""
+    """Remove work directories in ``root`` left by runs on this host whose process no longer
+    exists (runs on other machines sharing the directory are never touched); returns them."""
     removed: list[Path] = []
+    host = _host()
     for entry in root.iterdir() if root.is_dir() else ():
         match = _PARTIAL.match(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink() and not process_alive(int(match[1])):
+        if not match or match[1] != host or not entry.is_dir() or entry.is_symlink():
+            continue
+        if not process_alive(int(match[2])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

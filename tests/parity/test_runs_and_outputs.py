@@ -4,7 +4,10 @@ directories, no partial files, bounded and parent-bound subprocesses."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -64,9 +67,12 @@ def test_two_engine_runs_forced_into_one_second(tmp_path: Path, monkeypatch) -> 
 def test_abandoned_work_and_temporaries_are_removed(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    abandoned = _work(tmp_path, str(dead.pid))
+    host = re.sub(r"\W", "_", socket.gethostname())
+    abandoned = _work(tmp_path, f"{host}-{dead.pid}")
+    elsewhere = _work(tmp_path, f"otherhost-{dead.pid}")  # another machine's run: not ours
     mine = work_directory(tmp_path, "run")
-    assert not abandoned.exists() and mine.is_dir()
+    assert not abandoned.exists() and elsewhere.is_dir() and mine.is_dir()
+    shutil.rmtree(elsewhere)
     (mine / "traces").mkdir()
     (mine / "traces" / ".0-tf.h5.4242.tmp").write_bytes(b"partial")
     (mine / "traces" / "0-tf.h5").write_bytes(b"complete")
