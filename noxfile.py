@@ -94,6 +94,18 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """The readers' fuzz tests with many random examples (the ``fuzz`` hypothesis profile)."""
+    _install(session, "-e", ".[all]")
+    session.run(
+        "python", "-m", "pytest", "-q", "tests/backends/safeio/test_fuzz.py",
+        "tests/backends/data/test_fuzz.py", "tests/parity/test_untrusted_inputs.py",
+        *session.posargs,
+        env={**TEST_ENV, "HYPOTHESIS_PROFILE": "fuzz"},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff lint and format checks over the whole tree."""
     _install(session, "ruff>=0.5")

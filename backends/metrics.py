@@ -46,6 +46,7 @@ scikit-image is imported when a metric is computed, never at module import.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -349,6 +350,14 @@ def reconstruction_metrics(
     removal; ``crop`` pixels are removed from every border first. The returned dict has
     ``amplitude`` and ``phase`` sub-dicts, the ``registration`` (shift, ramp), the
     ``phase_offset`` removed (radians), the ``amplitude_scale`` and the compared ``shape``."""
+    flat = np.asarray(truth)
+    if flat.size and np.all(flat == flat.flat[0]):
+        warnings.warn(
+            "the ground truth is constant (a flat objectGuess?); PSNR, SSIM and FRC against it "
+            "say nothing about the reconstruction",
+            UserWarning,
+            stacklevel=2,
+        )
     r, t, alignment = aligned_pair(recon, truth, crop=crop, max_shift=max_shift)
     return {
         "shape": list(r.shape),

@@ -5,8 +5,6 @@ forward outputs on a fixed batch."""
 from __future__ import annotations
 
 import hashlib
-import json
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from backends.bundle.archive import SafeArchive
+from backends.safeio import BundleFileError, expect, parse_json
 from parity.checks.base import keyed_diff, summarize_passes
 from parity.errors import InputError
 from parity.findings import FAIL, PASS, Finding
@@ -46,21 +46,27 @@ def resolve(path: Path) -> Path:
 def read(path: Path) -> BundleListing:
     """Manifest, params and entry checksums of a bundle (nothing is unpickled)."""
     path = resolve(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            if "manifest.json" not in names:
-                hint = (
-                    " (an upstream pickle bundle: convert it first)"
-                    if "manifest.dill" in names
-                    else ""
-                )
-                raise InputError(f"{path} has no manifest.json{hint}")
-            entries = {n: hashlib.sha256(zf.read(n)).hexdigest() for n in names}
-            manifest = json.loads(zf.read("manifest.json"))
-            params = json.loads(zf.read(manifest.get("params_file", "params.json")))
-    except zipfile.BadZipFile:
-        raise InputError(f"{path} is not a zip archive") from None
+    with SafeArchive(path) as archive:
+        names = archive.names
+        if "manifest.json" not in names:
+            hint = (
+                " (an upstream pickle bundle: convert it first)" if "manifest.dill" in names else ""
+            )
+            raise InputError(f"{path} has no manifest.json{hint}")
+        entries = {n: hashlib.sha256(archive.read(n)).hexdigest() for n in names}
+        manifest = expect(
+            parse_json(archive.read("manifest.json"), path, BundleFileError, key="manifest.json"),
+            dict, path, BundleFileError, "manifest.json",
+        )  # fmt: skip
+        params_file = expect(
+            manifest.get("params_file", "params.json"), str, path, BundleFileError, "params_file"
+        )
+        if params_file not in archive:
+            raise BundleFileError(path, f"{params_file} is missing", fix="write the bundle again")
+        params = expect(
+            parse_json(archive.read(params_file), path, BundleFileError, key=params_file),
+            dict, path, BundleFileError, params_file,
+        )  # fmt: skip
     return BundleListing(path, manifest, params, entries)
 
 
@@ -214,5 +220,5 @@ def diff_loaded(a: BundleListing, b: BundleListing, batch_seed: int = 0) -> Iter
 
 def read_bytes(path: Path, member: str) -> bytes:
     """One member of a bundle."""
-    with zipfile.ZipFile(resolve(path)) as zf:
-        return zf.read(member)
+    with SafeArchive(resolve(path)) as archive:
+        return archive.read(member)

@@ -64,6 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"parity {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # permissions, a file where a directory belongs, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"parity {args.command}: error: {where}{exc.strerror or exc}; check the path and "
+            "its permissions",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"parity {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -26,6 +26,7 @@ from parity import ledger as ledger_mod
 from parity.checks import FAMILIES, Context, run_all
 from parity.findings import Finding, error_finding, exit_code, overall_verdict, skipped_finding
 from parity.progress import Reporter, Silent
+from parity.publish import publish, work_directory
 from parity.record import record
 from parity.tolerances import Registry
 from parity.trace import Trace, TraceError
@@ -122,6 +123,16 @@ def _scenario_file(scenario: Any, directory: Path) -> Path:
     return path
 
 
+def _die_with_parent() -> None:
+    """In a child before ``exec``: be killed when the parent dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def record_isolated(
     backend: str,
     scenario: Any,
@@ -158,7 +169,9 @@ def record_isolated(
     env = dict(os.environ)
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=_die_with_parent
+    )
     return proc.returncode, proc.stderr[-8000:]
 
 
@@ -297,6 +310,7 @@ def run_scenario(
     command: str = "",
     formats: Sequence[str] | None = None,
     only: Sequence[str] | None = None,
+    isolate_timeout: float | None = None,
 ) -> RunResult:
     """Record, compare, judge and report one scenario.
 
@@ -323,9 +337,7 @@ def run_scenario(
 
     scratch = Path(tempfile.mkdtemp(prefix="parity-run-")) if root is None else None
     if root is not None:
-        root.mkdir(parents=True, exist_ok=True)
-        work = root / f".{stamp}-{scenario.name}.partial-{os.getpid()}"
-        work.mkdir()
+        work = work_directory(root, f"{stamp}-{scenario.name}")
     else:
         assert scratch is not None
         work = scratch
@@ -358,6 +370,7 @@ def run_scenario(
                         oracle=oracle,
                         workdir=work,
                         bundle_dir=bundle_dir,
+                        timeout=isolate_timeout,
                     )
                 except subprocess.TimeoutExpired as exc:
                     code, err = -1, f"timed out after {exc.timeout} s"
@@ -457,16 +470,15 @@ def run_scenario(
             inject=list(inject),
         )
         if root is not None:
-            final = _final_dir(root, stamp, scenario.name)
             from parity.report import write_all
 
-            result.report_dir = final
             progress.start("report")
             t1 = time.perf_counter()
             write_all(result, work, formats=formats)
             progress.finish("report", "ok", time.perf_counter() - t1)
+            final = publish(work, root, f"{stamp}-{scenario.name}")
+            result.report_dir = final
             result.traces = {k: final / v.relative_to(work) for k, v in trace_paths.items()}
-            os.replace(work, final)
         complete = True
         return result
     finally:
@@ -474,15 +486,6 @@ def run_scenario(
             shutil.rmtree(work, ignore_errors=True)
         if scratch is not None and complete is False:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _final_dir(root: Path, stamp: str, name: str) -> Path:
-    final = root / f"{stamp}-{name}"
-    n = 1
-    while final.exists():
-        final = root / f"{stamp}-{name}-{n}"
-        n += 1
-    return final
 
 
 def _trace_meta(paths: Mapping[str, Path]) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:

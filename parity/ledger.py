@@ -16,13 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import fnmatch
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from parity.errors import InputError
+from parity.errors import InputError, read_structured
 from parity.findings import FAIL, KNOWN, PASS, XPASS, Finding
 
 DEFAULT_PATH = Path(__file__).with_name("ledger.toml")
@@ -99,12 +98,7 @@ def _entry(raw: dict[str, Any], where: str) -> Entry:
 def load(path: Path | None = None) -> list[Entry]:
     """Read the ledger (default: the packaged ``parity/ledger.toml``)."""
     path = Path(path or DEFAULT_PATH)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"ledger file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: invalid TOML: {exc}") from None
+    data = read_structured(path, "ledger file")
     extra = set(data) - {"known"}
     if extra:
         raise InputError(

@@ -14,14 +14,13 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parity.errors import InputError
+from parity.errors import InputError, read_structured
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 CHECK_FAMILIES = (
@@ -209,12 +208,8 @@ def _check_keys(table: Mapping[str, Any], allowed: Any, where: str, source: str)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"scenario file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: invalid TOML: {exc}") from None
+    data: dict[str, Any] = read_structured(path, "scenario file")
+    return data
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -263,10 +258,9 @@ def load(name_or_path: str | Path) -> Scenario:
     """A built-in scenario by name, or a scenario file by path."""
     path = _resolve_path(name_or_path)
     if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: not a readable scenario JSON file ({exc})") from None
+        data = read_structured(path, "scenario file")
+        if not isinstance(data, dict):
+            raise InputError(f"scenario file {path}: must hold a JSON object")
         return from_json(data)
     raw = _load_raw(path)
     return from_dict(raw, source=str(path), default_name=path.stem)

@@ -8,13 +8,13 @@ then ``"K"``, then ``"default"``. Every entry states what it is based on (``basi
 from __future__ import annotations
 
 import difflib
-import tomllib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from parity.errors import InputError
+from parity.errors import InputError, read_structured
 
 DEFAULT_PATH = Path(__file__).with_name("tolerances.toml")
 MODES = ("elementwise", "scaled", "exact")
@@ -61,8 +61,11 @@ class Tolerance:
             )
         for name in ("rtol", "atol", "mask_below", "mismatch_fraction"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InputError(f"tolerance {self.key!r}: {name}={value!r} must be a number >= 0")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not value >= 0 or (isinstance(value, float) and math.isinf(value)):
+                raise InputError(
+                    f"tolerance {self.key!r}: {name}={value!r} must be a finite number >= 0"
+                )
 
     def describe(self) -> str:
         """Short text such as ``allclose(rtol=1.3e-06, atol=1e-05)``."""
@@ -113,12 +116,7 @@ class Registry:
     def load(cls, path: Path | None = None) -> Registry:
         """Read a tolerances file (default: the packaged ``parity/tolerances.toml``)."""
         path = path or DEFAULT_PATH
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"tolerance file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"{path}: invalid TOML: {exc}") from None
+        data = read_structured(Path(path), "tolerance file")
         extra = data.pop("convergence", {})
         entries = {k: _make(k, v, str(path)) for k, v in _leaves(data).items()}
         return cls(entries, {"convergence": extra})

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from backends.safeio import TraceFileError, open_hdf5, parse_json
 from parity.errors import InputError
 
 TRACE_FORMAT_VERSION = "1.1"
@@ -266,15 +267,14 @@ class Trace:
     """A recorded trace opened for reading."""
 
     def __init__(self, path: Path) -> None:
-        import h5py
 
         self.path = Path(path)
         if not self.path.exists():
             raise TraceError(f"trace {self.path} does not exist")
         try:
-            self._file = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise TraceError(f"{self.path} is not a readable HDF5 trace ({exc})") from None
+            self._file = open_hdf5(self.path, TraceFileError)
+        except TraceFileError as exc:
+            raise TraceError(str(exc)) from exc
         if "meta" not in self._file or "format_version" not in self._file["meta"].attrs:
             self._file.close()
             raise TraceError(f"{self.path} is not a parity trace (no /meta format_version)")
@@ -309,17 +309,25 @@ class Trace:
     def sections(self) -> dict[str, dict[str, Any]]:
         """Per-section status: ``{"forward": {"status": "ok", "seconds": 1.2}, ...}``."""
         raw = self.meta.get("sections")
-        return json.loads(raw) if isinstance(raw, str) else {}
+        return (
+            parse_json(raw, self.path, TraceFileError, key="meta/sections")
+            if isinstance(raw, str)
+            else {}
+        )
 
     def meta_json(self, key: str, default: Any = None) -> Any:
         """A ``/meta`` attribute decoded from JSON."""
         raw = self.meta.get(key)
         if raw is None:
             return default
+        if not isinstance(raw, str):
+            return raw
         try:
-            return json.loads(raw) if isinstance(raw, str) else raw
+            return json.loads(raw)
         except json.JSONDecodeError:
             return raw
+        except (ValueError, RecursionError) as exc:  # digit limit, nesting
+            raise TraceError(f"trace {self.path}: meta {key!r} cannot be decoded ({exc})") from exc
 
     def scenario(self) -> Any:
         """The scenario stored in the trace."""
@@ -406,7 +414,7 @@ class Trace:
         if key not in self._file:
             return default
         raw = self._file[key][()]
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw, object_hook=_untag)
+        return parse_json(raw, self.path, TraceFileError, key=key, object_hook=_untag)
 
     def walk(self, stage: str = "") -> Iterator[tuple[str, str]]:
         """Every (stage, name) of a dataset under ``/tensors[/stage]``."""
@@ -482,7 +490,7 @@ def slim(src: Path, dst: Path, max_elements: int = 1024) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        with h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
+        with open_hdf5(src, TraceFileError) as fin, h5py.File(tmp, "w") as fout:
             for key in ("meta", "params", "bundles"):
                 if key in fin:
                     fin.copy(fin[key], fout, name=key)

@@ -12,13 +12,22 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import stat
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+
+from backends.safeio import (
+    BundleFileError,
+    ZipLimits,
+    check_members,
+    check_regular_file,
+    open_zip,
+    read_member,
+)
+from backends.safeio.zipcheck import member_name_problem
 
 __all__ = [
     "DEFAULT_MAX_TOTAL_BYTES",
@@ -36,21 +45,13 @@ DEFAULT_MAX_TOTAL_BYTES = 8 * 1024**3
 FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 _STORE_ABOVE_RATIO = 100  # the writer stores members that would deflate more than this
 _SAMPLE_BYTES = 1 << 20
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def check_member_name(name: str) -> None:
     """Raise ValueError for an unsafe member name (absolute, ``..``, backslash, drive letter)."""
-    if not name:
-        raise ValueError("bundle rejected: an archive member has an empty name")
-    if "\\" in name:
-        raise ValueError(f"bundle rejected: member name {name!r} contains a backslash")
-    if name.startswith("/") or _DRIVE.match(name):
-        raise ValueError(f"bundle rejected: member name {name!r} is absolute")
-    if ".." in name.split("/"):
-        raise ValueError(f"bundle rejected: member name {name!r} contains '..'")
-    if "\x00" in name:
-        raise ValueError(f"bundle rejected: member name {name!r} contains a NUL character")
+    problem = member_name_problem(name)
+    if problem:
+        raise ValueError(f"bundle rejected: {problem}")
 
 
 def _deflated_size(data: bytes, level: int = 6) -> int:
@@ -130,58 +131,26 @@ class SafeArchive:
     ) -> None:
         self.path = Path(path)
         if self.path.is_symlink():
-            raise ValueError(
-                f"bundle rejected: {self.path} is a symbolic link; pass the real file "
-                "(symlinks are never followed)"
+            raise BundleFileError(
+                self.path,
+                "is a symbolic link",
+                fix="pass the real file (symlinks are never followed)",
             )
+        check_regular_file(self.path, BundleFileError)
+        self._zip = open_zip(
+            self.path, BundleFileError, "zip archive", "expected a wts.h5.zip model bundle"
+        )
+        limits = ZipLimits(
+            max_members=max_members,
+            max_member_bytes=max_total_bytes,
+            max_total_bytes=max_total_bytes,
+            max_ratio=max_ratio,
+        )
         try:
-            self._zip = zipfile.ZipFile(self.path, "r")
-        except zipfile.BadZipFile as exc:
-            raise ValueError(
-                f"{self.path} is not a zip archive ({exc}); expected a wts.h5.zip model bundle"
-            ) from exc
-        try:
-            self._check(max_members, max_total_bytes, max_ratio)
+            self._members = check_members(self._zip, self.path, BundleFileError, limits)
         except BaseException:
             self._zip.close()
             raise
-
-    def _check(self, max_members: int, max_total_bytes: int, max_ratio: float) -> None:
-        infos = self._zip.infolist()
-        where = f"bundle {self.path} rejected"
-        if len(infos) > max_members:
-            raise ValueError(
-                f"{where}: it has {len(infos)} members, more than the limit of {max_members}"
-            )
-        seen: set[str] = set()
-        total = 0
-        self._members: dict[str, zipfile.ZipInfo] = {}
-        for info in infos:
-            name = info.filename
-            try:
-                check_member_name(name)
-            except ValueError as exc:
-                raise ValueError(f"{where}: {str(exc).removeprefix('bundle rejected: ')}") from None
-            if name in seen:
-                raise ValueError(f"{where}: member {name!r} appears more than once")
-            seen.add(name)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise ValueError(f"{where}: member {name!r} is a symbolic link")
-            if info.flag_bits & 0x1:
-                raise ValueError(f"{where}: member {name!r} is encrypted")
-            total += info.file_size
-            if total > max_total_bytes:
-                raise ValueError(
-                    f"{where}: total uncompressed size exceeds the limit of {max_total_bytes} bytes"
-                )
-            if info.file_size > max_ratio * max(info.compress_size, 1):
-                raise ValueError(
-                    f"{where}: member {name!r} is compressed more than {max_ratio:g}:1 "
-                    f"({info.file_size} bytes from {info.compress_size})"
-                )
-            if not info.is_dir():
-                self._members[name] = info
 
     @property
     def names(self) -> list[str]:
@@ -192,16 +161,8 @@ class SafeArchive:
         return name in self._members
 
     def read(self, name: str) -> bytes:
-        """The bytes of member ``name``; KeyError if absent, ValueError if corrupt."""
-        info = self._members[name]
-        try:
-            with self._zip.open(info) as fh:
-                data = fh.read(info.file_size + 1)
-        except (zipfile.BadZipFile, zlib.error, OSError) as exc:
-            raise ValueError(f"bundle {self.path}: member {name!r} is corrupt ({exc})") from exc
-        if len(data) != info.file_size:
-            raise ValueError(f"bundle {self.path}: member {name!r} does not have its declared size")
-        return data
+        """The bytes of member ``name``; KeyError if absent, BundleFileError if corrupt."""
+        return read_member(self._zip, self._members[name], self.path, BundleFileError)
 
     def close(self) -> None:
         self._zip.close()

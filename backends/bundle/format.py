@@ -9,7 +9,6 @@ framework.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings
@@ -37,6 +36,7 @@ from backends.bundle.snapshot import (
     sha256_hex,
 )
 from backends.bundle.upstream import LegacyBundleError, legacy_refusal_message
+from backends.safeio import BundleFileError, expect, expect_finite, parse_json
 
 __all__ = [
     "BACKENDS",
@@ -354,10 +354,40 @@ def _parse_version(value: Any) -> tuple[int, int]:
 
 
 def _json_member(archive: SafeArchive, name: str) -> Any:
-    try:
-        return json.loads(archive.read(name).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"bundle {archive.path}: {name} is not valid UTF-8 JSON ({exc})") from exc
+    return parse_json(archive.read(name), archive.path, BundleFileError, key=name)
+
+
+def _check_manifest_types(manifest: dict[str, Any], path: Path) -> None:
+    """Every structural field of manifest.json has its JSON type, before any is used."""
+
+    def at(*keys: object) -> str:
+        return "manifest.json: " + ".".join(str(k) for k in keys)
+
+    def need(value: Any, kind: type, *keys: object) -> Any:
+        return expect(value, kind, path, BundleFileError, at(*keys))
+
+    for model in need(manifest.get("models"), list, "models"):
+        need(model, str, "models[]")
+    for model, spec in need(manifest.get("payloads"), dict, "payloads").items():
+        need(spec, dict, "payloads", model)
+        for key in ("alias_of", "format"):
+            if key in spec:
+                need(spec[key], str, "payloads", model, key)
+        if "files" in spec:
+            for name, digest in need(spec["files"], dict, "payloads", model, "files").items():
+                need(digest, str, "payloads", model, "files", name)
+    for key, ref in need(manifest.get("arrays"), dict, "arrays").items():
+        need(ref, dict, "arrays", key)
+        need(ref.get("path"), str, "arrays", key, "path")
+        need(ref.get("sha256"), str, "arrays", key, "sha256")
+    if manifest.get("extra_files") is not None:
+        for name, digest in need(manifest["extra_files"], dict, "extra_files").items():
+            need(digest, str, "extra_files", name)
+    for key in ("params_file", "params_sha256"):
+        if key in manifest:
+            need(manifest[key], str, key)
+    need(manifest.get("model_geometry"), dict, "model_geometry")
+    expect_finite(manifest.get("intensity_scale"), path, BundleFileError, at("intensity_scale"))
 
 
 def _verified(archive: SafeArchive, name: str, digest: Any) -> bytes:
@@ -375,9 +405,8 @@ def _verified(archive: SafeArchive, name: str, digest: Any) -> bytes:
 
 
 def _check_manifest(manifest: Any, path: Path) -> None:
-    if not isinstance(manifest, dict):
-        raise ValueError(f"bundle {path}: manifest.json is not a JSON object")
-    if manifest.get("format") != FORMAT:
+    expect(manifest, dict, path, BundleFileError, "manifest.json")
+    if not isinstance(manifest.get("format"), str) or manifest["format"] != FORMAT:
         raise ValueError(
             f"bundle {path}: manifest format {manifest.get('format')!r} is not {FORMAT!r}"
         )
@@ -388,19 +417,12 @@ def _check_manifest(manifest: Any, path: Path) -> None:
             f"supports format_version {FORMAT_VERSION} (major {SUPPORTED_MAJOR}); upgrade "
             "ptychopinn-parity to read it"
         )
-    for key, kind in (
-        ("models", list),
-        ("payloads", dict),
-        ("arrays", dict),
-        ("model_geometry", dict),
-    ):
-        if not isinstance(manifest.get(key), kind):
-            raise ValueError(f"bundle {path}: manifest.json key {key!r} is missing or malformed")
-    if manifest.get("backend") not in BACKENDS:
+    if not isinstance(manifest.get("backend"), str) or manifest["backend"] not in BACKENDS:
         raise ValueError(
             f"bundle {path}: manifest backend {manifest.get('backend')!r} is not one of "
             f"{', '.join(BACKENDS)}"
         )
+    _check_manifest_types(manifest, path)
 
 
 def read_bundle(
@@ -508,22 +530,26 @@ def read_bundle(
         else:
             raise ValueError(f"bundle {archive_path}: {params_file} is missing")
 
-    try:
-        encoded = json.loads(params_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"bundle {archive_path}: {params_file} is not valid UTF-8 JSON ({exc})"
-        ) from exc
-    if not isinstance(encoded, dict):
-        raise ValueError(f"bundle {archive_path}: {params_file} is not a JSON object")
+    encoded = parse_json(params_bytes, archive_path, BundleFileError, key=params_file)
+    expect(encoded, dict, archive_path, BundleFileError, params_file)
     required = [k for k in ("N", "gridsize") if encoded.get(k) is None]
     if required:
         raise ValueError(
             f"Required parameters missing from {params_file} in {archive_path}: {required}; "
             "cannot reconstruct the model architecture"
         )
-    decoded_arrays = {p: decode_npy(b, name=p) for p, b in array_bytes.items()}
-    params = decode_params(encoded, decoded_arrays)
+    try:
+        decoded_arrays = {p: decode_npy(b, name=p) for p, b in array_bytes.items()}
+        params = decode_params(encoded, decoded_arrays)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        if isinstance(exc, ValueError) and str(archive_path) in str(exc):
+            raise
+        raise BundleFileError(
+            archive_path,
+            f"{params_file} or its arrays cannot be decoded ({type(exc).__name__}: {exc})",
+            key=params_file,
+            fix="the bundle is damaged or was not written by this project",
+        ) from exc
     params.pop("bigN", None)
     params.pop("_version", None)
     arrays = {key: params[key] for key in manifest["arrays"] if key in params}

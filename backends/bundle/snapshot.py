@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from backends.safeio import BundleFileError
+from backends.safeio.npy import read_npy
+
 __all__ = [
     "ARRAY_KINDS",
     "ARRAY_REF",
@@ -76,10 +79,7 @@ def encode_npy(array: np.ndarray, *, name: str = "array") -> bytes:
 
 def decode_npy(data: bytes, *, name: str = "array") -> np.ndarray:
     """Read a ``.npy`` from bytes without ever unpickling."""
-    try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{name}: not a pickle-free .npy array ({exc})") from exc
+    array = read_npy(io.BytesIO(data), len(data), name, BundleFileError, key=name)
     if not isinstance(array, np.ndarray) or array.dtype.kind not in ARRAY_KINDS:
         raise ValueError(f"{name}: unsupported array content")
     return array

@@ -137,7 +137,10 @@ def coerce_value(spec: FieldSpec, value: Any, *, where: str = "", from_text: boo
         value = int(value) if ok else value
     elif spec.kind == "float":
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        value = float(value) if ok else value
+        try:
+            value = float(value) if ok else value
+        except OverflowError:
+            raise ValueError(f"{label} is too large for a floating-point number") from None
     elif spec.kind == "str":
         ok = isinstance(value, str)
     elif spec.kind == "path":

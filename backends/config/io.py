@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import tempfile
-import tomllib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path, PurePath
@@ -39,15 +38,11 @@ from backends.config.canonical import (
     validate_model_config,
     validate_training_config,
 )
+from backends.safeio import ConfigFileError, parse_json, parse_toml, parse_yaml, read_file_text
 
 FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 KINDS = ("training", "inference", "auto")
 Config = TrainingConfig | InferenceConfig
-
-
-class YAMLConfigError(yaml.YAMLError, ValueError):
-    """A YAML syntax error in a config file (a ``yaml.YAMLError`` and a ``ValueError``), with
-    the path in its message."""
 
 
 def _format_of(path: Path) -> str:
@@ -60,37 +55,31 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
+#: Largest config file read; real configs are a few kilobytes.
+MAX_CONFIG_BYTES = 1024**2
+
+
 def read_config_dict(path: Path | str) -> dict[str, Any]:
-    """The raw mapping stored in a config file (no validation beyond syntax)."""
+    """The raw mapping stored in a config file (no validation beyond syntax).
+
+    The file must be a regular UTF-8 file of at most :data:`MAX_CONFIG_BYTES`; parsing is
+    bounded in depth (and, for YAML, in aliases). Errors are :class:`ConfigFileError`.
+    """
     path = Path(path)
     fmt = _format_of(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_file_text(path, ConfigFileError, max_bytes=MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: config file not found") from None
-    data: Any
-    if fmt == "toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise tomllib.TOMLDecodeError(f"{path}: invalid TOML: {exc}") from exc
-    elif fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise json.JSONDecodeError(
-                f"{path}: invalid JSON: {exc.msg}", exc.doc, exc.pos
-            ) from exc
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise YAMLConfigError(f"{path}: invalid YAML: {exc}") from exc
-        if data is None:
-            data = {}
+    parse = {"toml": parse_toml, "json": parse_json, "yaml": parse_yaml}[fmt]
+    data = parse(text, path, ConfigFileError, max_bytes=MAX_CONFIG_BYTES)
+    if data is None and fmt == "yaml":
+        data = {}
     if not isinstance(data, dict):
-        raise ValueError(
-            f"{path}: a config file must hold a mapping of keys, got {type(data).__name__}"
+        raise ConfigFileError(
+            path,
+            f"must hold a mapping of keys, got {type(data).__name__}",
+            fix="write key = value pairs at the top level",
         )
     return data
 

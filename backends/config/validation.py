@@ -50,6 +50,38 @@ def check_power_of_two(field_name: str, value: Any) -> None:
         raise ValueError(f"{field_name}={value!r} is not allowed; it must be a positive power of 2")
 
 
+#: Upper bounds no model this project builds can use: beyond them a value is a typo (an extra
+#: digit, a unit slip), and accepting it would only fail later or exhaust memory. The spec's
+#: validators do not apply them (upstream accepts any positive value); the commands do, before
+#: any work starts.
+UPPER_BOUNDS: dict[str, float] = {
+    "N": 1024,
+    "gridsize": 16,
+    "n_filters_scale": 64,
+    "batch_size": 65536,
+    "nepochs": 1_000_000,
+    "n_groups": 100_000_000,
+    "n_images": 100_000_000,
+    "n_subsample": 100_000_000,
+    "neighbor_count": 4096,
+    "neighbor_pool_size": 4096,
+    "nphotons": 1e30,
+    "probe_scale": 1e6,
+    "gaussian_smoothing_sigma": 1e3,
+}
+
+
+def check_upper_bounds(config: Any) -> None:
+    """Every field of ``config`` named in :data:`UPPER_BOUNDS` is at most its bound."""
+    for name, bound in UPPER_BOUNDS.items():
+        value: Any = getattr(config, name, None)
+        if _is_number(value) and float(value) > bound:
+            raise ValueError(
+                f"{name}={value!r} is not allowed; it is beyond what the model supports "
+                f"(at most {bound:g})"
+            )
+
+
 def check_positive_int(field_name: str, value: Any, *, optional: bool = False) -> None:
     """``value`` must be an int > 0 (or None when ``optional``)."""
     if optional and value is None:

@@ -1,8 +1,9 @@
-"""Low-level NPZ reading without pickle: every failure becomes a ValueError naming the file.
+"""Low-level NPZ reading without pickle: every failure becomes an NpzFileError naming the file.
 
 ``numpy.load`` raises a zoo of errors on damaged files (BadZipFile, EOFError, zlib errors,
 OSError, MemoryError for forged headers); this reader checks each member's header against the
-bytes actually stored before allocating, and reports every problem as ``ValueError``.
+bytes actually stored before allocating, and reports every problem as
+:class:`~backends.safeio.NpzFileError` (a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -10,49 +11,43 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import IO
 
 import numpy as np
-from numpy.lib import format as npformat
 
-_MAX_HEADER = 10_000
+from backends.safeio import NpzFileError, ZipLimits, check_members, check_regular_file, open_zip
+from backends.safeio.npy import read_npy
 
 
-class PickledArrayError(ValueError):
+class PickledArrayError(NpzFileError):
     """An archive member is an object array; it would need pickle to load."""
 
 
-def _open_archive(path: Path) -> zipfile.ZipFile:
-    if not path.exists():
-        raise FileNotFoundError(f"data file not found: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not an NPZ file")
+#: Bounds on an NPZ archive; deflate cannot exceed ~1032:1, so the ratio refuses other tricks
+#: (forged sizes) while every honest file, even of zeros, passes.
+NPZ_LIMITS = ZipLimits(
+    max_members=4096,
+    max_member_bytes=32 * 1024**3,
+    max_total_bytes=64 * 1024**3,
+    max_ratio=1100,
+    ratio_exempt_bytes=1 << 20,
+)
+
+
+def _key_of(name: str) -> str:
+    return name[:-4] if name.endswith(".npy") else name
+
+
+def _open_archive(path: Path) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]:
+    check_regular_file(path, NpzFileError)
+    archive = open_zip(
+        path, NpzFileError, "readable NPZ archive", "expected a file written by numpy.savez"
+    )
     try:
-        return zipfile.ZipFile(path)
-    except Exception as exc:  # BadZipFile, OSError, EOFError, ValueError, ...
-        raise ValueError(
-            f"{path} is not a readable NPZ archive ({type(exc).__name__}: {exc}); "
-            "expected a file written by numpy.savez"
-        ) from None
-
-
-def _member_names(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    names: dict[str, zipfile.ZipInfo] = {}
-    for info in archive.infolist():
-        if info.is_dir():
-            continue
-        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-        names.setdefault(key, info)
-    return names
-
-
-def _read_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
-    version = npformat.read_magic(handle)
-    if version == (1, 0):
-        return npformat.read_array_header_1_0(handle, max_header_size=_MAX_HEADER)
-    if version in ((2, 0), (3, 0)):
-        return npformat.read_array_header_2_0(handle, max_header_size=_MAX_HEADER)
-    raise ValueError(f"unsupported .npy format version {version}")
+        members = check_members(archive, path, NpzFileError, NPZ_LIMITS, same_key=_key_of)
+    except BaseException:
+        archive.close()
+        raise
+    return archive, {_key_of(name): info for name, info in members.items()}
 
 
 def _read_member(
@@ -60,39 +55,20 @@ def _read_member(
 ) -> np.ndarray:
     try:
         with archive.open(zinfo) as handle:
-            shape, fortran, dtype = _read_header(handle)
-            if dtype.hasobject:
-                raise PickledArrayError(
-                    f"{path}: key {key!r} is an object array that needs pickle to load; it is "
-                    "never loaded (allow_pickle=False); store it as a numeric or string array"
-                )
-            if any(int(s) < 0 for s in shape):
-                raise ValueError(f"negative dimension in shape {shape}")
-            count = 1
-            for s in shape:
-                count *= int(s)
-            nbytes = count * dtype.itemsize
-            available = zinfo.file_size - handle.tell()
-            if nbytes > available:
-                raise ValueError(
-                    f"header announces {nbytes} bytes for shape {shape} {dtype} but only "
-                    f"{available} are stored"
-                )
-            data = handle.read(nbytes)
-            if len(data) != nbytes:
-                raise ValueError(f"expected {nbytes} bytes of array data, got {len(data)}")
+            array = read_npy(
+                handle, zinfo.file_size, path, NpzFileError, key=key, pickled=PickledArrayError
+            )
             handle.read()  # reach the end of the member so that its CRC is verified
-            array = np.frombuffer(bytearray(data), dtype=dtype)
-            if dtype.byteorder not in ("=", "|"):
-                array = array.astype(dtype.newbyteorder("="))
-            return array.reshape(shape, order="F" if fortran else "C")
-    except PickledArrayError:
+            return array
+    except NpzFileError:
         raise
-    except Exception as exc:
-        raise ValueError(
-            f"{path}: cannot read key {key!r} ({type(exc).__name__}: {exc}); the file is "
-            "damaged or not written by numpy.savez"
-        ) from None
+    except Exception as exc:  # zlib errors, a bad CRC, EOFError, OSError
+        raise NpzFileError(
+            path,
+            f"cannot read key {key!r} ({type(exc).__name__}: {exc})",
+            key=key,
+            fix="the file is damaged or not written by numpy.savez",
+        ) from exc
 
 
 def read_npz(
@@ -103,13 +79,13 @@ def read_npz(
     Returns ``(arrays, unreadable, all_keys)``: ``arrays`` holds the requested keys that exist
     (all keys when ``keys`` is None); ``unreadable`` maps keys whose member is an object array
     to the reason; ``all_keys`` lists every key in the archive. Damaged members raise
-    ValueError naming the file and key.
+    NpzFileError naming the file and key.
     """
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
     unreadable: dict[str, str] = {}
-    with _open_archive(path) as archive:
-        members = _member_names(archive)
+    archive, members = _open_archive(path)
+    with archive:
         wanted = list(members) if keys is None else [k for k in keys if k in members]
         for key in wanted:
             try:

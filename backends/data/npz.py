@@ -20,7 +20,9 @@ import numpy as np
 
 from backends.data._atomic import write_atomic
 from backends.data._npzio import read_npz
+from backends.data.plausibility import check_scan
 from backends.data.probe_modes import first_probe_mode
+from backends.safeio import NpzFileError, parse_json
 
 DIFFRACTION_KEYS = ("diff3d", "diffraction")
 COORDINATE_KEYS = ("xcoords", "ycoords", "xcoords_start", "ycoords_start")
@@ -223,11 +225,9 @@ def _parse_metadata(value: Any, source: str | None) -> dict[str, Any] | None:
         )
         return None
     try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        warnings.warn(
-            f"{where}'_metadata' ignored: not valid JSON ({exc})", UserWarning, stacklevel=4
-        )
+        parsed = parse_json(text, source or "<memory>", NpzFileError, key=METADATA_KEY)
+    except NpzFileError as exc:
+        warnings.warn(f"{where}'_metadata' ignored: {exc.problem}", UserWarning, stacklevel=4)
         return None
     if not isinstance(parsed, dict):
         warnings.warn(
@@ -448,6 +448,7 @@ def _validate(raw: RawData) -> None:
     raw.ground_truth_patches = gtp
     if raw.sample_indices is not None:
         raw.sample_indices = np.asarray(raw.sample_indices, dtype=np.int64)
+    check_scan(raw.diff3d, probe, raw.xcoords, raw.ycoords, obj, key=dkey, prefix=p)
     _warn_if_counts(raw.diff3d, dkey, p)
 
 
@@ -503,6 +504,14 @@ def load_npz(
     for key, reason in unreadable.items():
         if key != METADATA_KEY:
             raise ValueError(reason)
+    ignored = sorted(set(present) - set(ARRAY_KEYS) - {METADATA_KEY})
+    if ignored:
+        warnings.warn(
+            f"{source}: key(s) {', '.join(map(repr, ignored))} are not part of the data "
+            "contract and were not read",
+            UserWarning,
+            stacklevel=2,
+        )
     raw = RawData.from_mapping(mapping, source=source)
     return transform_coordinates(
         raw, flip_x=flip_x, flip_y=flip_y, swap_xy=swap_xy, coord_scale=coord_scale

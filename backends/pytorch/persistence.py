@@ -16,7 +16,6 @@ and referenced as ``{"$array": <entry>, "dtype", "shape"}``: the shared bundle w
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
@@ -33,6 +32,8 @@ from backends.pytorch.model import (
     bridge_training_config,
     model_probe,
 )
+from backends.safeio import BundleFileError, expect, parse_json
+from backends.safeio.weights import check_safetensors, reading_weights
 
 BACKEND = "pytorch"
 MODEL_DIR = "diffraction_to_obj"
@@ -107,10 +108,13 @@ def decode_hparams(
     from backends.config import bridge
     from backends.config import torch_native as tn
 
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{where}: {HPARAMS_FILE} is not valid UTF-8 JSON ({exc})") from exc
+    doc = expect(
+        parse_json(data, where, BundleFileError, key=HPARAMS_FILE),
+        dict,
+        where,
+        BundleFileError,
+        HPARAMS_FILE,
+    )
     classes = {
         "model_config": tn.ModelConfig,
         "data_config": tn.DataConfig,
@@ -206,15 +210,18 @@ def load_state(fmt: str, files: Mapping[str, bytes], where: str) -> dict[str, to
             raise ValueError(f"{where}: payload {fmt!r} has no {SAFETENSORS_FILE}")
         from safetensors.torch import load
 
-        return dict(load(files[SAFETENSORS_FILE]))
+        name = f"{where}/{SAFETENSORS_FILE}"
+        with reading_weights(name, "safetensors"):
+            return dict(load(check_safetensors(files[SAFETENSORS_FILE], name)))
     if fmt == STATE_DICT_FORMAT:
         if STATE_DICT_FILE not in files:
             raise ValueError(f"{where}: payload {fmt!r} has no {STATE_DICT_FILE}")
         import io
 
-        state = torch.load(
-            io.BytesIO(files[STATE_DICT_FILE]), weights_only=True, map_location="cpu"
-        )
+        with reading_weights(f"{where}/{STATE_DICT_FILE}", "a PyTorch state dict"):
+            state = torch.load(
+                io.BytesIO(files[STATE_DICT_FILE]), weights_only=True, map_location="cpu"
+            )
         if not isinstance(state, dict) or not all(
             isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
         ):

@@ -9,7 +9,6 @@ no ``.keras`` graph is deserialised.
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from backends import graph
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.safeio import WeightsFileError, open_hdf5
 from backends.tensorflow.layers import CUSTOM_OBJECTS
 from backends.tensorflow.model import TFModels, build_models, layer_name
 
@@ -94,13 +94,7 @@ def weights_bytes(model: Any) -> bytes:
 def read_weights_file(data: bytes, model_name: str) -> dict[str, list[np.ndarray]]:
     """Layer name -> its variables (in Keras order) from a Keras 3 ``.weights.h5`` file."""
     out: dict[str, list[np.ndarray]] = {}
-    try:
-        handle = h5py.File(io.BytesIO(data), "r")
-    except OSError as exc:
-        raise WeightsMismatchError(
-            f"model {model_name!r}: {WEIGHTS_FILE} is not a readable HDF5 weights file ({exc})"
-        ) from exc
-    with handle as f:
+    with open_hdf5(data, WeightsFileError, name=f"{model_name}/{WEIGHTS_FILE}") as f:
         layers = f.get("layers")
         if not isinstance(layers, h5py.Group):
             raise WeightsMismatchError(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from parity.commands._common import reporter
 from parity.commands.train import check_backend_available
+from parity.options import check_output_root, tolerance
 
 HELP = "Convert a bundle to the other backend and check that its forward output matches."
 
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="DIR")
     parser.add_argument(
         "--rtol",
-        type=float,
+        type=tolerance,
         default=1e-4,
         help="largest allowed difference relative to the largest output magnitude (default 1e-4)",
     )
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from backends.bundle.upstream import is_upstream_bundle
     from backends.bundle.upstream_convert import convert_and_check
 
+    check_output_root(args.output_dir, "--output-dir")
     check_backend_available(args.to)
     if is_upstream_bundle(args.bundle):
         with reporter(args.no_progress, "convert-bundle") as progress:

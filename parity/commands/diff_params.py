@@ -15,6 +15,7 @@ from typing import Any
 from backends.config import drift, io, snapshots
 from backends.config.drift import format_float
 from parity.errors import InputError
+from parity.options import check_config
 
 HELP = "Compare the legacy params of the TensorFlow and PyTorch config paths (or --defaults)."
 
@@ -169,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         config = io.load_config(args.config, kind=args.kind)
         if args.assignments:
             config = io.apply_overrides(config, _assignments(args.assignments), from_text=True)
+            check_config(config)
         kind = "inference" if hasattr(config, "model_path") else "training"
         text, code = compare_config(config, only_differences=args.only_differences)
         print(f"parity diff-params: {args.config} ({kind} config)")

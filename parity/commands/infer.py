@@ -18,6 +18,7 @@ from pathlib import Path
 
 from parity.commands._common import reporter
 from parity.commands.train import check_backend_available
+from parity.options import check_output_root, positive_int
 
 IMPORTED_DIR = "imported-model"
 HELP = "Reconstruct a dataset with a trained bundle; writes reconstruction.npz and the images."
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-groups",
         "--n_groups",
         "--n_images",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="groups to reconstruct (default: all)",
     )
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         "--batch_size",
-        type=int,
+        type=positive_int,
         default=64,
         metavar="N",
         help="prediction batch (default 64)",
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from backends.bundle.upstream import import_legacy_bundle, is_upstream_bundle
     from backends.bundle.upstream_convert import reference_backend
 
+    check_output_root(args.output_dir, "--output-dir")
     backend = args.backend
     model = args.model
     if is_upstream_bundle(model):

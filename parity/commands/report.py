@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from backends.safeio import ReportFileError, expect, parse_json, read_file_bytes
+
+MAX_REPORT_BYTES = 256 * 1024**2
 
 HELP = "re-render report.md/html/junit/csv from a run directory or its report.json"
 
@@ -27,10 +30,15 @@ def run(args: argparse.Namespace) -> int:
     path = args.source / "report.json" if args.source.is_dir() else args.source
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist (give a run directory or its report.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not JSON ({exc})") from None
+    data = parse_json(
+        read_file_bytes(path, ReportFileError, max_bytes=MAX_REPORT_BYTES),
+        path,
+        ReportFileError,
+        max_bytes=MAX_REPORT_BYTES,
+    )
+    expect(data, dict, path, ReportFileError, "report.json")
+    expect(data.get("traces", {}), dict, path, ReportFileError, "traces")
+    exit_code = expect(data.get("exit_code", 0), int, path, ReportFileError, "exit_code")
     if data.get("format") != REPORT_FORMAT:
         raise InputError(f"{path} is not a parity report (format {data.get('format')!r})")
     run_dir = path.parent
@@ -40,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
             k: str((run_dir / v).resolve()) for k, v in data.get("traces", {}).items()
         }
     formats = [f.strip() for f in args.format.split(",")] if args.format else None
-    written = write_from_data(data, out, formats)
+    try:
+        written = write_from_data(data, out, formats)
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        raise ReportFileError(
+            path,
+            f"holds a field of an unexpected type ({type(exc).__name__}: {exc})",
+            fix="render a report.json written by parity run or parity compare",
+        ) from exc
     print("\n".join(str(p) for p in written.values()))
-    return int(data.get("exit_code", 0))
+    return exit_code if exit_code in (0, 1, 2) else 2

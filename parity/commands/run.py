@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from parity.commands._common import add_hidden_inject, add_hidden_oracle, print_findings, reporter
+from parity.errors import InputError
+from parity.options import check_formats, check_output_root, positive_seconds, resolve_backends
 
 HELP = "run scenarios through both backends, compare them and write a report (default: default)"
 
@@ -33,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--isolate", action="store_true", help="record each backend in its own subprocess"
     )
     parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --isolate: stop a backend's subprocess after this long (default: no limit)",
+    )
+    parser.add_argument(
         "--format",
         default=None,
         help="report formats, comma-separated: json,md,html,junit,csv (default: all)",
@@ -52,14 +61,20 @@ def run(args: argparse.Namespace) -> int:
     """Run every scenario; exit 1 if any fails."""
     from parity import defects, scenario
     from parity.engine import run_scenario
-    from parity.registry import parse_backends
+    from parity.registry import get_oracle, parse_backends
 
     names = args.scenarios or ["default"]
+    formats = check_formats(args.format)
+    if args.timeout is not None and not args.isolate:
+        raise InputError("--timeout limits the subprocesses of --isolate; add --isolate")
+    check_output_root(args.out)
     scenarios = [scenario.load(n) for n in names]
     backends = parse_backends(args.backends)
+    resolve_backends(backends)
+    if args.oracle:
+        get_oracle(args.oracle)
     for name in args.inject:
         defects.get(name)
-    formats = [f.strip() for f in args.format.split(",")] if args.format else None
     progress: Any = reporter(args.quiet)
     code = 0
     command = shlex.join(
@@ -82,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 tolerances_path=args.tolerances,
                 command=command,
                 formats=formats,
+                isolate_timeout=args.timeout,
             )
             progress.close()
             print_findings(

@@ -15,6 +15,7 @@ from typing import Any
 
 from parity.commands._common import reporter
 from parity.errors import InputError
+from parity.options import OutputClaim, check_config
 from parity.upstream_config import upstream_yaml_config
 
 HELP = "Train a model with one backend; writes wts.h5.zip, history.json and the images."
@@ -110,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "training data) into reconstructed_amplitude.png / reconstructed_phase.png",
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results in an --output-dir that already holds some",
+    )
+    parser.add_argument(
         "--exec",
         dest="execution",
         action="append",
@@ -198,11 +204,15 @@ def run(args: argparse.Namespace) -> int:
     from backends import workflows
 
     config = build_config(args)
+    check_config(config)
     check_backend_available(config.backend)
     execution = execution_settings(args)
     if config.train_data_file is None:
         raise InputError("no training data: give --train-data DATA (a path or builtin:NAME)")
-    with reporter(args.no_progress, "train") as progress:
+    with (
+        OutputClaim(Path(config.output_dir), overwrite=args.overwrite),
+        reporter(args.no_progress, "train") as progress,
+    ):
         outcome = workflows.train(
             config.backend,
             None,

@@ -346,3 +346,19 @@ def test_frc_of_identical_images_is_one() -> None:
         np.testing.assert_allclose(m[part]["frc"]["curve"], 1.0)
         for t in ("threshold_1/7", "threshold_half-bit"):
             assert m[part]["frc"][t]["resolution_m"] == pytest.approx(2e-8)
+
+
+def test_a_constant_ground_truth_is_warned_about() -> None:
+    import warnings
+
+    from backends.metrics import reconstruction_metrics
+
+    rng = np.random.default_rng(0)
+    recon = (rng.uniform(0.5, 1, (32, 32)) * np.exp(1j * rng.uniform(-1, 1, (32, 32)))).astype(
+        np.complex64
+    )
+    with pytest.warns(UserWarning, match="ground truth is constant"):
+        reconstruction_metrics(recon, np.ones((32, 32), np.complex64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        reconstruction_metrics(recon, recon)

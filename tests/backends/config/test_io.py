@@ -12,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from backends.config import InferenceConfig, ModelConfig, TrainingConfig, io
+from backends.safeio import ConfigFileError
 from tests.backends.config.strategies import inference_configs, training_configs
 
 pytestmark = pytest.mark.filterwarnings("ignore:N=.*outside the sizes:UserWarning")
@@ -148,23 +149,20 @@ def test_unsupported_extension(tmp_path):
         io.load_config(_write(tmp_path / "c.ini", ""))
 
 
-def test_toml_syntax_error_keeps_type_and_prefix(tmp_path):
-    path = _write(tmp_path / "c.toml", "nepochs = = 2\n")
-    with pytest.raises(tomllib.TOMLDecodeError, match=rf"^{path}: invalid TOML"):
+@pytest.mark.parametrize(
+    ("name", "text", "cause"),
+    [
+        ("c.toml", "nepochs = = 2\n", tomllib.TOMLDecodeError),
+        ("c.json", "{nepochs: 2}", json.JSONDecodeError),
+        ("c.yaml", "nepochs: [2\n", yaml.YAMLError),
+    ],
+)
+def test_syntax_error_is_a_config_file_error_naming_the_file(tmp_path, name, text, cause):
+    path = _write(tmp_path / name, text)
+    with pytest.raises(ConfigFileError, match=rf"^config file {path}: is not valid") as info:
         io.load_config(path)
-
-
-def test_json_syntax_error_keeps_type_and_prefix(tmp_path):
-    path = _write(tmp_path / "c.json", "{nepochs: 2}")
-    with pytest.raises(json.JSONDecodeError, match=rf"^{path}: invalid JSON"):
-        io.load_config(path)
-
-
-def test_yaml_syntax_error_keeps_type_and_prefix(tmp_path):
-    path = _write(tmp_path / "c.yaml", "nepochs: [2\n")
-    with pytest.raises(yaml.YAMLError, match=rf"^{path}: invalid YAML") as info:
-        io.load_config(path)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ValueError) and info.value.path == str(path)
+    assert isinstance(info.value.__cause__, cause)
 
 
 def test_yaml_loader_is_safe(tmp_path):
@@ -173,8 +171,9 @@ def test_yaml_loader_is_safe(tmp_path):
         tmp_path / "c.yaml",
         f"nepochs: !!python/object/apply:os.mkdir ['{marker}']\n",
     )
-    with pytest.raises(yaml.YAMLError):
+    with pytest.raises(ConfigFileError) as info:
         io.load_config(path)
+    assert isinstance(info.value.__cause__, yaml.YAMLError)
     assert not marker.exists()
 
 

@@ -323,7 +323,7 @@ def test_save_to_missing_directory_raises(tmp_path, arrays):
 def test_non_npz_bytes_raise_valueerror_naming_file(tmp_path):
     path = tmp_path / "junk.npz"
     path.write_bytes(b"this is not a zip archive at all")
-    with pytest.raises(ValueError, match=r"junk\.npz is not a readable NPZ archive"):
+    with pytest.raises(ValueError, match=r"junk\.npz: is not a readable NPZ archive"):
         load_npz(path)
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import pickle
+import struct
 import zipfile
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from backends import physics
 from backends.base import Batch
 from backends.config import ModelConfig, TrainingConfig
+from backends.safeio import WeightsFileError
 
 pytestmark = pytest.mark.pytorch
 SCALE = math.sqrt(1e9) / 32
@@ -204,8 +206,10 @@ def test_state_dict_payload_is_read_weights_only(backend, saved, tmp_path) -> No
     bad = _rewrite(
         saved[2], tmp_path / "bad", state={"model.pt": evil.getvalue()}, fmt="torch-state-dict"
     )
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+    with pytest.raises(WeightsFileError, match=r"model\.pt: cannot be read") as info:
         backend.load_bundle(bad)
+    assert isinstance(info.value.__cause__, pickle.UnpicklingError)
+    assert "Weights only load failed" not in str(info.value)
 
 
 def test_tampered_archive_fails_its_checksum(backend, saved, tmp_path) -> None:
@@ -219,3 +223,17 @@ def test_tampered_archive_fails_its_checksum(backend, saved, tmp_path) -> None:
             z.writestr(name, data)
     with pytest.raises(ValueError, match="checksum"):
         backend.load_bundle(out)
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"\xff" * 64, "announces a 18446744073709551615-byte header"),
+        (struct.pack("<Q", 8) + b"not json", "is not valid JSON"),
+        (struct.pack("<Q", 2) + b"[]", "must be a mapping, got list"),
+    ],
+)
+def test_garbage_safetensors_payload_is_a_weights_error(backend, saved, tmp_path, blob, message):
+    bad = _rewrite(saved[2], tmp_path / "bad", state={"model.safetensors": blob})
+    with pytest.raises(WeightsFileError, match=message):
+        backend.load_bundle(bad)

@@ -216,3 +216,48 @@ def test_load_inference_bundle_restores_params_and_syncs_gridsize(
     np.testing.assert_array_equal(np.asarray(out), np.asarray(m.diffraction_to_obj([x, pos])))
     models = persistence.load_bundle_models(path)
     assert set(models) == {"autoencoder", "diffraction_to_obj"}
+
+
+def test_weights_stored_outside_the_bundle_are_refused(tfp, saved, tmp_path):
+    """A bundle whose ``model.weights.h5`` keeps a bias in another file (HDF5 external raw
+    storage; the bundle checksums cover only the container) never loads those bytes."""
+    import hashlib
+
+    import h5py
+
+    from backends.safeio import WeightsFileError
+
+    _, persistence = tfp
+    member = "diffraction_to_obj/model.weights.h5"
+    work = tmp_path / "model.weights.h5"
+    with zipfile.ZipFile(saved[2]) as src:
+        work.write_bytes(src.read(member))
+    with h5py.File(work, "r+") as f:
+        name = next(n for n in _dataset_names(f) if n.endswith("/1"))  # a bias
+        shape, dtype = f[name].shape, f[name].dtype
+        secret = tmp_path / "secret"
+        secret.write_bytes(b"root:x:0:0:" * (int(np.prod(shape)) * dtype.itemsize))
+        del f[name]
+        f.create_dataset(
+            name, shape=shape, dtype=dtype, external=[(str(secret), 0, h5py.h5f.UNLIMITED)]
+        )
+    data = work.read_bytes()
+
+    def change(entries):
+        entries[member] = data
+        manifest = json.loads(entries["manifest.json"])
+        files = manifest["payloads"]["diffraction_to_obj"]["files"]
+        files["model.weights.h5"] = hashlib.sha256(data).hexdigest()
+        entries["manifest.json"] = json.dumps(manifest).encode()
+
+    bad = _rewrite(saved[2], tmp_path / "bad", change)
+    with pytest.raises(WeightsFileError, match=f"'{name}': keeps its raw data in external files"):
+        persistence.load_bundle(bad)
+
+
+def _dataset_names(f) -> list[str]:
+    import h5py
+
+    names: list[str] = []
+    f.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
+    return names
