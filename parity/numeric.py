@@ -381,6 +381,44 @@ def compare_scalar(actual: float, expected: float, tol: Tolerance) -> Comparison
     return compare(np.float64(actual), np.float64(expected), tol)
 
 
+KERAS_ADAM_EPSILON = 1e-7
+ADAM_BETA2 = 0.999
+
+
+def applied_step_size(
+    before: Any, after: Any, grads: Any, epsilon: float = KERAS_ADAM_EPSILON
+) -> float:
+    """The learning rate a first Adam step applied, measured from the weights it moved.
+
+    From zero moments, step 1 moves each element by ``lr·g/(|g| + ε̂)`` with
+    ``ε̂ = ε/sqrt(1 - β2)`` (the bias corrections cancel). Inverting it per element,
+    ``|Δw|·(|g| + ε̂)/|g|``, gives the applied rate; the median over the elements whose gradient
+    is largest (``|g| ≥ 100 ε̂`` where there are any, where ε barely matters; else the top
+    percent) is the estimate. ``before``, ``after`` and ``grads`` map weight names to arrays;
+    nothing the optimizer reports is used."""
+    eps_hat = epsilon / math.sqrt(1.0 - ADAM_BETA2)
+    g_all, d_all = [], []
+    for name, start in before.items():
+        if name not in after or name not in grads:
+            continue
+        a = np.asarray(start, dtype=np.float64).ravel()
+        b = np.asarray(after[name], dtype=np.float64).ravel()
+        g = np.abs(np.asarray(grads[name], dtype=np.float64)).ravel()
+        if a.shape == b.shape == g.shape:
+            g_all.append(g)
+            d_all.append(np.abs(b - a))
+    if not g_all:
+        return math.nan
+    g, d = np.concatenate(g_all), np.concatenate(d_all)
+    strong = g >= 100 * eps_hat
+    if strong.sum() < 10:
+        strong = g >= np.quantile(g, 0.99)
+    strong &= g > 0
+    if not strong.any():
+        return math.nan
+    return float(np.median(d[strong] * (g[strong] + eps_hat) / g[strong]))
+
+
 def nbytes(x: Any) -> int:
     """Size in bytes of an array-like."""
     return int(np.asarray(x).nbytes)

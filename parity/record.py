@@ -27,6 +27,7 @@ import numpy as np
 
 from parity import datasets, opcases
 from parity.initweights import glorot_weights
+from parity.numeric import applied_step_size
 from parity.progress import Reporter, Silent, training_callback
 from parity.trace import Trace, TraceWriter, base_versions, git_revision
 
@@ -386,6 +387,10 @@ class Recorder:
         )
         for name, value in first.weights.items():
             self.w.put("training/first_step", name, np.asarray(value))
+        # the rate the step applied, measured from the weights it moved (not the reported one)
+        start = self.backend.loss_and_grads(self.build(weights), batches[0], cfg).grads
+        applied = applied_step_size(weights, first.weights, start)
+        self.w.put("training", "applied_lr", np.float64(applied))
         result = first
         if len(batches) > 1:
             result = self.backend.train_steps(
