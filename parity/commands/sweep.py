@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=None,
-        help="sweep directory; re-running into it skips finished cells (default: sweeps/<name>)",
+        help="sweep directory; re-running into it skips finished cells "
+        "(default: reports/sweeps/<name>)",
     )
     parser.add_argument(
         "--workers",
@@ -35,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retry-errors", action="store_true", help="run cells stored as `error` again"
+    )
+    parser.add_argument(
+        "--cells",
+        default=None,
+        metavar="LIST",
+        help="run only these cells, by index as --list prints them: 0,3,5-7",
     )
     parser.add_argument("--list", action="store_true", help="print the cells and exit")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -52,14 +59,16 @@ def run(args: argparse.Namespace) -> int:
         defects.get(name)
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
+    only = _indices(args.cells, len(sweep.cells())) if args.cells else None
     if args.list:
         for cell in sweep.cells():
             state = "invalid: " + cell.problem if cell.scenario is None else ""
             print(f"{cell.index:4d}  {cell.label}  {state}".rstrip())
         return 0
-    out = args.out or Path("sweeps") / sweep.name
+    out = args.out or Path("reports") / "sweeps" / sweep.name
     command = shlex.join(
         ["parity", "sweep", args.sweep, "--out", str(out)]
+        + (["--cells", args.cells] if args.cells else [])
         + [x for name in args.inject for x in ("--inject", name)]
     )
     from parity.sweep import execute
@@ -76,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             command=command,
             retry_errors=args.retry_errors,
+            only=only,
         )
     finally:
         progress.close()
@@ -88,3 +98,22 @@ def run(args: argparse.Namespace) -> int:
     from parity.commands.sweep_report import summarise
 
     return summarise(out)
+
+
+def _indices(text: str, count: int) -> set[int]:
+    """``0,3,5-7`` as a set of cell indices (clear error for anything else)."""
+    from parity.errors import InputError
+
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise InputError(
+                f"--cells: {part!r} is not a cell index or range (e.g. 0,3,5-7)"
+            ) from None
+        if not 0 <= first <= last < count:
+            raise InputError(f"--cells: {part!r} is outside the cells 0-{count - 1}")
+        out.update(range(first, last + 1))
+    return out

@@ -29,10 +29,14 @@ def summarise(root: Path) -> int:
         margin = (
             "" if r["worst_margin"] != r["worst_margin"] else f" margin {r['worst_margin']:.3g}"
         )
-        print(
-            f"  {r['verdict']:>7}  cell {r['cell']} ({r['label']}): {r['check']} "
-            f"{r['tensor']}{margin}"
+        what = (
+            f"{r['check']} {r['tensor']}{margin}"
+            if r["check"] != "-"
+            else str(r["evidence"]).strip().splitlines()[-1:][0][:200]
+            if str(r["evidence"]).strip()
+            else ""
         )
+        print(f"  {r['verdict']:>7}  cell {r['cell']} ({r['label']}): {what}")
     print(f"table: {paths['parquet']} and {paths['csv']}; page: {paths['html']}")
     return 1 if {"fail", "error"} & set(counts) else 0
 

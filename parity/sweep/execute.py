@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ def _client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,
         )
     return Client(cluster), cluster
 
@@ -129,8 +130,10 @@ def run(
     command: str = "",
     retry_errors: bool = False,
     on_submit: Callable[[str], None] | None = None,
+    only: set[int] | None = None,
 ) -> Outcome:
-    """Run every unfinished valid cell of ``sweep`` into ``root``; store invalid cells."""
+    """Run every unfinished valid cell of ``sweep`` (or those of index in ``only``) into
+    ``root``; store invalid cells."""
     from parity.progress import Silent
 
     progress = progress or Silent()
@@ -139,6 +142,8 @@ def run(
     outcome = Outcome(partials_removed=cells_mod.remove_partials(root))
     planned = plan(sweep, inject)
     write_sweep_file(root, sweep, planned, command)
+    if only is not None:
+        planned = [p for p in planned if p.spec.index in only]
     outcome.total = len(planned)
     outcome.ids = [p.id for p in planned]
     todo: list[Planned] = []
@@ -180,11 +185,14 @@ def _drive(
     command: str,
     on_submit: Callable[[str], None] | None,
 ) -> None:
+    """Keep one cell per worker thread in flight (a cell waiting on a worker would count as
+    failed if that worker died), collect results, resubmit a cell once after a worker death."""
     from dask.distributed import wait
 
     by_key: dict[str, Planned] = {}
     attempts: dict[str, int] = {}
     pending: set[Any] = set()
+    queue: deque[Planned] = deque(todo)
 
     def submit(p: Planned) -> None:
         attempts[p.id] = attempts.get(p.id, 0) + 1
@@ -203,11 +211,11 @@ def _drive(
         if on_submit is not None:
             on_submit(p.id)
 
-    for p in todo:
-        submit(p)
     progress.stage("cells", total=len(todo))
-    done = 0
-    while pending:
+    while pending or queue:
+        slots = _thread_count(client)
+        while queue and len(pending) < slots:
+            submit(queue.popleft())
         try:
             finished, _ = wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
         except TimeoutError:
@@ -216,11 +224,10 @@ def _drive(
             pending.discard(future)
             p = by_key.pop(future.key)
             result = _collect(future, p, root, attempts[p.id])
-            if result is None:  # its worker died: try once more
+            if result is None:  # its worker died: once more, before the queued cells
                 progress.note(f"cell {p.id} ({p.spec.label}): its worker died; retrying")
-                submit(p)
+                queue.appendleft(p)
                 continue
-            done += 1
             outcome.ran += 1
             verdict = result.get("verdict")
             if verdict == "fail":
@@ -230,18 +237,14 @@ def _drive(
             progress.note(
                 f"{verdict:>7}  cell {p.id} ({p.spec.label}) {result.get('seconds', 0):.1f} s"
             )
-            progress.advance(
-                1,
-                failed=outcome.failed,
-                errors=outcome.errors,
-                running=min(len(pending), _worker_count(client)),
-            )
+            progress.advance(1, failed=outcome.failed, errors=outcome.errors, running=len(pending))
     progress.close()
 
 
-def _worker_count(client: Any) -> int:
+def _thread_count(client: Any) -> int:
+    """Worker threads of the cluster now (at least 1: a cell waits for a worker to come)."""
     try:
-        return max(1, len(client.scheduler_info().get("workers", {})))
+        return max(1, sum(int(n) for n in client.nthreads().values()))
     except Exception:
         return 1
 

@@ -26,7 +26,7 @@ A sweep file is TOML::
     object_big = false
 
 A field is a canonical model or training field (``gridsize``, ``nll_weight``), the optimizer's
-``learning_rate``, or a dotted path into the scenario (``config.n_groups``,
+``learning_rate``, the scenario's ``dataset`` or ``test_dataset``, or a dotted path into the scenario (``config.n_groups``,
 ``config.model.N``, ``run.train_steps``, ``seeds.data``). The configurations are the explicit
 cells, then the grid's combinations crossed with the draws (either alone when only one is
 given); each runs once per seed. A configuration the scenario validators reject becomes an
@@ -122,6 +122,8 @@ class Sweep:
 
         raw = _scenario_raw(self.base)
         raw["checks"] = list(self.checks)
+        if "dataset" in overrides and "test_dataset" not in overrides:
+            raw.pop("test_dataset", None)  # derived from the cell's dataset
         for name, value in overrides.items():
             target = raw
             *parents, leaf = _path(name)
@@ -160,8 +162,14 @@ def _field_names() -> tuple[list[str], list[str], list[str]]:
     return model, training, other
 
 
+SCENARIO_KEYS = ("dataset", "test_dataset")
+"""Scenario keys a cell may vary besides config fields (N = 128 needs a 128-pixel dataset)."""
+
+
 def _path(name: str) -> tuple[str, ...]:
     """Where a (validated) field name lives in the scenario table."""
+    if name in SCENARIO_KEYS:
+        return (name,)
     if "." in name:
         return tuple(name.split("."))
     model, _, _ = _field_names()
@@ -174,14 +182,14 @@ def check_field(name: Any, where: str, source: str) -> str:
     """``name`` if it names a sweepable field, else a clear error naming the file and field."""
     model, training, other = _field_names()
     dotted = [f"config.model.{m}" for m in model] + [f"config.{t}" for t in training] + list(other)
-    known = [*model, *training, "learning_rate", *dotted]
+    known = [*model, *training, "learning_rate", *SCENARIO_KEYS, *dotted]
     if isinstance(name, str) and name in known:
         return name
     close = difflib.get_close_matches(str(name), known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise InputError(
         f"{source}: unknown field {name!r} in {where}{hint} (a model or training config field, "
-        "learning_rate, or config.<field>, config.model.<field>, run.<setting>, seeds.<stream>)"
+        "learning_rate, dataset, test_dataset, or config.<field>, config.model.<field>, run.<setting>, seeds.<stream>)"
     )
 
 
