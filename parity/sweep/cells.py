@@ -108,8 +108,9 @@ def _commit(partial: Path, root: Path, ident: str) -> Path:
 
 
 def summary_rows(findings: Sequence[Any], timings: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per check: worst verdict, worst margin, the tensor of the worst finding, and the
-    recording seconds of the check's family (summed over backends)."""
+    """One row per check: worst verdict, worst margin (a passing finding counts at least 0), the
+    tensor of the worst finding, and the recording seconds of the check's family (summed over
+    backends)."""
     from parity.findings import FAILING
 
     order = {"error": 0, "fail": 1, "xpass": 2, "known": 3, "pass": 4, "skipped": 5}
@@ -119,7 +120,13 @@ def summary_rows(findings: Sequence[Any], timings: Mapping[str, Any]) -> list[di
     rows = []
     for check, group in sorted(by_check.items()):
         worst = min(group, key=lambda f: (order.get(f.verdict, 9), _margin_key(f.margin)))
-        margins = [f.margin for f in group if f.margin is not None]
+        # a finding passed through an allowance (a share of elements beyond the element
+        # tolerance) has a negative margin; as a pass it stands at the limit, margin 0
+        margins = [
+            max(f.margin, 0.0) if f.verdict == "pass" else f.margin
+            for f in group
+            if f.margin is not None
+        ]
         family = check.split(".", 1)[0]
         seconds = sum(
             float(t.get(family, 0.0) or 0.0) for t in timings.values() if isinstance(t, Mapping)
