@@ -108,7 +108,8 @@ def _commit(partial: Path, root: Path, ident: str) -> Path:
 
 
 def summary_rows(findings: Sequence[Any], timings: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per check: worst verdict, worst margin (a passing finding counts at least 0), the
+    """One row per check: worst verdict, worst margin among the findings of that verdict (a
+    passing finding counts at least 0; none for a verdict without margins), the
     tensor of the worst finding, and the recording seconds of the check's family (summed over
     backends)."""
     from parity.findings import FAILING
@@ -125,7 +126,7 @@ def summary_rows(findings: Sequence[Any], timings: Mapping[str, Any]) -> list[di
         margins = [
             max(f.margin, 0.0) if f.verdict == "pass" else f.margin
             for f in group
-            if f.margin is not None
+            if f.margin is not None and f.verdict == worst.verdict
         ]
         family = check.split(".", 1)[0]
         seconds = sum(

@@ -13,8 +13,8 @@ import logging
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class Outcome:
     failed: int = 0
     errors: int = 0
     partials_removed: int = 0
-    ids: list[str] = field(default_factory=list)
 
 
 def plan(sweep: Sweep, inject: Sequence[str] = ()) -> list[Planned]:
@@ -106,8 +105,7 @@ def _client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
 
     if scheduler:
         return Client(scheduler, timeout="30s"), None
-    # a worker death marks its task failed at once; the driver resubmits it (once) itself, so
-    # the rule is the same on a LocalCluster and on an attached cluster
+    # a worker death marks its task failed at once; the driver resubmits it once itself
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(
             n_workers=workers,
@@ -129,7 +127,6 @@ def run(
     progress: Any = None,
     command: str = "",
     retry_errors: bool = False,
-    on_submit: Callable[[str], None] | None = None,
     only: set[int] | None = None,
 ) -> Outcome:
     """Run every unfinished valid cell of ``sweep`` (or those of index in ``only``) into
@@ -145,7 +142,6 @@ def run(
     if only is not None:
         planned = [p for p in planned if p.spec.index in only]
     outcome.total = len(planned)
-    outcome.ids = [p.id for p in planned]
     todo: list[Planned] = []
     for p in planned:
         if cells_mod.is_finished(root, p.id):
@@ -159,6 +155,8 @@ def run(
             outcome.invalid += 1
             continue
         todo.append(p)
+    if outcome.partials_removed:
+        progress.note(f"removed {outcome.partials_removed} unfinished cells of an interrupted run")
     if outcome.skipped:
         progress.note(f"skipping {outcome.skipped} finished cells of {outcome.total}")
     if outcome.invalid:
@@ -167,7 +165,7 @@ def run(
         return outcome
     client, cluster = _client(scheduler, workers)
     try:
-        _drive(client, todo, root, inject, outcome, progress, command, on_submit)
+        _drive(client, todo, root, inject, outcome, progress, command)
     finally:
         client.close()
         if cluster is not None:
@@ -183,7 +181,6 @@ def _drive(
     outcome: Outcome,
     progress: Any,
     command: str,
-    on_submit: Callable[[str], None] | None,
 ) -> None:
     """Keep one cell per worker thread in flight (a cell waiting on a worker would count as
     failed if that worker died), collect results, resubmit a cell once after a worker death."""
@@ -208,8 +205,6 @@ def _drive(
         future = client.submit(cells_mod.run_cell, payload, key=key, pure=False)
         by_key[key] = p
         pending.add(future)
-        if on_submit is not None:
-            on_submit(p.id)
 
     progress.stage("cells", total=len(todo))
     while pending or queue:

@@ -24,6 +24,8 @@ def test_summary_rows_take_the_worst_verdict_and_margin() -> None:
             _finding("gradients.loss", "total", "fail", -2.5),
             _finding("gradients.loss", "nll", "pass", 0.9),
             _finding("gradients.loss", "mae", "fail", -0.5),
+            _finding("params.legacy", "key", "fail", None),
+            _finding("params.legacy", "other", "pass", 1.0),
         ],
         {"tf": {"gradients": 1.5, "training": 2.0}, "pt": {"gradients": 0.5}},
     )
@@ -34,6 +36,7 @@ def test_summary_rows_take_the_worst_verdict_and_margin() -> None:
     assert by["gradients.loss"]["failing"] == 2 and by["gradients.loss"]["seconds"] == 2.0
     assert by["training.first_step"]["worst_margin"] == 0.0
     assert by["training.first_step"]["verdict"] == "pass"
+    assert by["params.legacy"]["worst_margin"] is None  # not the passing key's 1.0
 
 
 def _store(root: Path, ident: str, index: int, verdict: str, rows: list[dict]) -> None:

@@ -97,14 +97,18 @@ def test_four_cells_on_two_workers_then_rerun_skips_them(tmp_path: Path) -> None
     out = tmp_path / "four"
     code, stdout, stderr = _sweep(str(FOUR), "--out", str(out), "--workers", "2")
     assert code == 0, stderr[-3000:]
-    assert "4 cells: 4 run, 0 skipped" in stdout
-    assert len(_finished(out)) == 4
+    assert "5 cells: 4 run, 0 skipped (finished before), 1 invalid" in stdout
+    assert len(_finished(out)) == 5
     table = pd.read_parquet(out / "sweep.parquet")
+    invalid = table[table["cell_verdict"] == "invalid"]
+    assert list(invalid["label"]) == ["nll_weight=2"]
+    assert "nll_weight" in invalid["evidence"].item()
+    table = table[table["cell_verdict"] != "invalid"]
     assert set(table["cell_verdict"]) == {"pass"}
     assert len(set(table["cell"])) == 4
     assert {"params.legacy", "training.applied_lr", "training.first_step"} <= set(table["check"])
     csv = pd.read_csv(out / "sweep.csv")
-    assert list(csv.columns) == list(table.columns) and len(csv) == len(table)
+    assert list(csv.columns) == list(table.columns) and len(csv) == len(table) + 1
     lr = table[table["check"] == "training.applied_lr"]
     assert sorted(set(lr["label"])) == sorted(
         f"learning_rate={a}, nll_weight={b}" for a in ("0.0003", "0.001") for b in ("0.5", "1")
@@ -118,33 +122,32 @@ def test_four_cells_on_two_workers_then_rerun_skips_them(tmp_path: Path) -> None
     assert not knobs["gridsize"]["exercised"]
     # the same sweep again: nothing to run, no cluster started
     code, stdout, _ = _sweep(str(FOUR), "--out", str(out))
-    assert code == 0 and "4 cells: 0 run, 4 skipped" in stdout
+    assert code == 0 and "5 cells: 0 run, 5 skipped" in stdout
 
 
 def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
     out = tmp_path / "resume"
     proc = _start(str(FOUR), "--out", str(out), "--workers", "1")
     deadline = time.monotonic() + LIMIT
-    while not _finished(out) and time.monotonic() < deadline and proc.poll() is None:
+    invalid = 1  # stored by the driver before any cell runs
+    while len(_finished(out)) <= invalid and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    done_before = _finished(out)
-    assert done_before, "no cell finished before the time limit"
+    assert len(_finished(out)) > invalid, "no cell finished before the time limit"
     workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)  # the driver alone
     proc.wait(timeout=30)
-    if len(done_before) == 4:
-        pytest.skip("the sweep finished before the driver could be killed")
     # its worker processes notice that the driver is gone and exit by themselves
     deadline = time.monotonic() + 60
     while not all(_process_gone(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert all(_process_gone(p) for p in workers), "worker processes outlived the driver"
+    done_before = _finished(out)
+    if len(done_before) == 5:
+        pytest.skip("the sweep finished before the driver could be killed")
     code, stdout, stderr = _sweep(str(FOUR), "--out", str(out), "--workers", "1")
     assert code == 0, stderr[-3000:]
-    skipped = len(_finished(out)) - (4 - len(done_before))
-    assert f"{4 - len(done_before)} run, {len(done_before)} skipped" in stdout, stdout
-    assert skipped == len(done_before)
-    assert len(_finished(out)) == 4
+    assert f"{5 - len(done_before)} run, {len(done_before)} skipped" in stdout, stdout
+    assert len(_finished(out)) == 5
     assert not [p for p in (out / "cells").iterdir() if ".partial-" in p.name]
 
 
