@@ -54,22 +54,25 @@ def run(ctx: Context) -> Iterator[Finding]:
 
 
 def _applied_lr(ctx: Context) -> Iterator[Finding]:
-    """The learning rate each backend's first optimizer step applied (measured from its weight
-    changes when recorded) against the scenario's learning rate."""
+    """The learning rate each optimizer step of each backend applied (measured from its weight
+    changes and gradients, see :func:`parity.numeric.applied_learning_rates`) against the
+    scenario's learning rate."""
     requested = float(ctx.scenario.run.learning_rate)
     for trace in (ctx.ref, ctx.cand):
         if trace is None or not trace.has("training", "applied_lr"):
             continue
+        applied = np.atleast_1d(trace.get("training", "applied_lr"))
         yield ctx.compare(
             "training.applied_lr",
             "learning_rate",
-            trace.get("training", "applied_lr"),
-            np.float64(requested),
+            applied,
+            np.full(applied.shape, requested),
             family="training",
             kind="applied_lr",
             backend=trace.backend,
-            context=f"largest |weight change| of {trace.backend}'s first Adam step against the "
-            f"scenario's learning rate {requested:g}",
+            context=f"learning rate applied by each of {trace.backend}'s {applied.size} Adam "
+            f"steps (index = step - 1), measured from its weight changes, against the "
+            f"scenario's {requested:g}",
         )
 
 
