@@ -1,4 +1,5 @@
-"""Routine tasks as nox sessions: tests, compat, parity, signoff, bench, lint, typecheck, docs.
+"""Routine tasks as nox sessions: tests, compat, parity, signoff, sweep, bench, lint, typecheck,
+fuzz, docs.
 
 CPU-only machines install PyTorch through ``constraints.txt`` (the CPU wheel); set
 ``PARITY_NO_CONSTRAINTS=1`` on a GPU machine to let pip choose the CUDA build.
@@ -81,9 +82,20 @@ def parity(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def signoff(session: nox.Session) -> None:
-    """The full sign-off suite, convergence included."""
+    """The full sign-off suite, convergence included, then the ``knobs`` sweep (every config
+    field at a non-default value)."""
     _install(session, "-e", ".[tensorflow,pytorch]")
     session.run("parity", "run", "signoff", "--out", "reports", *session.posargs, env=TEST_ENV)
+    session.run("parity", "sweep", "knobs", "--out", "reports/sweeps/knobs", env=TEST_ENV)
+
+
+@nox.session(python="3.11")
+def sweep(session: nox.Session) -> None:
+    """A sweep on a local Dask cluster (default: ``knobs``; ``nox -s sweep -- NAME [options]``);
+    the table and page land under reports/sweeps/."""
+    _install(session, "-e", ".[tensorflow,pytorch]")
+    args = session.posargs or ["knobs", "--out", "reports/sweeps/knobs"]
+    session.run("parity", "sweep", *args, env=TEST_ENV)
 
 
 @nox.session(python="3.11")

@@ -14,6 +14,7 @@ defects inside the model need a patcher for that backend's internals.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -131,8 +132,33 @@ DEFECTS: dict[str, Defect] = {
             (Expected("bundles.params", "probe_scale"),),
             consequences=("bundles",),
         ),
+        Defect(
+            "learning-rate-ignored",
+            "the optimizer runs at the default learning rate 1e-3 whatever the run asks for, and "
+            "reports the requested rate back",
+            "model.md 9 (the optimizer's learning rate is a training knob)",
+            "knobs",
+            (Expected("training.applied_lr", "learning_rate"),),
+        ),
+        Defect(
+            "poisson-weight-fixed",
+            "the Poisson-loss weight fixed at 1 whatever nll_weight says",
+            "physics.md 10 (total = w_rs·L_rs + w_mae·L_mae + w_nll·L_nll)",
+            "knobs",
+            (Expected("gradients.loss", "total"),),
+        ),
+        Defect(
+            "intensity-scale-trainable-ignored",
+            "intensity_scale_trainable ignored: the backend's configuration path always says True",
+            "config.md (c) intensity_scale_trainable -> intensity_scale.trainable",
+            "knobs",
+            (Expected("params.legacy", "intensity_scale.trainable"),),
+        ),
     )
 }
+
+DEFAULT_LEARNING_RATE = 1e-3
+"""What the learning-rate defect applies instead of the requested rate."""
 
 MISSING_BUNDLE_KEY = "probe_scale"
 
@@ -254,5 +280,55 @@ def _bundle_missing_key(backend: Any) -> Any:
     return Proxy(backend, save_bundle=save_bundle)
 
 
+def _learning_rate_ignored(backend: Any) -> Any:
+    def train_steps(
+        model: Any, batches: Any, config: Any, learning_rate: float = DEFAULT_LEARNING_RATE
+    ) -> Any:
+        result = backend.train_steps(model, batches, config, learning_rate=DEFAULT_LEARNING_RATE)
+        return dataclasses.replace(result, learning_rates=[learning_rate] * len(batches))
+
+    return Proxy(backend, train_steps=train_steps)
+
+
+def _with_config(backend: Any, methods: tuple[str, ...], **fields: Any) -> Any:
+    """A backend whose ``methods`` see their config argument with ``fields`` replaced."""
+
+    def wrap(method: str) -> Callable[..., Any]:
+        original = getattr(backend, method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if "config" in kwargs:
+                kwargs["config"] = _replace_training(kwargs["config"], fields)
+            else:
+                index = next(i for i, a in enumerate(args) if hasattr(a, "nll_weight"))
+                args = (*args[:index], _replace_training(args[index], fields), *args[index + 1 :])
+            return original(*args, **kwargs)
+
+        return call
+
+    return Proxy(backend, **{m: wrap(m) for m in methods})
+
+
+def _replace_training(config: Any, fields: dict[str, Any]) -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return dataclasses.replace(config, **fields)
+
+
+def _poisson_weight_fixed(backend: Any) -> Any:
+    return _with_config(backend, ("loss_and_grads", "train_steps", "train"), nll_weight=1.0)
+
+
+def _intensity_scale_trainable_ignored(backend: Any) -> Any:
+    return _with_config(
+        backend, ("legacy_params", "save_bundle", "train"), intensity_scale_trainable=True
+    )
+
+
 register_patcher("bridge-drops-object-big", "*", _drop_object_big)
+register_patcher("learning-rate-ignored", "*", _learning_rate_ignored)
+register_patcher("poisson-weight-fixed", "*", _poisson_weight_fixed)
+register_patcher("intensity-scale-trainable-ignored", "*", _intensity_scale_trainable_ignored)
 register_patcher("bundle-params-missing-key", "*", _bundle_missing_key)

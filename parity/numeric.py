@@ -9,6 +9,7 @@ relative differences with their indices, and the worst element relative to the t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -379,6 +380,54 @@ def mask_from(weight: np.ndarray, fraction: float) -> np.ndarray | None:
 def compare_scalar(actual: float, expected: float, tol: Tolerance) -> Comparison:
     """Two numbers (loss terms, intensity scales)."""
     return compare(np.float64(actual), np.float64(expected), tol)
+
+
+KERAS_ADAM_EPSILON = 1e-7
+ADAM_BETAS = (0.9, 0.999)
+
+
+def applied_learning_rates(
+    snapshots: Sequence[Mapping[str, Any]],
+    grads: Sequence[Mapping[str, Any]],
+    epsilon: float = KERAS_ADAM_EPSILON,
+) -> list[float]:
+    """The learning rate each Adam step applied, measured from the weights it moved.
+
+    ``snapshots[t]`` are the weights before step ``t + 1`` (the last: after the last step) and
+    ``grads[t]`` the gradients step ``t + 1`` used, by weight name. Keras-Adam moves each element
+    by ``lr·u_t`` with ``u_t = c_t·m_t/(sqrt(v_t) + ε)``, ``c_t = sqrt(1 - β2^t)/(1 - β1^t)``,
+    where the moments follow from the gradients alone; so ``|Δw|/|u_t|`` is the applied rate,
+    and its median over the elements of the largest steps (``|u_t| ≥ 0.5`` where there are any,
+    where float32 rounding of ``w`` barely matters; else the top percent) is the estimate.
+    Nothing the optimizer reports is used."""
+    b1, b2 = ADAM_BETAS
+    names = [n for n in snapshots[0] if all(n in g for g in grads)]
+    m = {n: np.zeros(np.shape(snapshots[0][n])) for n in names}
+    v = {n: np.zeros(np.shape(snapshots[0][n])) for n in names}
+    rates = []
+    for t, g in enumerate(grads, start=1):
+        correction = math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+        steps, moves = [], []
+        for n in names:
+            gn = np.asarray(g[n], dtype=np.float64)
+            if gn.shape != m[n].shape:
+                continue
+            m[n] = b1 * m[n] + (1.0 - b1) * gn
+            v[n] = b2 * v[n] + (1.0 - b2) * gn * gn
+            steps.append(np.abs(correction * m[n] / (np.sqrt(v[n]) + epsilon)).ravel())
+            before = np.asarray(snapshots[t - 1][n], dtype=np.float64)
+            after = np.asarray(snapshots[t][n], dtype=np.float64)
+            moves.append(np.abs(after - before).ravel())
+        if not steps:
+            rates.append(math.nan)
+            continue
+        u, d = np.concatenate(steps), np.concatenate(moves)
+        strong = u >= 0.5
+        if strong.sum() < 10:
+            strong = u >= np.quantile(u, 0.99)
+        strong &= u > 0
+        rates.append(float(np.median(d[strong] / u[strong])) if strong.any() else math.nan)
+    return rates
 
 
 def nbytes(x: Any) -> int:

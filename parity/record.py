@@ -27,6 +27,7 @@ import numpy as np
 
 from parity import datasets, opcases
 from parity.initweights import glorot_weights
+from parity.numeric import applied_learning_rates
 from parity.progress import Reporter, Silent, training_callback
 from parity.trace import Trace, TraceWriter, base_versions, git_revision
 
@@ -391,6 +392,7 @@ class Recorder:
             result = self.backend.train_steps(
                 self.build(weights), batches, cfg, learning_rate=run.learning_rate
             )
+        self.w.put("training", "applied_lr", self._applied_rates(weights, batches, first, result))
         terms = sorted({t for step in result.step_losses for t in step})
         for term in terms:
             values = [float(step.get(term, np.nan)) for step in result.step_losses]
@@ -401,6 +403,26 @@ class Recorder:
         if len(batches) > 1:
             for name, value in result.weights.items():
                 self.w.put("training/weights", name, np.asarray(value))
+
+    def _applied_rates(
+        self, weights: Mapping[str, np.ndarray], batches: Sequence[Any], first: Any, last: Any
+    ) -> np.ndarray:
+        """The learning rate of each step measured from the weights it moved and the gradients
+        it used (:func:`parity.numeric.applied_learning_rates`), never the reported one."""
+        run, cfg = self.scenario.run, self.training_config()
+        snapshots = [dict(weights), first.weights]
+        for k in range(2, len(batches)):
+            partial = self.backend.train_steps(
+                self.build(weights), batches[:k], cfg, learning_rate=run.learning_rate
+            )
+            snapshots.append(partial.weights)
+        if len(batches) > 1:
+            snapshots.append(last.weights)
+        grads = [
+            self.backend.loss_and_grads(self.build(snapshots[k]), batch, cfg).grads
+            for k, batch in enumerate(batches)
+        ]
+        return np.asarray(applied_learning_rates(snapshots, grads), dtype=np.float64)
 
     def bundles(self) -> None:
         if self._model is None:

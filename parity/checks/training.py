@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
 from parity.checks.base import Context, missing, summarize_passes
 from parity.findings import FAIL, PASS, Finding, margin_of
 from parity.trace import Trace
@@ -45,9 +47,33 @@ def run(ctx: Context) -> Iterator[Finding]:
             family="training",
             kind="lr",
         )
+    yield from _applied_lr(ctx)
     yield from _weights(ctx, ref, cand, "training/first_step", "first_step", "after one step")
     if ctx.scenario.run.train_steps > 1:
         yield from _weights(ctx, ref, cand, "training/weights", "weights", "after all steps")
+
+
+def _applied_lr(ctx: Context) -> Iterator[Finding]:
+    """The learning rate each optimizer step of each backend applied (measured from its weight
+    changes and gradients, see :func:`parity.numeric.applied_learning_rates`) against the
+    scenario's learning rate."""
+    requested = float(ctx.scenario.run.learning_rate)
+    for trace in (ctx.ref, ctx.cand):
+        if trace is None or not trace.has("training", "applied_lr"):
+            continue
+        applied = np.atleast_1d(trace.get("training", "applied_lr"))
+        yield ctx.compare(
+            "training.applied_lr",
+            "learning_rate",
+            applied,
+            np.full(applied.shape, requested),
+            family="training",
+            kind="applied_lr",
+            backend=trace.backend,
+            context=f"learning rate applied by each of {trace.backend}'s {applied.size} Adam "
+            f"steps (index = step - 1), measured from its weight changes, against the "
+            f"scenario's {requested:g}",
+        )
 
 
 def _weights(

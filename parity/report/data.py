@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.findings import counts, exit_code, overall_verdict
+from parity.knobs import scenario_coverage
 from parity.report.metrics import metric_table
 from parity.report.rootcause import root_causes
 
@@ -64,6 +65,7 @@ def report_data(result: Any, directory: Path) -> dict[str, Any]:
         "traces": traces,
         "findings": [f.to_json() for f in findings],
     }
+    doc["knobs"] = scenario_coverage(result.scenario)
     doc["git_revision"] = git_revision(doc["environment"])
     doc["metrics"] = metric_table(doc, directory)
     doc["root_cause"] = root_causes(doc)

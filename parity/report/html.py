@@ -39,6 +39,7 @@ SECTIONS = (
     ("curves", "Loss curves"),
     ("findings", "Findings"),
     ("diagnostics", "Diagnostics"),
+    ("knobs", "Knob coverage"),
     ("environment", "Environment"),
     ("timings", "Timings (seconds)"),
     ("reproduce", "Reproduce"),
@@ -119,6 +120,7 @@ def render(data: dict[str, Any], directory: Path) -> str:
     if figure_error:
         diag.insert(0, f"<pre>figures could not be drawn:\n{_e(figure_error)}</pre>")
     parts += _section("diagnostics", diag)
+    parts += _section("knobs", knob_table(data.get("knobs") or []))
     parts += _section("environment", _environment(data))
     parts += _section("timings", _timings(data))
     parts += _section("reproduce", _reproduce(data, sc))
@@ -305,6 +307,29 @@ def _environment(data: Mapping[str, Any]) -> list[str]:
         out += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows.items()]
         out.append("</table>")
     return out or ["<p>No environment recorded.</p>"]
+
+
+def knob_table(knobs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each canonical config field: default, values used, whether a non-default value ran."""
+    if not knobs:
+        return ["<p>No knob coverage recorded.</p>"]
+    used = sum(1 for k in knobs if k.get("exercised"))
+    out = [
+        f"<p>{used} of {len(knobs)} configuration fields ran with a non-default value; the "
+        "others were compared at their default only.</p>",
+        "<table><tr><th>field</th><th>section</th><th>default</th><th>values used</th>"
+        "<th>non-default</th><th>note</th></tr>",
+    ]
+    for k in knobs:
+        mark = "yes" if k.get("exercised") else "no"
+        values = ", ".join(str(v) for v in k.get("values") or [])
+        out.append(
+            f"<tr><td>{_e(k.get('field'))}</td><td>{_e(k.get('section'))}</td>"
+            f"<td>{_e(k.get('default'))}</td><td>{_e(values)}</td><td>{mark}</td>"
+            f"<td>{_e(k.get('note'))}</td></tr>"
+        )
+    out.append("</table>")
+    return out
 
 
 def _timings(data: Mapping[str, Any]) -> list[str]:

@@ -116,6 +116,16 @@ def render(data: dict[str, Any]) -> str:
     ]
     for fam, cnt in families.items():
         lines.append(f"| {_cell(fam)} | " + " | ".join(str(cnt[v]) for v in VERDICTS) + " |")
+    knobs = data.get("knobs") or []
+    if knobs:
+        varied = [f"{k['field']}={k['values'][-1]}" for k in knobs if k.get("exercised")]
+        lines += [
+            "",
+            "## Knob coverage",
+            "",
+            f"{len(varied)} of {len(knobs)} configuration fields at a non-default value: "
+            + _text(", ".join(varied) or "none"),
+        ]
     lines += ["", "## Environment", ""]
     for backend, env in (data.get("environment") or {}).items():
         env = env if isinstance(env, dict) else {}

@@ -32,6 +32,15 @@ CHECKS = {
     "kernel-transposed": ["forward"],
     "bridge-drops-object-big": ["params", "forward"],
     "bundle-params-missing-key": ["forward", "bundles"],
+    "learning-rate-ignored": ["training"],
+    "poisson-weight-fixed": ["gradients"],
+    "intensity-scale-trainable-ignored": ["params"],
+}
+KNOB_SETTINGS = {
+    # the non-default knob value each defect of the `knobs` sweep needs to show
+    "learning-rate-ignored": {"run": {"learning_rate": 3e-4}},
+    "poisson-weight-fixed": {"config": {"nll_weight": 0.5, "mae_weight": 0.5}},
+    "intensity-scale-trainable-ignored": {"config": {"intensity_scale_trainable": False}},
 }
 UNAFFECTED = {
     "adam-epsilon": ["gradients.grad", "gradients.loss"],
@@ -45,9 +54,20 @@ def test_every_defect_is_covered() -> None:
     assert set(CHECKS) == set(defects.DEFECTS)
 
 
+def _with_knobs(sc, name: str):
+    import dataclasses
+
+    over = KNOB_SETTINGS.get(name, {})
+    return dataclasses.replace(
+        sc,
+        run=dataclasses.replace(sc.run, **over.get("run", {})),
+        config={**sc.config, **over.get("config", {})},
+    )
+
+
 def _scenario(name: str):
     gridsize = 2 if defects.DEFECTS[name].scenario == "gridsize2" else 1
-    return fake_scenario(checks=CHECKS[name], gridsize=gridsize)
+    return _with_knobs(fake_scenario(checks=CHECKS[name], gridsize=gridsize), name)
 
 
 def _run(name: str, trace_cache: TraceCache, tmp_path: Path) -> list[Finding]:
@@ -167,7 +187,7 @@ def _real_scenario(name: str):
     if defects.DEFECTS[name].scenario == "gridsize2":
         model = {**sc.config["model"], "gridsize": 2}
         sc = dataclasses.replace(sc, config={**sc.config, "model": model})
-    return sc
+    return _with_knobs(sc, name)
 
 
 @pytest.mark.both
