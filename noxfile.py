@@ -109,6 +109,7 @@ def typecheck(session: nox.Session) -> None:
     session.run(
         "mypy",
         "backends/config",
+        "backends/core",
         "backends/base.py",
         "backends/graph.py",
         "parity",

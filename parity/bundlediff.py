@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from backends.core.vocabulary import BUNDLE_NAME
 from parity.checks.base import keyed_diff, summarize_passes
 from parity.errors import InputError
 from parity.findings import FAIL, PASS, Finding
@@ -35,9 +36,9 @@ def resolve(path: Path) -> Path:
     """A bundle directory, the archive, or a path ending in ``wts.h5``."""
     path = Path(path)
     if path.is_dir():
-        path = path / "wts.h5.zip"
+        path = path / BUNDLE_NAME
     elif path.name == "wts.h5":
-        path = path.with_name("wts.h5.zip")
+        path = path.with_name(BUNDLE_NAME)
     if not path.exists():
         raise FileNotFoundError(f"model bundle {path} does not exist")
     return path

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import BACKEND_NAMES
+from backends.core.vocabulary import BUNDLE_NAME
 from parity import ledger as ledger_mod
 from parity.checks import FAMILIES, Context, run_all
 from parity.findings import Finding, error_finding, exit_code, overall_verdict, skipped_finding
@@ -200,7 +201,7 @@ def conversion_findings(
     from parity.checks.forward import OUTPUT_KIND
     from parity.findings import FAIL, PASS, margin_of
 
-    bundle = ref_bundle_dir / "wts.h5.zip"
+    bundle = ref_bundle_dir / BUNDLE_NAME
     if not bundle.exists():
         return [skipped_finding("bundles.conversion", "*", "the reference saved no bundle")]
     try:

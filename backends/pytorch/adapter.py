@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import backends
 from backends.base import (
     Batch,
     ForwardResult,
@@ -27,8 +30,18 @@ from backends.base import (
     TrainResult,
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.hooks import KernelPatch, kernels_replaced
+from backends.core.threads import wait_policy_advice
 
 NAME = "pytorch"
+KERNEL_MODULES = {
+    "ops": "backends.pytorch.ops",
+    "model": "backends.pytorch.model",
+    "train": "backends.pytorch.train",
+    "weights": "backends.weights",
+    "bridge": "backends.config.bridge",
+}
+"""The modules whose public functions :meth:`PyTorchBackend.override_kernels` can replace."""
 THREADS_ENV = "PTYCHOPINN_TORCH_THREADS"
 
 
@@ -89,6 +102,9 @@ def configure_threads(n: int | None = None) -> int:
             else (os.cpu_count() or 1)
         )
     n = max(1, int(n))
+    advice = wait_policy_advice(backends.OPENMP_WAIT_POLICY)
+    if advice:
+        warnings.warn(advice, RuntimeWarning, stacklevel=2)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -98,6 +114,10 @@ class PyTorchBackend:
     """The PyTorch / Lightning backend."""
 
     name = NAME
+
+    def override_kernels(self, patches: Sequence[KernelPatch]) -> AbstractContextManager[None]:
+        """Run with public kernel functions replaced (:data:`KERNEL_MODULES`)."""
+        return kernels_replaced(KERNEL_MODULES, patches)
 
     def __init__(self) -> None:
         from backends.pytorch.ops import NUMPY_OPS
@@ -121,7 +141,7 @@ class PyTorchBackend:
             "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
             "deterministic_training": True,
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "omp_wait_policy": backends.OPENMP_WAIT_POLICY,
             "platform": platform.platform(),
         }
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from backends import graph
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.inputs import model_probe
 from backends.pytorch import ops
 from backends.pytorch.layers import (
     DecoderBlock,
@@ -391,17 +392,3 @@ def build_model(
     )
     glorot_init(model, seed)
     return model
-
-
-def model_probe(probe: np.ndarray, probe_scale: float, normalized: bool = False) -> np.ndarray:
-    """The (N, N) complex64 probe constant of the model (physics.md 2.3)."""
-    p = np.asarray(probe)
-    if p.ndim == 3 and p.shape[-1] == 1:
-        p = p[..., 0]
-    if p.ndim != 2 or p.shape[0] != p.shape[1]:
-        raise ValueError(f"probe must be (N, N) or (N, N, 1); got shape {np.shape(probe)}")
-    if normalized:
-        return p.astype(np.complex64)
-    from backends.physics import normalize_probe
-
-    return np.asarray(normalize_probe(p, probe_scale)).astype(np.complex64)

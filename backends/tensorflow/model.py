@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from backends import graph
 from backends.config.canonical import ModelConfig
+from backends.core.inputs import model_probe
 from backends.tensorflow import layers as L
 
 StageFn = Callable[[Mapping[str, Any]], Any]
@@ -33,24 +34,6 @@ def layer_seed(seed: int, name: str) -> int:
     """Per-layer initialiser seed derived from the model seed and the layer's name."""
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
     return int(state.generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def model_probe(probe_raw: np.ndarray, probe_scale: float, normalized: bool = False) -> np.ndarray:
-    """The probe constant the model multiplies by: (N, N) complex64.
-
-    Both backends normalise with the float64 oracle (physics.md 2.3) and cast once, so they
-    consume the same bytes; ``normalized=True`` takes an already normalised probe as is.
-    """
-    p = np.asarray(probe_raw)
-    if p.ndim == 3 and p.shape[-1] == 1:
-        p = p[..., 0]
-    if p.ndim != 2 or p.shape[0] != p.shape[1]:
-        raise ValueError(f"probe must be (N, N) or (N, N, 1); got shape {np.shape(probe_raw)}")
-    if normalized:
-        return p.astype(np.complex64)
-    from backends.physics import normalize_probe
-
-    return np.asarray(normalize_probe(p, probe_scale)).astype(np.complex64)
 
 
 @dataclass
