@@ -112,6 +112,8 @@ def typecheck(session: nox.Session) -> None:
         "backends/core",
         "backends/base.py",
         "backends/graph.py",
+        "backends/workflows.py",
+        "ptychopinn",
         "parity",
         "compat/ptycho",
         "compat/ptycho_torch",

@@ -194,7 +194,7 @@ def conversion_findings(
     ref_bundle_dir: Path, target: str, tolerances: Registry, workdir: Path
 ) -> list[Finding]:
     """Explicit conversion of the reference's saved bundle into ``target``
-    (:func:`backends.workflows.convert_bundle`): the converted, reloaded model's forward outputs
+    (:func:`ptychopinn.workflows.convert_bundle`): the converted, reloaded model's forward outputs
     against the original's on a probe batch, under the forward tolerances."""
     import traceback
 
@@ -205,7 +205,7 @@ def conversion_findings(
     if not bundle.exists():
         return [skipped_finding("bundles.conversion", "*", "the reference saved no bundle")]
     try:
-        from backends.workflows import convert_bundle
+        from ptychopinn.workflows import convert_bundle
 
         report = convert_bundle(bundle, target, workdir / "converted", rtol=float("inf"))
     except Exception:

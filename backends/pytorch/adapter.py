@@ -324,7 +324,8 @@ class PyTorchBackend:
     def infer(
         self, model: TorchModelHandle, data: Any, batch_size: int = 64, crop: int = 20
     ) -> InferenceResult:
-        from backends.pytorch.infer import amplitude_phase, reconstruct
+        from backends.core.inference import amplitude_phase
+        from backends.pytorch.infer import reconstruct
 
         rec = reconstruct(_module(model), data, batch_size, crop)
         patches = _to_nhwc(rec.patches)

@@ -113,7 +113,6 @@ NOT_YET_TWINNED = {
         },
         "infer": {
             "Reconstruction",
-            "amplitude_phase",
             "model_scale",
             "object_patches",
             "reconstruct",
