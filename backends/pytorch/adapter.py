@@ -31,6 +31,7 @@ from backends.base import (
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
 from backends.core.hooks import KernelPatch, kernels_replaced
+from backends.core.inputs import square_probe
 from backends.core.threads import wait_policy_advice
 
 NAME = "pytorch"
@@ -169,8 +170,7 @@ class PyTorchBackend:
 
         resolved, torch_cfgs, overrides = resolve_model_config(config)
         module = build_model(resolved, probe, intensity_scale, seed=seed)
-        raw = np.asarray(probe)
-        raw = raw.reshape(raw.shape[0], raw.shape[1]).astype(np.complex64)
+        raw = square_probe(probe).astype(np.complex64)
         handle = TorchModelHandle(
             NAME, resolved, float(intensity_scale), raw, module, torch_cfgs, overrides
         )

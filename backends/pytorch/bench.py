@@ -82,11 +82,12 @@ def run(
             train_row(gridsize, len(stamps) - 1, stamps[-1] - stamps[0], kind="train-lightning")
         )
 
+        def predict(model=model, batch=batch) -> None:
+            model.predict_object(batch.x, batch.positions)
+
         model.eval()
         with torch.inference_mode():
-            seconds = timed(
-                lambda m=model, b=batch: m.predict_object(b.x, b.positions), infer_batches, warmup
-            )
+            seconds = timed(predict, infer_batches, warmup)
         results.append(infer_row(gridsize, infer_batches, seconds))
     return results
 

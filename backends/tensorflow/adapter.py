@@ -23,6 +23,7 @@ from backends.base import (
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
 from backends.core.hooks import KernelPatch, kernels_replaced
+from backends.core.inputs import square_probe
 
 NAME = "tensorflow"
 KERNEL_MODULES = {
@@ -122,8 +123,7 @@ class TensorFlowBackend:
         models = build_models(config, probe, intensity_scale, seed=seed)
         if weights is not None:
             models.import_weights(weights)
-        raw = np.asarray(probe)
-        raw = raw.reshape(raw.shape[0], raw.shape[1]).astype(np.complex64)
+        raw = square_probe(probe).astype(np.complex64)
         return TFModelHandle(NAME, config, float(intensity_scale), raw, models)
 
     def export_weights(self, model: TFModelHandle) -> dict[str, np.ndarray]:

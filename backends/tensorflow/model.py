@@ -230,10 +230,13 @@ def build_models(
             x = layer(x)
         return x
 
+    def chain(source: str, blocks: Any) -> StageFn:
+        return lambda t: seq(t[source], blocks)
+
     fns: dict[str, StageFn] = {"intensity_scaler": lambda t: scaler(t["input"])}
     prev = "intensity_scaler"
     for i, blk in enumerate(enc, start=1):
-        fns[f"enc{i}"] = lambda t, blk=blk, p=prev: seq(t[p], blk)
+        fns[f"enc{i}"] = chain(prev, blk)
         prev = f"enc{i}"
     bottleneck = prev
 
@@ -241,7 +244,7 @@ def build_models(
         h = heads[head]
         p = bottleneck
         for j, blk in enumerate(h["dec"], start=1):
-            fns[f"{head}.dec{j}"] = lambda t, blk=blk, p=p: seq(t[p], blk)
+            fns[f"{head}.dec{j}"] = chain(p, blk)
             p = f"{head}.dec{j}"
         ladder = p
         if cfg.pad_object:
@@ -251,7 +254,7 @@ def build_models(
 
             fns[act_name] = main
 
-            def head_out(t, h=h, ladder=ladder, main=main, act_name=act_name):
+            def padded_head(t, h=h, ladder=ladder, main=main, act_name=act_name):
                 m = t[act_name] if act_name in t else main(t)
                 padded = h["main_pad"](m)
                 if not cfg.probe_big:
@@ -259,12 +262,14 @@ def build_models(
                 z = seq(h["border_slice"](t[ladder]), h["border"])
                 z = h["border_mask"](h["border_act"](h["border_out"](z)))
                 return h["sum"]([padded, z])
+
+            fns[f"{head}.head"] = padded_head
         else:
 
-            def head_out(t, h=h, ladder=ladder):
+            def border_head(t, h=h, ladder=ladder):
                 return h["act"](h["border_out"](seq(t[ladder], h["border"])))
 
-        fns[f"{head}.head"] = head_out
+            fns[f"{head}.head"] = border_head
 
     head_fns("amp", "amp")
     head_fns("phase", "phi")

@@ -418,7 +418,7 @@ class TensorFlowOps:
         return illuminate(_c64(obj), _c64(p.reshape(p.shape[0], p.shape[1])), sigma, mask).numpy()
 
     def diffract(self, psi: np.ndarray) -> np.ndarray:
-        return diffract(_c64(psi)).numpy()
+        return np.asarray(diffract(_c64(psi)))
 
     def translate(self, images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         return translate(_images(images), _f32(shifts)).numpy()

@@ -305,6 +305,7 @@ def fit(
                 history[term].append(_weighted_mean([t[term] for t in batch_terms], sizes))
             history["lr"].append(lr)
             if n_val:
+                assert val_part is not None
                 vals, vsizes = [], []
                 for sl in batch_slices(n_val, bs):
                     idx = np.arange(sl.start, sl.stop)
