@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.core.vocabulary import BUNDLE_NAME
+from backends.core.vocabulary import BUNDLE_NAME, MANIFEST_FILE, PARAMS_FILE
 from parity.checks.base import keyed_diff, summarize_passes
 from parity.errors import InputError
 from parity.findings import FAIL, PASS, Finding
@@ -50,7 +50,7 @@ def read(path: Path) -> BundleListing:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-            if "manifest.json" not in names:
+            if MANIFEST_FILE not in names:
                 hint = (
                     " (an upstream pickle bundle: convert it first)"
                     if "manifest.dill" in names
@@ -58,8 +58,8 @@ def read(path: Path) -> BundleListing:
                 )
                 raise InputError(f"{path} has no manifest.json{hint}")
             entries = {n: hashlib.sha256(zf.read(n)).hexdigest() for n in names}
-            manifest = json.loads(zf.read("manifest.json"))
-            params = json.loads(zf.read(manifest.get("params_file", "params.json")))
+            manifest = json.loads(zf.read(MANIFEST_FILE))
+            params = json.loads(zf.read(manifest.get("params_file", PARAMS_FILE)))
     except zipfile.BadZipFile:
         raise InputError(f"{path} is not a zip archive") from None
     return BundleListing(path, manifest, params, entries)
@@ -106,7 +106,7 @@ def diff(a: BundleListing, b: BundleListing) -> Iterator[Finding]:
     if a.manifest.get("backend") == b.manifest.get("backend"):
         entries = []
         for name in sorted(set(a.entries) | set(b.entries)):
-            if name in ("manifest.json",):
+            if name == MANIFEST_FILE:
                 continue
             if name not in b.entries or name not in a.entries:
                 side = nb if name not in b.entries else na
