@@ -173,14 +173,14 @@ class PtychoPINN(nn.Module):
         if stage == "obj":
             return ops.combine_complex(need("amp.head"), need("phase.head"), cfg.combine_mode)
         if stage == "padded_obj_2":
-            shifts = positions_to_shifts(need("input_positions"))
+            shifts = ops.positions_to_shifts(need("input_positions"))
             if cfg.object_big:
                 return ops.merge_patches(need("obj"), shifts, self.M)
             return ops.pad_to(need("obj"), self.M)
         if stage == "trimmed_obj":
             return ops.trim(need("padded_obj_2"), self.N)
         if stage == "padded_objs_with_offsets":
-            shifts = positions_to_shifts(need("input_positions"))
+            shifts = ops.positions_to_shifts(need("input_positions"))
             return ops.channel_to_flat(ops.extract_patches(need("padded_obj_2"), shifts, self.N))
         if stage == "probe_illumination":
             mask = self.probe_mask_c if cfg.probe_mask else None
@@ -266,11 +266,6 @@ def standard_layout(x: Tensor) -> Tensor:
     if tuple(reversed(expected)) == tuple(x.stride()):
         return x
     return x.clone(memory_format=torch.contiguous_format)
-
-
-def positions_to_shifts(positions: Tensor) -> Tensor:
-    """Torch positions (B, C, 1, 2) -> shifts (B, C, 2)."""
-    return positions.reshape(positions.shape[0], positions.shape[1], 2)
 
 
 def glorot_init(model: PtychoPINN, seed: int) -> None:

@@ -409,8 +409,9 @@ def nchw_to_nhwc(x: Tensor) -> Tensor:
 
 
 def positions_to_shifts(positions: Tensor) -> Tensor:
-    """Reference positions (B, 1, 2, C) -> shifts (B, C, 2)."""
-    return positions[:, 0].permute(0, 2, 1)
+    """Channels-first positions (B, C, 1, 2) ``[x, y]`` -> shifts (B, C, 2) (the reference
+    layout (B, 1, 2, C) becomes channels-first by :func:`nhwc_to_nchw`)."""
+    return positions.reshape(positions.shape[0], positions.shape[1], 2)
 
 
 class ReferenceLayoutOps:
@@ -458,12 +459,12 @@ class ReferenceLayoutOps:
 
     def extract_patches(self, canvas: np.ndarray, positions: np.ndarray, N: int) -> np.ndarray:
         c = nhwc_to_nchw(_t(canvas))
-        s = positions_to_shifts(_t(positions))
+        s = positions_to_shifts(nhwc_to_nchw(_t(positions)))
         return _n(nchw_to_nhwc(channel_to_flat(extract_patches(c, s, N))))
 
     def merge_patches(self, patches: np.ndarray, positions: np.ndarray, M: int) -> np.ndarray:
         p = nhwc_to_nchw(_t(patches))
-        s = positions_to_shifts(_t(positions))
+        s = positions_to_shifts(nhwc_to_nchw(_t(positions)))
         return _n(nchw_to_nhwc(merge_patches(p, s, M)))
 
     def pad_to(self, x: np.ndarray, M: int) -> np.ndarray:

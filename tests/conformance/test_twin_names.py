@@ -24,7 +24,7 @@ FRAMEWORK_ONLY = {
         # building blocks of the kernels that injected defects replace (TensorFlow's bilinear
         # gather is one private function)
         | {"axis_sampling", "sum_channels", "divide_parts"},
-        "model": {"Tensor", "positions_to_shifts", "standard_layout"},
+        "model": {"Tensor", "standard_layout"},
         "train": {"Tensor", "to_nchw"},
         "layers": {"Tensor", "channels_last"},
     },
