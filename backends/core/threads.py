@@ -4,8 +4,10 @@ PyTorch's OpenMP runtime reads ``OMP_WAIT_POLICY`` once, when it is loaded with 
 there is no call that changes it afterwards. Passive waiting keeps idle workers off the CPU
 between operators, which matters on a machine shared with other work (or with TensorFlow's own
 threads). Importing :mod:`backends` (which every part of the project does first) sets the
-policy unless the environment already chose one; :data:`WAIT_POLICY` records what the runtime
-actually uses, so that a process where ``torch`` was loaded earlier is reported, not hidden.
+policy unless the environment already chose one; :data:`backends.OPENMP_WAIT_POLICY` records
+what the runtime actually uses. Where ``torch`` was loaded first, the PyTorch backend limits the
+spinning another way (:mod:`backends.pytorch.openmp`), so throughput does not depend on the
+import order.
 """
 
 from __future__ import annotations
@@ -27,14 +29,3 @@ def apply_wait_policy() -> str:
         return RUNTIME_DEFAULT
     os.environ[POLICY_VARIABLE] = PASSIVE
     return PASSIVE
-
-
-def wait_policy_advice(policy: str) -> str | None:
-    """A one-line fix when the runtime did not get a policy, else None."""
-    if policy != RUNTIME_DEFAULT:
-        return None
-    return (
-        "torch was imported before backends, so its OpenMP workers spin between operators "
-        f"(up to 3x slower on a busy machine); import backends first or set {POLICY_VARIABLE}="
-        f"{PASSIVE} in the environment"
-    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from backends.base import (
 from backends.config.canonical import ModelConfig, TrainingConfig
 from backends.core.hooks import KernelPatch, kernels_replaced
 from backends.core.inputs import square_probe
-from backends.core.threads import wait_policy_advice
+from backends.pytorch.openmp import limit_spinning, spin_limited
 
 NAME = "pytorch"
 KERNEL_MODULES = {
@@ -103,11 +102,9 @@ def configure_threads(n: int | None = None) -> int:
             else (os.cpu_count() or 1)
         )
     n = max(1, int(n))
-    advice = wait_policy_advice(backends.OPENMP_WAIT_POLICY)
-    if advice:
-        warnings.warn(advice, RuntimeWarning, stacklevel=2)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    limit_spinning()
     return n
 
 
@@ -143,6 +140,7 @@ class PyTorchBackend:
             "deterministic_training": True,
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
             "omp_wait_policy": backends.OPENMP_WAIT_POLICY,
+            "omp_spin_limited": spin_limited(),
             "platform": platform.platform(),
         }
 

@@ -1,7 +1,9 @@
-"""The OpenMP wait policy is chosen by importing ``backends``, whatever the import order."""
+"""The OpenMP wait policy is chosen by importing ``backends``, and PyTorch's spinning is limited
+where torch was loaded first, so that the import order does not matter."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,44 +13,39 @@ SNIPPET = (
     "import os, sys\n"
     "{first}\n"
     "import backends\n"
-    "print(backends.OPENMP_WAIT_POLICY, os.environ.get('OMP_WAIT_POLICY'), "
-    "'torch' in sys.modules)\n"
+    "{then}\n"
+    "print(repr(backends.OPENMP_WAIT_POLICY), os.environ.get('OMP_WAIT_POLICY'), "
+    "'torch' in sys.modules, {probe})\n"
 )
 
 
-def _run(first: str, env_policy: str | None) -> list[str]:
-    import os
-
+def _run(first: str = "", env_policy: str | None = None, then: str = "", probe: str = "None"):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if env_policy:
         env["OMP_WAIT_POLICY"] = env_policy
-    out = subprocess.run(
-        [sys.executable, "-c", SNIPPET.format(first=first)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.split(maxsplit=1)
+    code = SNIPPET.format(first=first, then=then, probe=probe)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.rsplit(maxsplit=3)
 
 
 def test_importing_backends_sets_passive_without_loading_torch() -> None:
-    policy, rest = _run("", None)
-    assert policy == "PASSIVE"
-    assert rest.split() == ["PASSIVE", "False"]
+    assert _run() == ["'PASSIVE'", "PASSIVE", "False", "None"]
 
 
 def test_a_policy_from_the_environment_is_kept() -> None:
-    policy, _ = _run("", "active")
-    assert policy == "ACTIVE"
+    assert _run(env_policy="active")[:2] == ["'ACTIVE'", "active"]
 
 
-def test_torch_loaded_first_is_reported_with_advice() -> None:
+@pytest.mark.parametrize(("first", "limited"), [("import torch", True), ("", False)])
+def test_spinning_is_limited_only_where_torch_was_loaded_first(first: str, limited: bool) -> None:
     pytest.importorskip("torch")
-    from backends.core.threads import RUNTIME_DEFAULT, wait_policy_advice
+    from backends.core.threads import RUNTIME_DEFAULT
 
-    line = " ".join(_run("import torch", None))
-    assert line.startswith(RUNTIME_DEFAULT)
-    advice = wait_policy_advice(RUNTIME_DEFAULT)
-    assert advice is not None and "OMP_WAIT_POLICY=PASSIVE" in advice
-    assert wait_policy_advice("PASSIVE") is None
+    policy, _, _, held = _run(
+        first=first,
+        then="from backends.pytorch.adapter import configure_threads; configure_threads(2)",
+        probe="__import__('backends.pytorch.openmp').pytorch.openmp.spin_limited()",
+    )
+    assert (policy == repr(RUNTIME_DEFAULT)) is limited
+    assert held == str(limited)
