@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from backends.benchmarking import BATCH, N, infer_row, synthetic_batch, timed, train_row
+from backends.benchmarking import BATCH, N, infer_row, print_rows, synthetic_batch, timed, train_row
 
 
 def run(
@@ -93,5 +93,4 @@ def run(
 
 
 if __name__ == "__main__":
-    for name, value, unit in run():
-        print(f"{name}: {value:.3f} {unit}")
+    print_rows(run())

@@ -7,7 +7,7 @@ gridsize**2 patterns) at N=64, gridsize 1 and 2, on synthetic inputs, after a wa
 
 from __future__ import annotations
 
-from backends.benchmarking import N, infer_row, synthetic_batch, timed, train_row
+from backends.benchmarking import N, infer_row, print_rows, synthetic_batch, timed, train_row
 
 
 def run(
@@ -45,5 +45,4 @@ def run(
 
 
 if __name__ == "__main__":
-    for name, value, unit in run():
-        print(f"{name}: {value:.3f} {unit}")
+    print_rows(run())
