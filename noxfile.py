@@ -125,20 +125,33 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
+TYPECHECK_CORE = (
+    "backends/config",
+    "backends/core",
+    "backends/safeio",
+    "backends/bundle",
+    "backends/base.py",
+    "backends/graph.py",
+    "backends/workflows.py",
+    "ptychopinn",
+    "parity",
+    "compat/ptycho",
+    "compat/ptycho_torch",
+)
+
+
 @nox.session(python="3.11")
-def typecheck(session: nox.Session) -> None:
-    """mypy on the configuration, the bridge, the interface, the parity engine and the
-    ptychodus facade (compat/)."""
-    _install(session, "-e", ".", "mypy>=1.10", "types-PyYAML")
-    session.run(
-        "mypy",
-        "backends/config",
-        "backends/base.py",
-        "backends/graph.py",
-        "parity",
-        "compat/ptycho",
-        "compat/ptycho_torch",
-    )
+@nox.parametrize("backend", [nox.param(None, id="core"), "tensorflow", "pytorch"])
+def typecheck(session: nox.Session, backend: str | None) -> None:
+    """mypy: ``typecheck(core)`` on the framework-free packages, the application, the parity
+    engine and the ptychodus facade (compat/); ``typecheck(backend='tensorflow')`` and
+    ``typecheck(backend='pytorch')`` on one backend with its framework installed."""
+    if backend is None:
+        _install(session, "-e", ".", "mypy>=1.10", "types-PyYAML")
+        session.run("mypy", *TYPECHECK_CORE)
+    else:
+        _install(session, "-e", f".[{backend}]", "mypy>=1.10", "types-PyYAML")
+        session.run("mypy", f"backends/{backend}", "backends/core")
 
 
 @nox.session(python="3.11")

@@ -11,11 +11,18 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING
 
+from backends.core import vocabulary
+from backends.core.threads import apply_wait_policy
+
 if TYPE_CHECKING:
     from backends.base import Backend
 
-BACKEND_NAMES = ("tensorflow", "pytorch")
-_FRAMEWORK_MODULE = {"tensorflow": "tensorflow", "pytorch": "torch"}
+OPENMP_WAIT_POLICY = apply_wait_policy()
+"""The OpenMP wait policy of PyTorch's thread pool in this process
+(:mod:`backends.core.threads`)."""
+
+BACKEND_NAMES = vocabulary.BACKEND_NAMES
+_FRAMEWORK_MODULE = vocabulary.FRAMEWORK_MODULES
 _INSTALL_HINT = {
     "tensorflow": "pip install 'ptychopinn-parity[tensorflow]'",
     "pytorch": "pip install 'ptychopinn-parity[pytorch]' (CPU-only: add -c constraints.txt)",
@@ -40,9 +47,7 @@ def get(name: str) -> Backend:
                 f"install it with: {_INSTALL_HINT[name]}"
             )
         if name == "pytorch":
-            # the package sets its OpenMP defaults before torch loads; torch goes first when
-            # both frameworks share a process (as Keras' own tests do)
-            importlib.import_module("backends.pytorch")
+            # torch goes first when both frameworks share a process (as Keras' own tests do)
             importlib.import_module("torch")
         module = importlib.import_module(f"backends.{name}.adapter")
         _cache[name] = module.create_backend()

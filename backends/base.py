@@ -13,6 +13,7 @@ The life cycle follows ONNX's backend interface: :meth:`Backend.build` (or
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -20,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.hooks import KernelPatch
 
 Arrays = dict[str, np.ndarray]
 
@@ -144,11 +146,11 @@ StepCallback = Callable[[int, Mapping[str, float]], None]
 
 
 @runtime_checkable
-class Backend(Protocol):
-    """One framework's implementation of the model, its training and its persistence."""
+class Runtime(Protocol):
+    """What an application needs from a backend: prepare a model (build it or load a bundle),
+    then run it (train, infer, save)."""
 
     name: str
-    ops: Ops
 
     def environment(self) -> dict[str, Any]:
         """Framework versions, device, threads, determinism flags."""
@@ -169,6 +171,45 @@ class Backend(Protocol):
         """Build the network (Glorot-uniform kernels, zero biases from ``seed``), or with
         ``weights`` (canonical names, reference layout, every weight exactly once)."""
         ...
+
+    def train(
+        self,
+        model: ModelHandle,
+        train_data: Any,
+        config: TrainingConfig,
+        seed: int = 0,
+        epochs: int | None = None,
+        on_step: StepCallback | None = None,
+        progress: bool = False,
+        execution: Mapping[str, Any] | None = None,
+    ) -> TrainResult:
+        """Full training (model.md section 9) on a ``backends.data`` container. ``execution``:
+        execution settings by field name (docs/config.md (e); PyTorch only, see
+        :mod:`backends.config.execution`)."""
+        ...
+
+    def infer(
+        self, model: ModelHandle, data: Any, batch_size: int = 64, crop: int = 20
+    ) -> InferenceResult:
+        """Object patches of every group and the stitched object (physics.md section 8.2)."""
+        ...
+
+    def save_bundle(self, model: ModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
+        """Write ``<bundle_dir>/wts.h5.zip`` (docs/persistence.md section 3); returns its path."""
+        ...
+
+    def load_bundle(self, path: Path) -> tuple[ModelHandle, dict[str, Any]]:
+        """Load a bundle of this backend; returns the model and a copy of the params snapshot."""
+        ...
+
+
+@runtime_checkable
+class Introspection(Protocol):
+    """What the parity harness needs beyond the runtime: the physics ops, activations and
+    single-stage re-feeds, loss and gradients, optimiser steps from given weights, weights by
+    canonical name, and one hook that replaces named kernels (injected defects)."""
+
+    ops: Ops
 
     def export_weights(self, model: ModelHandle) -> Arrays:
         """All weights by canonical name, reference layout."""
@@ -204,32 +245,13 @@ class Backend(Protocol):
         """One Adam step (Keras form, model.md section 9) per batch, in order, no shuffling."""
         ...
 
-    def train(
-        self,
-        model: ModelHandle,
-        train_data: Any,
-        config: TrainingConfig,
-        seed: int = 0,
-        epochs: int | None = None,
-        on_step: StepCallback | None = None,
-        progress: bool = False,
-        execution: Mapping[str, Any] | None = None,
-    ) -> TrainResult:
-        """Full training (model.md section 9) on a ``backends.data`` container. ``execution``:
-        execution settings by field name (docs/config.md (e); PyTorch only, see
-        :mod:`backends.config.execution`)."""
+    def override_kernels(self, patches: Sequence[KernelPatch]) -> AbstractContextManager[None]:
+        """A context in which the named public functions of the backend's kernel modules
+        (``ops``, ``train``, ``weights``, ``bridge``, ...) are replaced; all are restored on
+        exit. A private or unknown name raises ValueError."""
         ...
 
-    def infer(
-        self, model: ModelHandle, data: Any, batch_size: int = 64, crop: int = 20
-    ) -> InferenceResult:
-        """Object patches of every group and the stitched object (physics.md section 8.2)."""
-        ...
 
-    def save_bundle(self, model: ModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
-        """Write ``<bundle_dir>/wts.h5.zip`` (docs/persistence.md section 3); returns its path."""
-        ...
-
-    def load_bundle(self, path: Path) -> tuple[ModelHandle, dict[str, Any]]:
-        """Load a bundle of this backend; returns the model and a copy of the params snapshot."""
-        ...
+@runtime_checkable
+class Backend(Runtime, Introspection, Protocol):
+    """One framework's implementation: the runtime contract and the harness's introspection."""

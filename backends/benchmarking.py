@@ -46,3 +46,9 @@ def infer_row(gridsize: int, batches: int, seconds: float) -> tuple[str, float, 
     """An inference-speed row in diffraction patterns per second (gridsize² per group)."""
     patterns = batches * BATCH * gridsize * gridsize
     return (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")
+
+
+def print_rows(rows: list[tuple[str, float, str]]) -> None:
+    """Print ``(name, value, unit)`` rows, one a line (a bench module run as a script)."""
+    for name, value, unit in rows:
+        print(f"{name}: {value:.3f} {unit}")

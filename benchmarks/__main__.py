@@ -1,6 +1,7 @@
 """Run every benchmark module and print one table; ratios are computed within this run.
 
-Usage: ``python -m benchmarks [data] [tensorflow] [pytorch] [parity]`` (default: all).
+Usage: ``python -m benchmarks [data] [tensorflow] [pytorch] [parity] [import-order]``
+(default: all).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ SUITES = {
     "tensorflow": ("backends.tensorflow.bench", "tensorflow"),
     "pytorch": ("backends.pytorch.bench", "torch"),
     "parity": ("parity.bench", None),
+    "import-order": ("benchmarks.import_order", "torch"),
 }
 
 
@@ -25,7 +27,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown benchmark suite(s): {unknown}; choose from {list(SUITES)}", file=sys.stderr)
         return 2
     if "pytorch" in chosen and importlib.util.find_spec("torch") is not None:
-        importlib.import_module("backends.pytorch")
+        importlib.import_module("backends")  # sets torch's OpenMP wait policy before it loads
         importlib.import_module("torch")
     rows: list[tuple[str, str, float, str]] = []
     for suite in chosen:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from backends.bundle.archive import SafeArchive
+from backends.core.vocabulary import BUNDLE_NAME, MANIFEST_FILE, PARAMS_FILE
 from backends.safeio import BundleFileError, expect, parse_json
 from parity.checks.base import keyed_diff, summarize_passes
 from parity.errors import InputError
@@ -35,9 +36,9 @@ def resolve(path: Path) -> Path:
     """A bundle directory, the archive, or a path ending in ``wts.h5``."""
     path = Path(path)
     if path.is_dir():
-        path = path / "wts.h5.zip"
+        path = path / BUNDLE_NAME
     elif path.name == "wts.h5":
-        path = path.with_name("wts.h5.zip")
+        path = path.with_name(BUNDLE_NAME)
     if not path.exists():
         raise FileNotFoundError(f"model bundle {path} does not exist")
     return path
@@ -48,18 +49,18 @@ def read(path: Path) -> BundleListing:
     path = resolve(path)
     with SafeArchive(path) as archive:
         names = archive.names
-        if "manifest.json" not in names:
+        if MANIFEST_FILE not in names:
             hint = (
                 " (an upstream pickle bundle: convert it first)" if "manifest.dill" in names else ""
             )
             raise InputError(f"{path} has no manifest.json{hint}")
         entries = {n: hashlib.sha256(archive.read(n)).hexdigest() for n in names}
         manifest = expect(
-            parse_json(archive.read("manifest.json"), path, BundleFileError, key="manifest.json"),
+            parse_json(archive.read(MANIFEST_FILE), path, BundleFileError, key=MANIFEST_FILE),
             dict, path, BundleFileError, "manifest.json",
         )  # fmt: skip
         params_file = expect(
-            manifest.get("params_file", "params.json"), str, path, BundleFileError, "params_file"
+            manifest.get("params_file", PARAMS_FILE), str, path, BundleFileError, "params_file"
         )
         if params_file not in archive:
             raise BundleFileError(path, f"{params_file} is missing", fix="write the bundle again")
@@ -111,7 +112,7 @@ def diff(a: BundleListing, b: BundleListing) -> Iterator[Finding]:
     if a.manifest.get("backend") == b.manifest.get("backend"):
         entries = []
         for name in sorted(set(a.entries) | set(b.entries)):
-            if name in ("manifest.json",):
+            if name == MANIFEST_FILE:
                 continue
             if name not in b.entries or name not in a.entries:
                 side = nb if name not in b.entries else na

@@ -1,59 +1,42 @@
 """The known defects injected into the real PyTorch backend.
 
 Each patcher returns a wrapper of the backend whose every call (and every call of its ``ops``)
-runs with some functions of ``backends.pytorch`` (or of the weight conversion or the
-configuration bridge it uses) replaced, exactly where a naive port would have the defect. The
-replacements are active only during those calls, so a TensorFlow reference recorded in the same
-process is untouched. Imported by :func:`parity.defects.inject` for backends named ``pytorch``.
+runs inside the backend's public hook :meth:`backends.base.Introspection.override_kernels`, with
+some public kernel functions (of its ops, training, weight conversion or configuration bridge)
+replaced exactly where a naive port would have the defect. The replacements are active only
+during those calls, so a TensorFlow reference recorded in the same process is untouched.
+Imported by :func:`parity.defects.inject` for backends named ``pytorch``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+from backends.base import KernelPatch as Patch
 from parity.defects import register_patcher
-
-Patch = tuple[str, str, Callable[[Any], Any]]
-"""(module, attribute, factory): the factory receives the original and returns the replacement."""
-
-
-@contextlib.contextmanager
-def _patched(patches: list[Patch]) -> Iterator[None]:
-    saved: list[tuple[Any, str, Any]] = []
-    try:
-        for module_name, attr, factory in patches:
-            module = importlib.import_module(module_name)
-            original = getattr(module, attr)
-            saved.append((module, attr, original))
-            setattr(module, attr, factory(original))
-        yield
-    finally:
-        for module, attr, original in reversed(saved):
-            setattr(module, attr, original)
 
 
 class _Scoped:
-    """Calls of the wrapped object run inside the patches."""
+    """Calls of the wrapped object run with the kernels of ``patches`` replaced."""
 
-    def __init__(self, inner: Any, patches: list[Patch]) -> None:
+    def __init__(self, inner: Any, patches: list[Patch], hook: Any) -> None:
         self._inner = inner
         self._patches = patches
+        self._hook = hook
 
     def __getattr__(self, attr: str) -> Any:
         value = getattr(self.__dict__["_inner"], attr)
-        patches = self.__dict__["_patches"]
+        patches, hook = self.__dict__["_patches"], self.__dict__["_hook"]
         if attr == "ops":
-            return _Scoped(value, patches)
+            return _Scoped(value, patches, hook)
         if callable(value):
 
             @functools.wraps(value)
             def call(*args: Any, **kwargs: Any) -> Any:
-                with _patched(patches):
+                with hook(patches):
                     return value(*args, **kwargs)
 
             return call
@@ -61,7 +44,9 @@ class _Scoped:
 
 
 def _register(defect: str, patches: Callable[[], list[Patch]]) -> None:
-    register_patcher(defect, "pytorch", lambda backend: _Scoped(backend, patches()))
+    register_patcher(
+        defect, "pytorch", lambda backend: _Scoped(backend, patches(), backend.override_kernels)
+    )
 
 
 def _fftshift_dropped() -> list[Patch]:
@@ -75,7 +60,7 @@ def _fftshift_dropped() -> list[Patch]:
 
         return no_shift
 
-    return [("backends.pytorch.ops", "diffract", diffract)]
+    return [("ops", "diffract", diffract)]
 
 
 def _half_pixel() -> list[Patch]:
@@ -85,7 +70,7 @@ def _half_pixel() -> list[Patch]:
 
         return shifted
 
-    return [("backends.pytorch.ops", "_axis_sampling", sampling)]
+    return [("ops", "axis_sampling", sampling)]
 
 
 def _sign_flipped() -> list[Patch]:
@@ -96,8 +81,8 @@ def _sign_flipped() -> list[Patch]:
         return flipped
 
     return [
-        ("backends.pytorch.ops", "merge_patches", negate),
-        ("backends.pytorch.ops", "extract_patches", negate),
+        ("ops", "merge_patches", negate),
+        ("ops", "extract_patches", negate),
     ]
 
 
@@ -107,14 +92,14 @@ def _merge_clamped() -> list[Patch]:
     def merge(_original: Any) -> Any:
         def clamped(patches: Any, shifts: Any, M: int) -> Any:
             B, C, N, _ = patches.shape
-            num = ops._sum_channels(ops.translate(ops.pad_to(patches, M), -shifts))
+            num = ops.sum_channels(ops.translate(ops.pad_to(patches, M), -shifts))
             q = ops.pad_to(ops.center_mask(N).expand(B, C, N, N), M)
-            den = ops._sum_channels(ops.translate(q, -shifts)).clamp(min=1.0)
-            return ops._divide_parts(num, den)
+            den = ops.sum_channels(ops.translate(q, -shifts)).clamp(min=1.0)
+            return ops.divide_parts(num, den)
 
         return clamped
 
-    return [("backends.pytorch.ops", "merge_patches", merge)]
+    return [("ops", "merge_patches", merge)]
 
 
 def _adam_epsilon() -> list[Patch]:
@@ -132,7 +117,7 @@ def _adam_epsilon() -> list[Patch]:
 
         return TorchEpsilonAdam
 
-    return [("backends.pytorch.train", "KerasAdam", adam)]
+    return [("train", "KerasAdam", adam)]
 
 
 def _log_factorial() -> list[Patch]:
@@ -144,7 +129,7 @@ def _log_factorial() -> list[Patch]:
 
         return full
 
-    return [("backends.pytorch.ops", "poisson_nll", nll)]
+    return [("ops", "poisson_nll", nll)]
 
 
 def _kernel_transposed() -> list[Patch]:
@@ -160,7 +145,7 @@ def _kernel_transposed() -> list[Patch]:
 
         return swapped
 
-    return [("backends.weights", "to_torch", convert), ("backends.weights", "from_torch", convert)]
+    return [("weights", "to_torch", convert), ("weights", "from_torch", convert)]
 
 
 def _bridge_drops_object_big() -> list[Patch]:
@@ -174,7 +159,7 @@ def _bridge_drops_object_big() -> list[Patch]:
 
         return dropped
 
-    return [("backends.config.bridge", "to_model_config", bridge)]
+    return [("bridge", "to_model_config", bridge)]
 
 
 _register("fftshift-dropped", _fftshift_dropped)

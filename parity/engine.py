@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import BACKEND_NAMES
+from backends.core.vocabulary import BUNDLE_NAME
 from parity import ledger as ledger_mod
 from parity.checks import FAMILIES, Context, run_all
 from parity.findings import Finding, error_finding, exit_code, overall_verdict, skipped_finding
@@ -206,18 +207,18 @@ def conversion_findings(
     ref_bundle_dir: Path, target: str, tolerances: Registry, workdir: Path
 ) -> list[Finding]:
     """Explicit conversion of the reference's saved bundle into ``target``
-    (:func:`backends.workflows.convert_bundle`): the converted, reloaded model's forward outputs
+    (:func:`ptychopinn.workflows.convert_bundle`): the converted, reloaded model's forward outputs
     against the original's on a probe batch, under the forward tolerances."""
     import traceback
 
     from parity.checks.forward import OUTPUT_KIND
     from parity.findings import FAIL, PASS, margin_of
 
-    bundle = ref_bundle_dir / "wts.h5.zip"
+    bundle = ref_bundle_dir / BUNDLE_NAME
     if not bundle.exists():
         return [skipped_finding("bundles.conversion", "*", "the reference saved no bundle")]
     try:
-        from backends.workflows import convert_bundle
+        from ptychopinn.workflows import convert_bundle
 
         report = convert_bundle(bundle, target, workdir / "converted", rtol=float("inf"))
     except Exception:

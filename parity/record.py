@@ -26,24 +26,13 @@ from typing import Any
 import numpy as np
 
 from parity import datasets, opcases
+from parity.checks import FAMILIES
 from parity.initweights import glorot_weights
 from parity.numeric import applied_learning_rates
 from parity.progress import Reporter, Silent, training_callback
 from parity.trace import Trace, TraceWriter, base_versions, git_revision
 
-SECTIONS = (
-    "backend",
-    "environment",
-    "params",
-    "data",
-    "ops",
-    "forward",
-    "gradients",
-    "training",
-    "bundles",
-    "inference",
-    "convergence",
-)
+SECTIONS = ("backend", "environment", *FAMILIES)
 SECTIONS_FOR_CHECK = {
     "params": ("params",),
     "data": ("data",),

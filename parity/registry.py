@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from backends.core.vocabulary import BACKEND_NAMES
 from parity.errors import InputError
 
-DEFAULT_BACKENDS = ("tensorflow", "pytorch")
+DEFAULT_BACKENDS = BACKEND_NAMES
 DEFAULT_ORACLE = "backends.physics"
 
 

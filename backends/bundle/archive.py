@@ -9,16 +9,14 @@ into memory only, never extracted.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import stat
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from backends.core.files import write_bytes_atomic
 from backends.safeio import (
     BundleFileError,
     ZipLimits,
@@ -96,22 +94,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
 
     The directory is created if needed. On any failure the temporary file is removed and the
-    previous content of ``path`` (if any) is left intact.
+    previous content of ``path`` (if any) is left intact
+    (:func:`backends.core.files.write_bytes_atomic`).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_bytes_atomic(path, data)
 
 
 class SafeArchive:

@@ -36,6 +36,7 @@ from backends.bundle.snapshot import (
     sha256_hex,
 )
 from backends.bundle.upstream import LegacyBundleError, legacy_refusal_message
+from backends.core import vocabulary
 from backends.safeio import BundleFileError, expect, expect_finite, parse_json
 
 __all__ = [
@@ -56,9 +57,9 @@ __all__ = [
 FORMAT = "ptychopinn-model-bundle"
 FORMAT_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
-BUNDLE_NAME = "wts.h5.zip"
-BACKENDS = ("tensorflow", "pytorch")
-VERSION_TAGS = {"tensorflow": "1.0", "pytorch": "2.0-pytorch"}
+BUNDLE_NAME = vocabulary.BUNDLE_NAME
+BACKENDS = vocabulary.BACKEND_NAMES
+VERSION_TAGS = vocabulary.VERSION_TAGS
 MODEL_NAMES = ("autoencoder", "diffraction_to_obj")
 PAYLOAD_FORMATS = {
     "keras-weights-h5": "tensorflow",

@@ -21,11 +21,12 @@ from backends.config.validation import (
     check_unit_interval,
     resolve_model_path,
 )
+from backends.core.vocabulary import BACKEND_NAMES
 
 MODEL_TYPES = ("pinn", "supervised")
 AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
 COMBINE_MODES = ("polar", "legacy_rect")
-BACKENDS = ("tensorflow", "pytorch")
+BACKENDS = BACKEND_NAMES
 TORCH_LOSS_MODES = ("poisson", "mae")
 SUPPORTED_N = (64, 128, 256)
 TRAINING_FLOAT_FIELDS = (

@@ -17,11 +17,8 @@ command-line values on top of a loaded config (the command line wins).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path, PurePath
@@ -38,6 +35,7 @@ from backends.config.canonical import (
     validate_model_config,
     validate_training_config,
 )
+from backends.core.files import write_text_atomic
 from backends.safeio import ConfigFileError, parse_json, parse_toml, parse_yaml, read_file_text
 
 FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -212,19 +210,8 @@ def dumps_config(config: Config, fmt: str) -> str:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename,
-    so that ``path`` is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    so that ``path`` is never half-written (:func:`backends.core.files.write_text_atomic`)."""
+    write_text_atomic(path, text)
 
 
 def write_config(config: Config, path: Path | str) -> Path:

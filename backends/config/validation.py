@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-MODEL_ARCHIVE_NAME = "wts.h5.zip"
+from backends.core.vocabulary import BUNDLE_NAME
+
+MODEL_ARCHIVE_NAME = BUNDLE_NAME
 
 
 def check_choice(field_name: str, value: Any, allowed: Sequence[Any]) -> None:

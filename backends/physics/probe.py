@@ -53,15 +53,18 @@ def center_mask(N: int) -> np.ndarray:
 def probe_divisor(probe: np.ndarray, probe_scale: float) -> float:
     """``probe_scale * mean(|M_probe * P|)``, the divisor of :func:`normalize_probe`."""
     p = as_complex(probe, "probe")
+    if p.ndim == 3 and p.shape[-1] == 1:
+        p = p[..., 0]
     if p.ndim != 2 or p.shape[0] != p.shape[1]:
-        raise ValueError(f"probe must have shape (N, N), got {p.shape}")
+        raise ValueError(f"probe must have shape (N, N) or (N, N, 1), got {p.shape}")
     if isinstance(probe_scale, bool) or not probe_scale > 0:
         raise ValueError(f"probe_scale={probe_scale!r} is not allowed; it must be > 0")
     return float(probe_scale * np.mean(np.abs(probe_mask(p.shape[0]) * p)))
 
 
 def normalize_probe(probe: np.ndarray, probe_scale: float) -> np.ndarray:
-    """``P / (probe_scale * mean(|M_probe * P|))`` (physics.md 2.3), complex128.
+    """``P / (probe_scale * mean(|M_probe * P|))`` (physics.md 2.3), complex128, for an (N, N)
+    or (N, N, 1) probe, returned in the probe's layout.
 
     The probe mask is always used in the divisor, whatever the model's ``probe_mask`` flag.
     """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import backends
 from backends.base import (
     Batch,
     ForwardResult,
@@ -27,8 +29,19 @@ from backends.base import (
     TrainResult,
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.hooks import KernelPatch, kernels_replaced
+from backends.core.inputs import square_probe
+from backends.pytorch.openmp import limit_spinning, spin_limited
 
 NAME = "pytorch"
+KERNEL_MODULES = {
+    "ops": "backends.pytorch.ops",
+    "model": "backends.pytorch.model",
+    "train": "backends.pytorch.train",
+    "weights": "backends.weights",
+    "bridge": "backends.config.bridge",
+}
+"""The modules whose public functions :meth:`PyTorchBackend.override_kernels` can replace."""
 THREADS_ENV = "PTYCHOPINN_TORCH_THREADS"
 
 
@@ -91,6 +104,7 @@ def configure_threads(n: int | None = None) -> int:
     n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    limit_spinning()
     return n
 
 
@@ -98,6 +112,10 @@ class PyTorchBackend:
     """The PyTorch / Lightning backend."""
 
     name = NAME
+
+    def override_kernels(self, patches: Sequence[KernelPatch]) -> AbstractContextManager[None]:
+        """Run with public kernel functions replaced (:data:`KERNEL_MODULES`)."""
+        return kernels_replaced(KERNEL_MODULES, patches)
 
     def __init__(self) -> None:
         from backends.pytorch.ops import NUMPY_OPS
@@ -121,7 +139,8 @@ class PyTorchBackend:
             "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
             "deterministic_training": True,
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "omp_wait_policy": backends.OPENMP_WAIT_POLICY,
+            "omp_spin_limited": spin_limited(),
             "platform": platform.platform(),
         }
 
@@ -149,8 +168,7 @@ class PyTorchBackend:
 
         resolved, torch_cfgs, overrides = resolve_model_config(config)
         module = build_model(resolved, probe, intensity_scale, seed=seed)
-        raw = np.asarray(probe)
-        raw = raw.reshape(raw.shape[0], raw.shape[1]).astype(np.complex64)
+        raw = square_probe(probe).astype(np.complex64)
         handle = TorchModelHandle(
             NAME, resolved, float(intensity_scale), raw, module, torch_cfgs, overrides
         )
@@ -304,7 +322,8 @@ class PyTorchBackend:
     def infer(
         self, model: TorchModelHandle, data: Any, batch_size: int = 64, crop: int = 20
     ) -> InferenceResult:
-        from backends.pytorch.infer import amplitude_phase, reconstruct
+        from backends.core.inference import amplitude_phase
+        from backends.pytorch.infer import reconstruct
 
         rec = reconstruct(_module(model), data, batch_size, crop)
         patches = _to_nhwc(rec.patches)

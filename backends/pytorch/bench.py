@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from backends.benchmarking import BATCH, N, infer_row, synthetic_batch, timed, train_row
+from backends.benchmarking import BATCH, N, infer_row, print_rows, synthetic_batch, timed, train_row
 
 
 def run(
@@ -82,15 +82,15 @@ def run(
             train_row(gridsize, len(stamps) - 1, stamps[-1] - stamps[0], kind="train-lightning")
         )
 
+        def predict(model=model, batch=batch) -> None:
+            model.predict_object(batch.x, batch.positions)
+
         model.eval()
         with torch.inference_mode():
-            seconds = timed(
-                lambda m=model, b=batch: m.predict_object(b.x, b.positions), infer_batches, warmup
-            )
+            seconds = timed(predict, infer_batches, warmup)
         results.append(infer_row(gridsize, infer_batches, seconds))
     return results
 
 
 if __name__ == "__main__":
-    for name, value, unit in run():
-        print(f"{name}: {value:.3f} {unit}")
+    print_rows(run())

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from backends.core.inference import batch_slices, model_inputs
 from backends.pytorch import ops
 from backends.pytorch.model import PtychoPINN
-from backends.pytorch.train import scaled_input, to_nchw
+from backends.pytorch.train import to_nchw
 
 
 @dataclass
@@ -31,19 +32,12 @@ def object_patches(
     (reference layout). The batch size can change results at float32 rounding level only
     (the convolution kernels chosen depend on it; measured: batch 1 vs 64, 3e-6 relative).
     """
-    if batch_size <= 0:
-        raise ValueError(f"batch_size={batch_size} must be > 0")
-    G = int(np.shape(X)[0])
-    if np.shape(positions)[0] != G:
-        raise ValueError(f"{G} diffraction groups but {np.shape(positions)[0]} position groups")
-    x = to_nchw(scaled_input(X, model_scale(model)))
-    pos = to_nchw(np.asarray(positions, dtype=np.float32))
-    out = []
+    slices = batch_slices(int(np.shape(X)[0]), batch_size)
+    x_in, pos_in = model_inputs(X, positions, model_scale(model))
+    x, pos = to_nchw(x_in), to_nchw(pos_in)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, G, batch_size):
-            end = start + batch_size
-            out.append(model.predict_object(x[start:end], pos[start:end]))
+        out = [model.predict_object(x[part], pos[part]) for part in slices]
     if not out:
         return torch.zeros((0, 1, model.N, model.N), dtype=torch.complex64)
     return torch.cat(out, dim=0)
@@ -66,9 +60,3 @@ def reconstruct(
     with torch.no_grad():
         stitched = ops.stitch(patches, np.asarray(data.global_offsets, dtype=np.float64), crop)
     return Reconstruction(patches, stitched)
-
-
-def amplitude_phase(stitched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``|O|`` and ``angle(O)`` as float32."""
-    z = np.asarray(stitched, dtype=np.complex64)
-    return np.abs(z).astype(np.float32), np.angle(z).astype(np.float32)

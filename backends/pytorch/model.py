@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from torch import nn
 
 from backends import graph
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.inputs import model_probe
 from backends.pytorch import ops
 from backends.pytorch.layers import (
     DecoderBlock,
@@ -109,6 +110,7 @@ class PtychoPINN(nn.Module):
         self.register_buffer("border_mask", 1.0 - q, persistent=False)
         self.register_buffer("probe_mask_c", ops.probe_mask(config.N), persistent=False)
         self._stage_names = [s.name for s in graph.stages(config)]
+        self._object_stages = _ancestors(graph.stages(config), "trimmed_obj")
         # conv kernels in channels-last order, matching the activations (layers.channels_last)
         self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
@@ -120,75 +122,94 @@ class PtychoPINN(nn.Module):
     def stage_names(self) -> list[str]:
         return list(self._stage_names)
 
-    def _head_stage(self, decoder: Decoder, h: Tensor, main: Tensor | None) -> Tensor:
-        return decoder.head.assemble(h, main, self.border_mask)
-
-    def _canvas(self, obj: Tensor, shifts: Tensor) -> Tensor:
-        if self.config.object_big:
-            return ops.merge_patches(obj, shifts, self.M)
-        return ops.pad_to(obj, self.M)
-
     def run_stage(self, stage: str, feeds: Mapping[str, Tensor]) -> Tensor:
         """Run one stage of :func:`backends.graph.stages` on ``feeds`` (stage input name ->
         channels-first tensor; ``input_positions`` as (B, C, 1, 2))."""
-        cfg = self.config
         if stage not in self._stage_names:
             raise KeyError(f"unknown stage {stage!r}; stages: {', '.join(self._stage_names)}")
 
-        def get(name: str) -> Tensor:
+        def get(name: str, optional: bool = False) -> Tensor | None:
             if name not in feeds:
+                if optional:
+                    return None
                 raise KeyError(f"stage {stage!r} needs input {name!r}")
             return standard_layout(feeds[name])
 
+        return self._stage(stage, get)
+
+    def _stage(self, stage: str, get: Callable[..., Tensor | None]) -> Tensor:
+        """The one declaration of the forward graph: stage ``stage`` computed from its inputs,
+        read through ``get(name)`` (``get(name, optional=True)`` is None when absent)."""
+        cfg = self.config
+
+        def need(name: str) -> Tensor:
+            value = get(name)
+            assert value is not None
+            return value
+
         if stage == "intensity_scaler":
-            return get("input") / self.scale()
+            return need("input") / self.scale()
         if stage.startswith("enc"):
             i = int(stage[3:])
             prev = "intensity_scaler" if i == 1 else f"enc{i - 1}"
-            return getattr(self, stage)(get(prev))
+            return getattr(self, stage)(need(prev))
         for head_name, act_stage in (("amp", "amp"), ("phase", "phi")):
             decoder: Decoder = getattr(self, head_name)
             if stage.startswith(f"{head_name}.dec"):
                 j = int(stage[len(head_name) + 4 :])
                 prev = f"enc{self.n_enc}" if j == 1 else f"{head_name}.dec{j - 1}"
-                return decoder.block(j)(get(prev))
+                return decoder.block(j)(need(prev))
             last = f"{head_name}.dec{decoder.n_blocks}"
             if stage == act_stage:
-                return decoder.head.main(get(last))
+                return decoder.head.main(need(last))
             if stage == f"{head_name}.head":
-                h = get(last)
-                main = decoder.head.main(h) if cfg.pad_object else None
-                return self._head_stage(decoder, h, main)
+                h = need(last)
+                main = None
+                if cfg.pad_object:
+                    main = get(act_stage, optional=True)
+                    if main is None:
+                        main = decoder.head.main(h)
+                return decoder.head.assemble(h, main, self.border_mask)
         if stage == "obj":
-            return ops.combine_complex(get("amp.head"), get("phase.head"), cfg.combine_mode)
-        shifts = None
-        if "input_positions" in feeds:
-            shifts = positions_to_shifts(feeds["input_positions"])
+            return ops.combine_complex(need("amp.head"), need("phase.head"), cfg.combine_mode)
         if stage == "padded_obj_2":
-            if shifts is None:
-                raise KeyError("stage 'padded_obj_2' needs input 'input_positions'")
-            return self._canvas(get("obj"), shifts)
+            shifts = ops.positions_to_shifts(need("input_positions"))
+            if cfg.object_big:
+                return ops.merge_patches(need("obj"), shifts, self.M)
+            return ops.pad_to(need("obj"), self.M)
         if stage == "trimmed_obj":
-            return ops.trim(get("padded_obj_2"), self.N)
+            return ops.trim(need("padded_obj_2"), self.N)
         if stage == "padded_objs_with_offsets":
-            if shifts is None:
-                raise KeyError("stage 'padded_objs_with_offsets' needs input 'input_positions'")
-            return ops.channel_to_flat(ops.extract_patches(get("padded_obj_2"), shifts, self.N))
+            shifts = ops.positions_to_shifts(need("input_positions"))
+            return ops.channel_to_flat(ops.extract_patches(need("padded_obj_2"), shifts, self.N))
         if stage == "probe_illumination":
             mask = self.probe_mask_c if cfg.probe_mask else None
             return ops.illuminate(
-                get("padded_objs_with_offsets"), self.probe, cfg.gaussian_smoothing_sigma, mask
+                need("padded_objs_with_offsets"), self.probe, cfg.gaussian_smoothing_sigma, mask
             )
         if stage == "pred_amplitude":
-            return ops.diffract(get("probe_illumination"))
+            return ops.diffract(need("probe_illumination"))
         if stage == "pred_diff_channels":
-            return ops.flat_to_channel(get("pred_amplitude"), self.C)
+            return ops.flat_to_channel(need("pred_amplitude"), self.C)
         if stage == "intensity_scaler_inv":
-            return get("pred_diff_channels") * self.scale()
+            return need("pred_diff_channels") * self.scale()
         if stage == "pred_intensity":
-            x = get("intensity_scaler_inv")
+            x = need("intensity_scaler_inv")
             return x * x
         raise KeyError(f"stage {stage!r} has no implementation")  # pragma: no cover
+
+    def _run(self, x: Tensor, positions: Tensor, stages: Sequence[str]) -> dict[str, Tensor]:
+        """Activations of ``stages`` (in topological order) for one batch."""
+        acts: dict[str, Tensor] = {"input": standard_layout(x), "input_positions": positions}
+
+        def get(name: str, optional: bool = False) -> Tensor | None:
+            if optional:
+                return acts.get(name)
+            return acts[name]
+
+        for stage in stages:
+            acts[stage] = self._stage(stage, get)
+        return acts
 
     def forward(
         self, x: Tensor, positions: Tensor, capture: dict[str, Tensor] | None = None
@@ -198,73 +219,14 @@ class PtychoPINN(nn.Module):
         ``x`` is ``intensity_scale · X_full`` (B, C, N, N); ``positions`` (B, C, 1, 2). When
         ``capture`` is a dict it receives every stage activation (channels-first).
         """
-        cfg = self.config
-        x = standard_layout(x)
-        shifts = positions_to_shifts(positions)
-        acts: dict[str, Tensor] = {}
-        h = x / self.scale()
-        acts["intensity_scaler"] = h
-        for i in range(1, self.n_enc + 1):
-            h = getattr(self, f"enc{i}")(h)
-            acts[f"enc{i}"] = h
-        bottleneck = h
-        heads: list[Tensor] = []
-        for head_name, act_stage in (("amp", "amp"), ("phase", "phi")):
-            decoder: Decoder = getattr(self, head_name)
-            d = bottleneck
-            for j in range(1, decoder.n_blocks + 1):
-                d = decoder.block(j)(d)
-                acts[f"{head_name}.dec{j}"] = d
-            main = None
-            if cfg.pad_object:
-                main = decoder.head.main(d)
-                acts[act_stage] = main
-            out = self._head_stage(decoder, d, main)
-            acts[f"{head_name}.head"] = out
-            heads.append(out)
-        obj = ops.combine_complex(heads[0], heads[1], cfg.combine_mode)
-        canvas = self._canvas(obj, shifts)
-        trimmed = ops.trim(canvas, self.N)
-        patches = ops.channel_to_flat(ops.extract_patches(canvas, shifts, self.N))
-        mask = self.probe_mask_c if cfg.probe_mask else None
-        psi = ops.illuminate(patches, self.probe, cfg.gaussian_smoothing_sigma, mask)
-        amp = ops.diffract(psi)
-        chan = ops.flat_to_channel(amp, self.C)
-        pred_amp = chan * self.scale()
-        pred_int = pred_amp * pred_amp
+        acts = self._run(x, positions, self._stage_names)
         if capture is not None:
-            acts.update(
-                obj=obj,
-                padded_obj_2=canvas,
-                trimmed_obj=trimmed,
-                padded_objs_with_offsets=patches,
-                probe_illumination=psi,
-                pred_amplitude=amp,
-                pred_diff_channels=chan,
-                intensity_scaler_inv=pred_amp,
-                pred_intensity=pred_int,
-            )
-            capture.update(acts)
-        return trimmed, pred_amp, pred_int
+            capture.update({name: acts[name] for name in self._stage_names})
+        return acts["trimmed_obj"], acts["intensity_scaler_inv"], acts["pred_intensity"]
 
     def predict_object(self, x: Tensor, positions: Tensor) -> Tensor:
         """``diffraction_to_obj``: trimmed_obj only (B, 1, N, N) complex64."""
-        cfg = self.config
-        x = standard_layout(x)
-        shifts = positions_to_shifts(positions)
-        h = x / self.scale()
-        for i in range(1, self.n_enc + 1):
-            h = getattr(self, f"enc{i}")(h)
-        heads = []
-        for head_name in ("amp", "phase"):
-            decoder: Decoder = getattr(self, head_name)
-            d = h
-            for j in range(1, decoder.n_blocks + 1):
-                d = decoder.block(j)(d)
-            main = decoder.head.main(d) if cfg.pad_object else None
-            heads.append(self._head_stage(decoder, d, main))
-        obj = ops.combine_complex(heads[0], heads[1], cfg.combine_mode)
-        return ops.trim(self._canvas(obj, shifts), self.N)
+        return self._run(x, positions, self._object_stages)["trimmed_obj"]
 
     # ------------------------------------------------------------------ weights
 
@@ -283,6 +245,15 @@ class PtychoPINN(nn.Module):
         return out
 
 
+def _ancestors(stages: Sequence[graph.Stage], target: str) -> list[str]:
+    """The stages ``target`` depends on, itself included, in topological order."""
+    needed = {target}
+    for stage in reversed(stages):
+        if stage.name in needed:
+            needed.update(stage.inputs)
+    return [stage.name for stage in stages if stage.name in needed]
+
+
 def standard_layout(x: Tensor) -> Tensor:
     """``x`` with row-major (NCHW) strides. Tensors whose size-1 axes carry other strides
     (e.g. from a NumPy transpose) would otherwise be taken as channels-last by the convolution
@@ -295,11 +266,6 @@ def standard_layout(x: Tensor) -> Tensor:
     if tuple(reversed(expected)) == tuple(x.stride()):
         return x
     return x.clone(memory_format=torch.contiguous_format)
-
-
-def positions_to_shifts(positions: Tensor) -> Tensor:
-    """Torch positions (B, C, 1, 2) -> shifts (B, C, 2)."""
-    return positions.reshape(positions.shape[0], positions.shape[1], 2)
 
 
 def glorot_init(model: PtychoPINN, seed: int) -> None:
@@ -391,17 +357,3 @@ def build_model(
     )
     glorot_init(model, seed)
     return model
-
-
-def model_probe(probe: np.ndarray, probe_scale: float, normalized: bool = False) -> np.ndarray:
-    """The (N, N) complex64 probe constant of the model (physics.md 2.3)."""
-    p = np.asarray(probe)
-    if p.ndim == 3 and p.shape[-1] == 1:
-        p = p[..., 0]
-    if p.ndim != 2 or p.shape[0] != p.shape[1]:
-        raise ValueError(f"probe must be (N, N) or (N, N, 1); got shape {np.shape(probe)}")
-    if normalized:
-        return p.astype(np.complex64)
-    from backends.physics import normalize_probe
-
-    return np.asarray(normalize_probe(p, probe_scale)).astype(np.complex64)

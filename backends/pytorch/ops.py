@@ -19,11 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from backends.core.constants import MERGE_EPSILON, NLL_FLOOR, STITCH_EPSILON
+
 Tensor = torch.Tensor
 
-MERGE_EPS = 0.001  # physics.md 8.1 denominator offset
-STITCH_EPS = 1e-9  # physics.md 8.2 weight offset
-NLL_FLOOR = 1e-12  # physics.md 10 DECISION: ln(max(I, 1e-12))
 STITCH_CHUNK = (
     128  # patches per translation batch in stitch (fixed: results never depend on callers)
 )
@@ -55,7 +54,7 @@ def _join(x: Tensor, was_complex: bool) -> Tensor:
     return torch.complex(x[:, :k], x[:, k:])
 
 
-def _divide_parts(num: Tensor, den: Tensor) -> Tensor:
+def divide_parts(num: Tensor, den: Tensor) -> Tensor:
     """``num / den`` with a real ``den``; complex ``num`` has each part divided separately."""
     if num.is_complex():
         return torch.complex(num.real / den, num.imag / den)
@@ -118,9 +117,12 @@ def default_probe(N: int, default_probe_scale: float = 0.7) -> Tensor:
 
 
 def normalize_probe(probe: Tensor, probe_scale: float) -> Tensor:
-    """``P / (probe_scale · mean|M_probe · P|)`` (physics.md 2.3), in the probe's precision."""
-    N = probe.shape[-1]
+    """``P / (probe_scale · mean|M_probe · P|)`` (physics.md 2.3) for an (N, N) or (N, N, 1)
+    probe, returned in the probe's layout and precision."""
+    N = probe.shape[0]
     mask = probe_mask(N).to(probe.dtype)
+    if probe.ndim == 3:
+        mask = mask[..., None]
     denom = probe_scale * torch.mean(torch.abs(mask * probe))
     return probe / denom
 
@@ -128,7 +130,7 @@ def normalize_probe(probe: Tensor, probe_scale: float) -> Tensor:
 # --------------------------------------------------------------------------- translation
 
 
-def _axis_sampling(
+def axis_sampling(
     start: int, count: int, shift: Tensor, size: int
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """Indices, weights and validity of the two bilinear neighbours along one axis.
@@ -175,8 +177,8 @@ def translate(
         )
     r0, c0, h, w = window if window is not None else (0, 0, H, W)
 
-    (ix0, ix1), (ax0, ax1), (vx0, vx1) = _axis_sampling(c0, w, shifts[..., 0:1], W)
-    (iy0, iy1), (ay0, ay1), (vy0, vy1) = _axis_sampling(r0, h, shifts[..., 1:2], H)
+    (ix0, ix1), (ax0, ax1), (vx0, vx1) = axis_sampling(c0, w, shifts[..., 0:1], W)
+    (iy0, iy1), (ay0, ay1), (vy0, vy1) = axis_sampling(r0, h, shifts[..., 1:2], H)
 
     flat = planes.reshape(B, K, H * W)
     out = None
@@ -230,7 +232,7 @@ def channel_to_flat(x: Tensor) -> Tensor:
     return x.reshape(x.shape[0] * x.shape[1], 1, *x.shape[-2:])
 
 
-def _sum_channels(x: Tensor) -> Tensor:
+def sum_channels(x: Tensor) -> Tensor:
     """Sum over dim 1 in channel order (keepdim)."""
     out = x[:, 0:1]
     for c in range(1, x.shape[1]):
@@ -245,10 +247,10 @@ def merge_patches(patches: Tensor, shifts: Tensor, M: int) -> Tensor:
     """
     B, C, N, _ = patches.shape
     neg = -shifts
-    num = _sum_channels(translate(pad_to(patches, M), neg))
+    num = sum_channels(translate(pad_to(patches, M), neg))
     q = pad_to(center_mask(N).expand(B, C, N, N), M)
-    den = _sum_channels(translate(q, neg)) + MERGE_EPS
-    return _divide_parts(num, den)
+    den = sum_channels(translate(q, neg)) + MERGE_EPSILON
+    return divide_parts(num, den)
 
 
 def extract_patches(canvas: Tensor, shifts: Tensor, N: int) -> Tensor:
@@ -345,7 +347,7 @@ def stitch(patches: Tensor, offsets: np.ndarray | Tensor, crop: int = 20) -> Ten
         planes = F.pad(planes, (pad, pad, pad, pad))
         moved = translate(planes, d[start : start + n])
         acc = acc + moved.sum(dim=0)
-    weight = acc[2] + STITCH_EPS
+    weight = acc[2] + STITCH_EPSILON
     return torch.complex(acc[0] / weight, acc[1] / weight)
 
 
@@ -407,8 +409,9 @@ def nchw_to_nhwc(x: Tensor) -> Tensor:
 
 
 def positions_to_shifts(positions: Tensor) -> Tensor:
-    """Reference positions (B, 1, 2, C) -> shifts (B, C, 2)."""
-    return positions[:, 0].permute(0, 2, 1)
+    """Channels-first positions (B, C, 1, 2) ``[x, y]`` -> shifts (B, C, 2) (the reference
+    layout (B, 1, 2, C) becomes channels-first by :func:`nhwc_to_nchw`)."""
+    return positions.reshape(positions.shape[0], positions.shape[1], 2)
 
 
 class ReferenceLayoutOps:
@@ -456,12 +459,12 @@ class ReferenceLayoutOps:
 
     def extract_patches(self, canvas: np.ndarray, positions: np.ndarray, N: int) -> np.ndarray:
         c = nhwc_to_nchw(_t(canvas))
-        s = positions_to_shifts(_t(positions))
+        s = positions_to_shifts(nhwc_to_nchw(_t(positions)))
         return _n(nchw_to_nhwc(channel_to_flat(extract_patches(c, s, N))))
 
     def merge_patches(self, patches: np.ndarray, positions: np.ndarray, M: int) -> np.ndarray:
         p = nhwc_to_nchw(_t(patches))
-        s = positions_to_shifts(_t(positions))
+        s = positions_to_shifts(nhwc_to_nchw(_t(positions)))
         return _n(nchw_to_nhwc(merge_patches(p, s, M)))
 
     def pad_to(self, x: np.ndarray, M: int) -> np.ndarray:

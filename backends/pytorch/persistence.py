@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.pytorch.model import (
     MAX_POSITION_JITTER,
     OFFSET,
@@ -163,17 +164,14 @@ def params_snapshot(model: PtychoPINN, bridged: TrainingConfig, intensity_scale:
     """The legacy params populated from the bridged config plus the runtime keys
     (``intensity_scale``, the model's normalised ``probe`` (N, N, 1) complex64, ``offset``,
     ``max_position_jitter``, ``backend``) as the TensorFlow backend records them."""
-    from backends.config.legacy import LegacyParams, update_legacy_dict
-
-    params = LegacyParams()
-    update_legacy_dict(params, bridged)
-    N = model.config.N
-    params["intensity_scale"] = float(intensity_scale)
-    params["probe"] = model.probe.detach().cpu().numpy().reshape(N, N, 1).astype(np.complex64)
-    params["offset"] = OFFSET
-    params["max_position_jitter"] = MAX_POSITION_JITTER
-    params["backend"] = BACKEND
-    return params
+    return core_snapshot(
+        bridged,
+        backend=BACKEND,
+        intensity_scale=intensity_scale,
+        probe=model.probe.detach().cpu().numpy(),
+        offset=OFFSET,
+        max_position_jitter=MAX_POSITION_JITTER,
+    )
 
 
 def _model_diffs(a: ModelConfig, b: ModelConfig) -> list[str]:

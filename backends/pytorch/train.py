@@ -30,13 +30,12 @@ import torch
 from backends.base import Batch
 from backends.config.canonical import TrainingConfig
 from backends.config.execution import TrainerSettings
+from backends.core.inputs import scaled_input
+from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.pytorch import ops
 from backends.pytorch.model import PtychoPINN
 
 Tensor = torch.Tensor
-
-LOSS_TERMS = ("total", "nll", "mae", "realspace")
-TV_WEIGHT = 0.0  # legacy ``tv_weight`` (physics.md 10); not a canonical training field
 
 
 # --------------------------------------------------------------------------- tensors
@@ -53,11 +52,6 @@ class TorchBatch:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
-
-
-def scaled_input(X: np.ndarray, intensity_scale: float) -> np.ndarray:
-    """``s·X_full`` in float32 (the model input and the amplitude target)."""
-    return np.asarray(X, dtype=np.float32) * np.float32(intensity_scale)
 
 
 def to_torch_batch(batch: Batch, intensity_scale: float) -> TorchBatch:
@@ -81,30 +75,6 @@ def realspace_target(Y_I: Tensor, positions: Tensor) -> Tensor:
     """Channel 0 of ``Y_I`` in the group-centred frame: ``T_{−r_0}(Y_I[:, 0])`` (B, 1, N, N)."""
     shifts = -positions[:, 0:1].reshape(positions.shape[0], 1, 2)
     return ops.translate(Y_I[:, 0:1], shifts)
-
-
-@dataclass
-class LossWeights:
-    """``[realspace_weight, mae_weight, nll_weight]`` and the real-space sub-weights."""
-
-    realspace: float = 0.0
-    mae: float = 0.0
-    nll: float = 1.0
-    realspace_mae: float = 0.0
-    tv: float = TV_WEIGHT
-
-    @classmethod
-    def from_config(cls, config: TrainingConfig) -> LossWeights:
-        if config.realspace_mae_weight > 0 and not config.realspace_weight > 0:
-            raise ValueError(
-                f"realspace_mae_weight={config.realspace_mae_weight!r} needs realspace_weight > 0"
-            )
-        return cls(
-            realspace=float(config.realspace_weight),
-            mae=float(config.mae_weight),
-            nll=float(config.nll_weight),
-            realspace_mae=float(config.realspace_mae_weight),
-        )
 
 
 def compute_losses(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,18 @@ from backends.base import (
     TrainResult,
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.hooks import KernelPatch, kernels_replaced
+from backends.core.inputs import square_probe
 
 NAME = "tensorflow"
+KERNEL_MODULES = {
+    "ops": "backends.tensorflow.ops",
+    "layers": "backends.tensorflow.layers",
+    "model": "backends.tensorflow.model",
+    "train": "backends.tensorflow.train",
+    "weights": "backends.weights",
+}
+"""The modules whose public functions :meth:`TensorFlowBackend.override_kernels` can replace."""
 
 
 @dataclass
@@ -58,6 +69,10 @@ class TensorFlowBackend:
     """Keras 3 / TensorFlow reference backend."""
 
     name = NAME
+
+    def override_kernels(self, patches: Sequence[KernelPatch]) -> AbstractContextManager[None]:
+        """Run with public kernel functions replaced (:data:`KERNEL_MODULES`)."""
+        return kernels_replaced(KERNEL_MODULES, patches)
 
     def __init__(self) -> None:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -108,8 +123,7 @@ class TensorFlowBackend:
         models = build_models(config, probe, intensity_scale, seed=seed)
         if weights is not None:
             models.import_weights(weights)
-        raw = np.asarray(probe)
-        raw = raw.reshape(raw.shape[0], raw.shape[1]).astype(np.complex64)
+        raw = square_probe(probe).astype(np.complex64)
         return TFModelHandle(NAME, config, float(intensity_scale), raw, models)
 
     def export_weights(self, model: TFModelHandle) -> dict[str, np.ndarray]:

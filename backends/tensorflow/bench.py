@@ -7,7 +7,7 @@ gridsize**2 patterns) at N=64, gridsize 1 and 2, on synthetic inputs, after a wa
 
 from __future__ import annotations
 
-from backends.benchmarking import N, infer_row, synthetic_batch, timed, train_row
+from backends.benchmarking import N, infer_row, print_rows, synthetic_batch, timed, train_row
 
 
 def run(
@@ -28,15 +28,21 @@ def run(
         models = build_models(cfg, physics.default_probe(N), scale, seed=0)
         batch = synthetic_batch(gridsize)
         trainer = Trainer(models, TrainingConfig(model=cfg), scale)
-        seconds = timed(lambda b=batch, t=trainer: t.step(b), train_steps, warmup)
-        results.append(train_row(gridsize, train_steps, seconds))
         predictor = Predictor(models)
         x = scaled_input(batch.X, scale)
-        seconds = timed(lambda p=predictor, x=x, b=batch: p(x, b.positions), infer_batches, warmup)
+
+        def step(trainer=trainer, batch=batch) -> None:
+            trainer.step(batch)
+
+        def predict(predictor=predictor, x=x, batch=batch) -> None:
+            predictor(x, batch.positions)
+
+        seconds = timed(step, train_steps, warmup)
+        results.append(train_row(gridsize, train_steps, seconds))
+        seconds = timed(predict, infer_batches, warmup)
         results.append(infer_row(gridsize, infer_batches, seconds))
     return results
 
 
 if __name__ == "__main__":
-    for name, value, unit in run():
-        print(f"{name}: {value:.3f} {unit}")
+    print_rows(run())

@@ -8,9 +8,9 @@ import numpy as np
 import tensorflow as tf
 
 from backends.base import InferenceResult
+from backends.core.inference import amplitude_phase, batch_slices, model_inputs
 from backends.tensorflow import ops
 from backends.tensorflow.model import TFModels
-from backends.tensorflow.train import scaled_input
 
 
 class Predictor:
@@ -41,17 +41,10 @@ def predict_patches(
 ) -> np.ndarray:
     """``trimmed_obj`` (G, N, N, 1) complex64 for normalised diffraction ``X`` (G, N, N, C)
     and positions (G, 1, 2, C), fed as ``s * X`` in batches."""
-    if batch_size <= 0:
-        raise ValueError(f"batch_size={batch_size!r} must be > 0")
+    slices = batch_slices(int(np.shape(X)[0]), batch_size)
+    x, positions = model_inputs(X, positions, intensity_scale)
     predictor = predictor or Predictor(models)
-    X = np.asarray(X)
-    positions = np.asarray(positions, np.float32)
-    if len(X) != len(positions):
-        raise ValueError(f"X has {len(X)} groups but positions has {len(positions)}")
-    out = []
-    for start in range(0, len(X), batch_size):
-        x = scaled_input(X[start : start + batch_size], intensity_scale)
-        out.append(predictor(x, positions[start : start + batch_size]))
+    out = [predictor(x[part], positions[part]) for part in slices]
     N = models.config.N
     return np.concatenate(out, axis=0) if out else np.zeros((0, N, N, 1), np.complex64)
 
@@ -66,9 +59,5 @@ def infer(
     )
     stitched = ops.stitch(tf.constant(patches), np.asarray(data.global_offsets), crop).numpy()
     stitched = stitched[..., 0].astype(np.complex64)
-    return InferenceResult(
-        patches=patches,
-        stitched=stitched,
-        amplitude=np.abs(stitched).astype(np.float32),
-        phase=np.angle(stitched).astype(np.float32),
-    )
+    amplitude, phase = amplitude_phase(stitched)
+    return InferenceResult(patches=patches, stitched=stitched, amplitude=amplitude, phase=phase)

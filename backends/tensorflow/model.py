@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from backends import graph
 from backends.config.canonical import ModelConfig
+from backends.core.inputs import model_probe
 from backends.tensorflow import layers as L
 
 StageFn = Callable[[Mapping[str, Any]], Any]
@@ -33,24 +34,6 @@ def layer_seed(seed: int, name: str) -> int:
     """Per-layer initialiser seed derived from the model seed and the layer's name."""
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
     return int(state.generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def model_probe(probe_raw: np.ndarray, probe_scale: float, normalized: bool = False) -> np.ndarray:
-    """The probe constant the model multiplies by: (N, N) complex64.
-
-    Both backends normalise with the float64 oracle (physics.md 2.3) and cast once, so they
-    consume the same bytes; ``normalized=True`` takes an already normalised probe as is.
-    """
-    p = np.asarray(probe_raw)
-    if p.ndim == 3 and p.shape[-1] == 1:
-        p = p[..., 0]
-    if p.ndim != 2 or p.shape[0] != p.shape[1]:
-        raise ValueError(f"probe must be (N, N) or (N, N, 1); got shape {np.shape(probe_raw)}")
-    if normalized:
-        return p.astype(np.complex64)
-    from backends.physics import normalize_probe
-
-    return np.asarray(normalize_probe(p, probe_scale)).astype(np.complex64)
 
 
 @dataclass
@@ -247,10 +230,13 @@ def build_models(
             x = layer(x)
         return x
 
+    def chain(source: str, blocks: Any) -> StageFn:
+        return lambda t: seq(t[source], blocks)
+
     fns: dict[str, StageFn] = {"intensity_scaler": lambda t: scaler(t["input"])}
     prev = "intensity_scaler"
     for i, blk in enumerate(enc, start=1):
-        fns[f"enc{i}"] = lambda t, blk=blk, p=prev: seq(t[p], blk)
+        fns[f"enc{i}"] = chain(prev, blk)
         prev = f"enc{i}"
     bottleneck = prev
 
@@ -258,7 +244,7 @@ def build_models(
         h = heads[head]
         p = bottleneck
         for j, blk in enumerate(h["dec"], start=1):
-            fns[f"{head}.dec{j}"] = lambda t, blk=blk, p=p: seq(t[p], blk)
+            fns[f"{head}.dec{j}"] = chain(p, blk)
             p = f"{head}.dec{j}"
         ladder = p
         if cfg.pad_object:
@@ -268,7 +254,7 @@ def build_models(
 
             fns[act_name] = main
 
-            def head_out(t, h=h, ladder=ladder, main=main, act_name=act_name):
+            def padded_head(t, h=h, ladder=ladder, main=main, act_name=act_name):
                 m = t[act_name] if act_name in t else main(t)
                 padded = h["main_pad"](m)
                 if not cfg.probe_big:
@@ -276,12 +262,14 @@ def build_models(
                 z = seq(h["border_slice"](t[ladder]), h["border"])
                 z = h["border_mask"](h["border_act"](h["border_out"](z)))
                 return h["sum"]([padded, z])
+
+            fns[f"{head}.head"] = padded_head
         else:
 
-            def head_out(t, h=h, ladder=ladder):
+            def border_head(t, h=h, ladder=ladder):
                 return h["act"](h["border_out"](seq(t[ladder], h["border"])))
 
-        fns[f"{head}.head"] = head_out
+            fns[f"{head}.head"] = border_head
 
     head_fns("amp", "amp")
     head_fns("phase", "phi")

@@ -18,9 +18,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-MERGE_EPSILON = 0.001  # physics.md 8.1: added to the centre-mask coverage
-STITCH_EPSILON = 1e-9  # physics.md 8.2
-NLL_FLOOR = 1e-12  # physics.md 10: ln(max(I, 1e-12))
+from backends.core.constants import MERGE_EPSILON, NLL_FLOOR, STITCH_EPSILON
+
 STITCH_CHUNK = 1024  # patches translated at once when stitching (never changes results)
 
 
@@ -55,9 +54,12 @@ def default_probe(N: int, default_probe_scale: float = 0.7) -> np.ndarray:
 
 
 def normalize_probe(probe: tf.Tensor, probe_scale: float) -> tf.Tensor:
-    """``P / (probe_scale * mean|M_probe * P|)`` (physics.md 2.3), complex64 (N, N)."""
+    """``P / (probe_scale * mean|M_probe * P|)`` (physics.md 2.3) for an (N, N) or (N, N, 1)
+    probe, complex64 in the probe's layout."""
     probe = tf.convert_to_tensor(probe, tf.complex64)
     mask = tf.cast(probe_mask(int(probe.shape[0])), tf.complex64)
+    if probe.shape.rank == 3:
+        mask = mask[..., None]
     divisor = float(probe_scale) * tf.reduce_mean(tf.abs(mask * probe))
     return probe / tf.cast(divisor, tf.complex64)
 
@@ -407,9 +409,7 @@ class TensorFlowOps:
         return center_mask(N).numpy()
 
     def normalize_probe(self, probe: np.ndarray, probe_scale: float) -> np.ndarray:
-        p = np.asarray(probe)
-        out = normalize_probe(_c64(p.reshape(p.shape[0], p.shape[1])), probe_scale).numpy()
-        return out.reshape(p.shape)
+        return normalize_probe(_c64(np.asarray(probe)), probe_scale).numpy()
 
     def illuminate(
         self, obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False
@@ -418,7 +418,7 @@ class TensorFlowOps:
         return illuminate(_c64(obj), _c64(p.reshape(p.shape[0], p.shape[1])), sigma, mask).numpy()
 
     def diffract(self, psi: np.ndarray) -> np.ndarray:
-        return diffract(_c64(psi)).numpy()
+        return np.asarray(diffract(_c64(psi)))
 
     def translate(self, images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         return translate(_images(images), _f32(shifts)).numpy()

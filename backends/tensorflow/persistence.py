@@ -19,6 +19,7 @@ import numpy as np
 
 from backends import graph
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.safeio import WeightsFileError, open_hdf5
 from backends.tensorflow.layers import CUSTOM_OBJECTS
 from backends.tensorflow.model import TFModels, build_models, layer_name
@@ -40,8 +41,6 @@ def params_snapshot(models: TFModels, config: TrainingConfig, intensity_scale: f
     """The legacy params populated from ``config`` (update_legacy_dict) plus the runtime keys
     ``intensity_scale`` and ``probe`` (the model's normalised probe, (N, N, 1) complex64) and
     the geometry the model was built with (``offset``, ``max_position_jitter``)."""
-    from backends.config.legacy import LegacyParams, update_legacy_dict
-
     if config.model != models.config:
         diffs = [
             f"{f}: {getattr(config.model, f)!r} (config) != {getattr(models.config, f)!r} (model)"
@@ -52,14 +51,14 @@ def params_snapshot(models: TFModels, config: TrainingConfig, intensity_scale: f
             "the training config does not describe the model being saved; differing fields: "
             + "; ".join(diffs)
         )
-    params = LegacyParams()
-    update_legacy_dict(params, config)
-    params["intensity_scale"] = float(intensity_scale)
-    params["probe"] = models.probe.reshape(models.config.N, models.config.N, 1).astype(np.complex64)
-    params["offset"] = int(models.offset)
-    params["max_position_jitter"] = int(models.max_position_jitter)
-    params["backend"] = BACKEND
-    return params
+    return core_snapshot(
+        config,
+        backend=BACKEND,
+        intensity_scale=intensity_scale,
+        probe=np.asarray(models.probe),
+        offset=models.offset,
+        max_position_jitter=models.max_position_jitter,
+    )
 
 
 def model_config_from_params(params: Mapping[str, Any]) -> ModelConfig:

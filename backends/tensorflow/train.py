@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -20,46 +19,16 @@ import tensorflow as tf
 
 from backends.base import Batch, LossResult, StepsResult, TrainResult
 from backends.config.canonical import TrainingConfig
+from backends.core.inputs import scaled_input
+from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.tensorflow import ops
 from backends.tensorflow.model import TFModels
-
-LOSS_TERMS = ("total", "nll", "mae", "realspace")
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the loss terms (physics.md 10); ``tv_weight`` is the legacy-only key."""
-
-    nll: float = 1.0
-    mae: float = 0.0
-    realspace: float = 0.0
-    realspace_mae: float = 0.0
-    tv: float = 0.0
-
-    @classmethod
-    def from_config(cls, config: TrainingConfig, tv_weight: float = 0.0) -> LossWeights:
-        if config.realspace_mae_weight > 0 and not config.realspace_weight > 0:
-            raise ValueError(
-                f"realspace_mae_weight={config.realspace_mae_weight!r} needs realspace_weight > 0"
-            )
-        return cls(
-            nll=float(config.nll_weight),
-            mae=float(config.mae_weight),
-            realspace=float(config.realspace_weight),
-            realspace_mae=float(config.realspace_mae_weight),
-            tv=float(tv_weight),
-        )
 
 
 def enable_determinism(seed: int) -> None:
     """Deterministic kernels and seeded TensorFlow randomness."""
     tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(int(seed))
-
-
-def scaled_input(X: np.ndarray, intensity_scale: float) -> np.ndarray:
-    """The model input ``s * X_full`` in float32 (also the amplitude target)."""
-    return np.asarray(X, np.float32) * np.float32(intensity_scale)
 
 
 class LossComputer:
@@ -336,6 +305,7 @@ def fit(
                 history[term].append(_weighted_mean([t[term] for t in batch_terms], sizes))
             history["lr"].append(lr)
             if n_val:
+                assert val_part is not None
                 vals, vsizes = [], []
                 for sl in batch_slices(n_val, bs):
                     idx = np.arange(sl.start, sl.stop)

@@ -7,10 +7,11 @@ renames the whole directory into place only when all of them exist.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from backends.core.files import write_bytes_atomic
 
 FORMATS = ("json", "md", "html", "junit", "csv")
 FILE_NAMES = {
@@ -23,19 +24,8 @@ FILE_NAMES = {
 
 
 def atomic_write(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` (text as UTF-8) to ``path`` through a temporary file and a rename."""
+    return write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def write_all(

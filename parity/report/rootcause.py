@@ -16,20 +16,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from parity.checks import FAMILIES
+
 FAILING = ("fail", "error")
-PIPELINE = (
-    "record",
-    "params",
-    "data",
-    "ops",
-    "forward",
-    "gradients",
-    "training",
-    "bundles",
-    "inference",
-    "convergence",
-    "regression",
-)
+PIPELINE = ("record", *FAMILIES, "regression")
 _AFTER_MODEL = ("gradients", "training", "bundles", "inference", "convergence", "regression")
 DOWNSTREAM: dict[str, tuple[str, ...]] = {
     "record": PIPELINE[1:],

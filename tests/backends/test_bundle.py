@@ -305,7 +305,7 @@ def test_failed_write_leaves_previous_bundle_and_no_temp(
     def boom(*_a: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("backends.bundle.archive.os.replace", boom)
+    monkeypatch.setattr("backends.core.files.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         _write(tmp_path, intensity_scale=5.0)
     assert _listing(tmp_path) == before

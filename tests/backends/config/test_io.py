@@ -218,7 +218,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(io.os, "replace", failing_replace)
+    monkeypatch.setattr("backends.core.files.os.replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         io.write_config(TrainingConfig(model=ModelConfig(N=256)), path)
     assert path.read_bytes() == before
