@@ -13,7 +13,7 @@ from pathlib import Path
 import nox
 
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests(both)", "compat"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests(both)", "compat"]
 
 ROOT = Path(__file__).parent
 TEST_ENV = {
