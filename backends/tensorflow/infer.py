@@ -12,13 +12,21 @@ from backends.core.inference import amplitude_phase, batch_slices, model_inputs
 from backends.tensorflow import ops
 from backends.tensorflow.model import TFModels
 
+EAGER_BATCHES = 2
+"""Predictions of up to this many batches run eagerly: tracing the model costs seconds, an eager
+batch a fraction of one, and the outputs are the same numbers."""
+
 
 class Predictor:
-    """A compiled ``diffraction_to_obj`` call for one model (any batch size)."""
+    """A ``diffraction_to_obj`` call for one model (any batch size): traced once (``compiled``)
+    or eager."""
 
-    def __init__(self, models: TFModels) -> None:
+    def __init__(self, models: TFModels, compiled: bool = True) -> None:
         N, C = models.config.N, models.config.channels
         model = models.diffraction_to_obj
+        if not compiled:
+            self._fn = lambda x, p: model([x, p], training=False)
+            return
         self._fn = tf.function(
             lambda x, p: model([x, p], training=False),
             input_signature=[
@@ -43,7 +51,7 @@ def predict_patches(
     and positions (G, 1, 2, C), fed as ``s * X`` in batches."""
     slices = batch_slices(int(np.shape(X)[0]), batch_size)
     x, positions = model_inputs(X, positions, intensity_scale)
-    predictor = predictor or Predictor(models)
+    predictor = predictor or Predictor(models, compiled=len(slices) > EAGER_BATCHES)
     out = [predictor(x[part], positions[part]) for part in slices]
     N = models.config.N
     return np.concatenate(out, axis=0) if out else np.zeros((0, N, N, 1), np.complex64)
