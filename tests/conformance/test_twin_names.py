@@ -53,6 +53,10 @@ FRAMEWORK_ONLY = {
             "make_log_scale",
             "register",
         },
+        # graph tracing costs seconds per model and shape: short step lists and predictions of
+        # a few batches run eagerly (PyTorch is always eager)
+        "train": {"EAGER_STEPS"},
+        "infer": {"EAGER_BATCHES"},
     },
 }
 """Names that only make sense in one framework."""
