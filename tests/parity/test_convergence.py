@@ -39,10 +39,12 @@ def test_zero_variance_uses_the_difference_itself() -> None:
 def test_convergence_family_on_fake_backends(tmp_path, init: str, test: str) -> None:
     import copy
 
+    from parity import machine
     from parity import scenario as sc_mod
     from parity.engine import compare_traces
     from parity.record import record
     from parity.tolerances import Registry
+    from parity.trace import Trace
     from tests.parity import fake_physics, fakes
     from tests.parity.helpers import BASE, CAND, REF
 
@@ -59,6 +61,9 @@ def test_convergence_family_on_fake_backends(tmp_path, init: str, test: str) -> 
     a = record(REF, sc, tmp_path / "a.h5", oracle=fake_physics, metrics_fn=fakes.metrics)
     b = record(CAND, sc, tmp_path / "b.h5", oracle=fake_physics, metrics_fn=fakes.metrics)
     findings = compare_traces(a, b, sc, Registry.load())
+    with Trace(a) as trace:  # the environment section records the machine fingerprint
+        versions, device = trace.meta_json("versions"), str(trace.meta["device"])
+        assert trace.meta_json("machine") == machine.fingerprint(versions, device)
     verdicts = {f.tensor: f.verdict for f in findings if f.check == "convergence"}
     if init == "own":
         # the fakes' phase MAE varies between seeds far more than 5% of its mean: with three
