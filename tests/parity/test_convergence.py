@@ -263,18 +263,23 @@ def test_power_by_hand() -> None:
     sd=st.floats(0.01, 10.0),
     margin=st.floats(0.01, 10.0),
     n=st.integers(2, 30),
-    diff=st.floats(0.0, 5.0),
+    share=st.floats(0.0, 0.99),
 )
 def test_power_grows_with_seeds_and_margin_and_falls_with_the_difference(
-    sd: float, margin: float, n: int, diff: float
+    sd: float, margin: float, n: int, share: float
 ) -> None:
+    """For a true difference inside the margin (``share`` of it) more seeds or a wider margin
+    pass more often, a larger difference less often."""
     from parity.checks.convergence import tost_power
 
+    diff = share * margin
     p = tost_power(sd, n, margin, 0.05, diff)
     assert 0.0 <= p <= 1.0
     assert tost_power(sd, n + 1, margin, 0.05, diff) >= p - 1e-12
     assert tost_power(sd, n, 1.5 * margin, 0.05, diff) >= p - 1e-12
     assert tost_power(sd, n, margin, 0.05, diff + 0.5 * sd) <= p + 1e-12
+    # the size of the test: a difference at or beyond the margin passes at most alpha of the time
+    assert tost_power(sd, n, margin, 0.05, margin * (1.0 + share)) <= 0.05 + 1e-12
 
 
 @pytest.mark.parametrize(("sd", "margin"), [(0.15, 1.0), (0.028, 0.029), (0.022, 0.0143)])
