@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from parity import datasets, opcases
+from parity import datasets, machine, opcases
 from parity.checks import FAMILIES
 from parity.initweights import glorot_weights
 from parity.numeric import applied_learning_rates
@@ -207,8 +207,12 @@ class Recorder:
         env = dict(self.backend.environment())
         versions = {**base_versions(), **{k: str(v) for k, v in env.get("versions", {}).items()}}
         versions.update({k: str(v) for k, v in env.items() if k in FRAMEWORK_VERSION_KEYS})
+        device = str(env.get("device", "unknown"))
         self.w.set_meta(
-            environment=env, versions=versions, device=str(env.get("device", "unknown"))
+            environment=env,
+            versions=versions,
+            device=device,
+            machine=machine.fingerprint(versions, device),
         )
 
     def load_data(self) -> None:

@@ -9,6 +9,12 @@ is the paired t interval (a Wilcoxon signed-rank p-value is reported beside it);
 ``init = "own"`` the samples are independent and the interval is Welch's (Mann-Whitney beside
 it). The side tests are evidence only; they do not decide the verdict.
 
+Metrics matched by ``[convergence.reported]`` (name patterns with the reason) are reported with
+their statistics but decide nothing: those whose seed-to-seed behaviour no affordable number of
+seeds can resolve (see docs/report.md). Every tested finding states the power of its test: the
+chance that two identical backends pass with this many seeds, given the measured spread of the
+differences.
+
 The initialiser check (``convergence.init``) needs no second backend: every kernel a backend
 draws from a seed must look like Glorot uniform ``U(-L, L)``, ``L = sqrt(6 / (fan_in +
 fan_out))`` (model.md 8): no element beyond ``L``, and sample mean and standard deviation within
@@ -20,12 +26,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 import numpy as np
 
 from parity.checks.base import Context, summarize_passes
-from parity.findings import FAIL, PASS, Finding, margin_of, skipped_finding
+from parity.findings import FAIL, PASS, SKIPPED, Finding, margin_of, skipped_finding
 
 
 @dataclass
@@ -104,6 +111,44 @@ def tost_paired(
     return Equivalence(diff, low, high, p, p_rank, df, "paired", "Wilcoxon")
 
 
+def tost_power(sd: float, n: int, margin: float, alpha: float, diff: float = 0.0) -> float:
+    """Approximate power of the paired TOST: the chance that the ``1 - 2 alpha`` interval of
+    ``n`` differences with standard deviation ``sd`` and true mean ``diff`` lies inside
+    ``(-margin, margin)`` (the sample SD taken as ``sd``, t distribution with ``n - 1`` df)."""
+    from scipy import stats
+
+    if n < 2:
+        return 0.0
+    if sd == 0.0:
+        return 1.0 if abs(diff) < margin else 0.0
+    df = n - 1
+    se = sd / math.sqrt(n)
+    t = float(stats.t.ppf(1.0 - alpha, df))
+    upper = float(stats.t.cdf((margin - diff) / se - t, df))
+    lower = float(stats.t.cdf((margin + diff) / se - t, df))
+    return max(0.0, upper + lower - 1.0)
+
+
+def seeds_for_power(
+    sd: float, margin: float, alpha: float, power: float = 0.8, limit: int = 1000
+) -> int:
+    """The fewest paired seeds at which the TOST of two identical backends (true difference 0)
+    passes with probability ``power`` when the differences have standard deviation ``sd``."""
+    for n in range(2, limit + 1):
+        if tost_power(sd, n, margin, alpha) >= power:
+            return n
+    return limit
+
+
+def reported_reason(metric: str, reported: Mapping[str, str]) -> str | None:
+    """The reason a metric is reported only: the first pattern of ``[convergence.reported]``
+    that matches its name."""
+    for pattern, reason in reported.items():
+        if fnmatchcase(metric, pattern):
+            return str(reason)
+    return None
+
+
 def _margin(metric: str, ref: Sequence[float], settings: Mapping[str, Any]) -> tuple[float, str]:
     """The equivalence margin of a metric and where it comes from: its entry in
     ``[convergence.margins]``, else ``relative_margin * |mean(reference)|``; at least
@@ -179,15 +224,39 @@ def metric_findings(ctx: Context, settings: Mapping[str, Any]) -> Iterator[Findi
             continue
         margin, source = _margin(metric, a, settings)
         eq = (tost_paired if paired else tost_welch)(a, b, margin, alpha)
-        verdict = PASS if eq.bound < margin else FAIL
         rank = "n/a" if eq.p_rank is None else f"{eq.p_rank:.3g}"
+        stats_text = (
+            f"{ctx.ref_name} {np.mean(a):.4g} ± {np.std(a, ddof=1):.2g} (n={len(a)}), "
+            f"{ctx.cand_name} {np.mean(b):.4g} ± {np.std(b, ddof=1):.2g} (n={len(b)}); "
+            f"{'mean paired difference' if paired else 'difference'} "
+            f"{eq.diff:.3g}, {100 * (1 - 2 * alpha):.0f}% CI [{eq.low:.3g}, {eq.high:.3g}]"
+        )
+        details = {"reference": a, "candidate": b, "ci": [eq.low, eq.high], "p_tost": eq.p_tost}
+        reason = reported_reason(metric, settings.get("reported", {}))
+        if reason is not None:
+            yield Finding(
+                "convergence",
+                metric,
+                "reported only",
+                eq.bound,
+                None,
+                None,
+                SKIPPED,
+                f"reported only: {reason}; {stats_text}",
+                details=details,
+            )
+            continue
+        verdict = PASS if eq.bound < margin else FAIL
+        sd = _difference_sd(a, b, paired)
+        n = min(len(a), len(b))
+        power = tost_power(sd, n, margin, alpha)
         half = (eq.high - eq.low) / 2.0
         hint = ""
         if verdict == FAIL and half >= margin:
             hint = (
                 f"; underpowered: the interval's half-width {half:.3g} alone exceeds the margin, "
                 f"so no difference could pass with {len(a)} seeds (about "
-                f"{seeds_needed(half, eq.df, len(a), margin, alpha)} seeds would resolve it)"
+                f"{seeds_for_power(sd, margin, alpha)} seeds would resolve it)"
             )
         yield Finding(
             check="convergence",
@@ -198,25 +267,22 @@ def metric_findings(ctx: Context, settings: Mapping[str, Any]) -> Iterator[Findi
             margin=margin_of(eq.bound, margin),
             verdict=verdict,
             evidence=(
-                f"{ctx.ref_name} {np.mean(a):.4g} ± {np.std(a, ddof=1):.2g} (n={len(a)}), "
-                f"{ctx.cand_name} {np.mean(b):.4g} ± {np.std(b, ddof=1):.2g} (n={len(b)}); "
-                f"{'mean paired difference' if paired else 'difference'} "
-                f"{eq.diff:.3g}, {100 * (1 - 2 * alpha):.0f}% CI [{eq.low:.3g}, {eq.high:.3g}] "
-                f"vs margin ±{margin:.3g} ({source}); TOST p={eq.p_tost:.3g}; "
-                f"{eq.rank_test} p={rank}{hint}"
+                f"{stats_text} vs margin ±{margin:.3g} ({source}); TOST p={eq.p_tost:.3g}; "
+                f"{eq.rank_test} p={rank}; power {100 * power:.0f}% at n={n} for the measured "
+                f"SD of the differences {sd:.2g}{hint}"
             ),
-            details={"reference": a, "candidate": b, "ci": [eq.low, eq.high], "p_tost": eq.p_tost},
+            details={**details, "power": power},
         )
 
 
-def seeds_needed(half: float, df: float, n: int, margin: float, alpha: float) -> int:
-    """Seeds per backend at which the interval's half-width would shrink to a third of the
-    margin (standard error falling as ``1 / sqrt(n)``, large-sample critical value)."""
-    from scipy import stats
-
-    se = half / float(stats.t.ppf(1.0 - alpha, df))
-    z = float(stats.norm.ppf(1.0 - alpha))
-    return max(n + 1, math.ceil(n * (3.0 * z * se / margin) ** 2))
+def _difference_sd(ref: Sequence[float], cand: Sequence[float], paired: bool) -> float:
+    """Standard deviation of the paired differences, or for independent samples the SD whose
+    paired standard error equals Welch's (``sqrt(var_ref + var_cand)``)."""
+    a = np.asarray(ref, dtype=np.float64)
+    b = np.asarray(cand, dtype=np.float64)
+    if paired:
+        return float((b - a).std(ddof=1))
+    return float(math.sqrt(a.var(ddof=1) + b.var(ddof=1)))
 
 
 def init_findings(

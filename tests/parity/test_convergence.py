@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parity.checks.convergence import tost_welch
 
@@ -37,10 +39,12 @@ def test_zero_variance_uses_the_difference_itself() -> None:
 def test_convergence_family_on_fake_backends(tmp_path, init: str, test: str) -> None:
     import copy
 
+    from parity import machine
     from parity import scenario as sc_mod
     from parity.engine import compare_traces
     from parity.record import record
     from parity.tolerances import Registry
+    from parity.trace import Trace
     from tests.parity import fake_physics, fakes
     from tests.parity.helpers import BASE, CAND, REF
 
@@ -57,6 +61,9 @@ def test_convergence_family_on_fake_backends(tmp_path, init: str, test: str) -> 
     a = record(REF, sc, tmp_path / "a.h5", oracle=fake_physics, metrics_fn=fakes.metrics)
     b = record(CAND, sc, tmp_path / "b.h5", oracle=fake_physics, metrics_fn=fakes.metrics)
     findings = compare_traces(a, b, sc, Registry.load())
+    with Trace(a) as trace:  # the environment section records the machine fingerprint
+        versions, device = trace.meta_json("versions"), str(trace.meta["device"])
+        assert trace.meta_json("machine") == machine.fingerprint(versions, device)
     verdicts = {f.tensor: f.verdict for f in findings if f.check == "convergence"}
     if init == "own":
         # the fakes' phase MAE varies between seeds far more than 5% of its mean: with three
@@ -230,3 +237,122 @@ def test_initialiser_check_catches_torch_default_init() -> None:
     }
     assert "enc1.conv1.kernel" in failing and "enc1.conv1.bias" in failing
     assert len(failing) == 44
+
+
+def _t3_cdf(t: float) -> float:
+    """Student t CDF with 3 degrees of freedom in closed form."""
+    u = t / math.sqrt(3.0)
+    return 0.5 + (u / (1.0 + u * u) + math.atan(u)) / math.pi
+
+
+def test_power_by_hand() -> None:
+    from parity.checks.convergence import tost_power
+
+    # n = 4 differences with sd 1: se = 0.5, t_{0.95,3} = 2.353363; margin 3 gives 6 se
+    t = 2.353363
+    expected = 2.0 * _t3_cdf(6.0 - t) - 1.0
+    assert tost_power(1.0, 4, 3.0, 0.05) == pytest.approx(expected, rel=1e-5)
+    shifted = _t3_cdf(6.0 - 1.0 - t) + _t3_cdf(6.0 + 1.0 - t) - 1.0  # true difference 0.5
+    assert tost_power(1.0, 4, 3.0, 0.05, diff=0.5) == pytest.approx(shifted, rel=1e-5)
+    assert tost_power(1.0, 4, 1.0, 0.05) == 0.0  # 2 se margin < t se: no sample can pass
+    assert tost_power(0.0, 3, 1.0, 0.05) == 1.0 and tost_power(0.0, 3, 1.0, 0.05, 1.5) == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    sd=st.floats(0.01, 10.0),
+    margin=st.floats(0.01, 10.0),
+    n=st.integers(2, 30),
+    share=st.floats(0.0, 0.99),
+)
+def test_power_grows_with_seeds_and_margin_and_falls_with_the_difference(
+    sd: float, margin: float, n: int, share: float
+) -> None:
+    """For a true difference inside the margin (``share`` of it) more seeds or a wider margin
+    pass more often, a larger difference less often."""
+    from parity.checks.convergence import tost_power
+
+    diff = share * margin
+    p = tost_power(sd, n, margin, 0.05, diff)
+    assert 0.0 <= p <= 1.0
+    assert tost_power(sd, n + 1, margin, 0.05, diff) >= p - 1e-12
+    assert tost_power(sd, n, 1.5 * margin, 0.05, diff) >= p - 1e-12
+    assert tost_power(sd, n, margin, 0.05, diff + 0.5 * sd) <= p + 1e-12
+    # the size of the test: a difference at or beyond the margin passes at most alpha of the time
+    assert tost_power(sd, n, margin, 0.05, margin * (1.0 + share)) <= 0.05 + 1e-12
+
+
+@pytest.mark.parametrize(("sd", "margin"), [(0.15, 1.0), (0.028, 0.029), (0.022, 0.0143)])
+def test_seeds_for_power_is_the_first_seed_count_with_80_percent(sd: float, margin: float) -> None:
+    from parity.checks.convergence import seeds_for_power, tost_power
+
+    n = seeds_for_power(sd, margin, 0.05)
+    assert tost_power(sd, n, margin, 0.05) >= 0.8
+    assert n == 2 or tost_power(sd, n - 1, margin, 0.05) < 0.8
+
+
+def _seed_metrics(path, scenario, backend: str, metrics: dict[str, list[float]]):
+    from parity.trace import TraceWriter
+
+    n = len(next(iter(metrics.values())))
+    with TraceWriter(path, backend, scenario) as w:
+        per_seed = {str(i): {"metrics": {k: v[i] for k, v in metrics.items()}} for i in range(n)}
+        w.put_json("params", "convergence", per_seed)
+        w.record_section("convergence", status="ok", seconds=0.0)
+    return path
+
+
+# Measured on the signoff scenario (3 seeds, shared initial weights): TensorFlow, PyTorch.
+SIGNOFF_AMPLITUDE_SSIM = ([0.24925, 0.20879, 0.26418], [0.25468, 0.21278, 0.28811])
+SIGNOFF_PHASE_SSIM = ([0.17366, 0.17569, 0.20464], [0.20819, 0.15781, 0.23064])
+
+
+def test_signoff_margin_passes_the_measured_runs_and_fails_a_shift_of_one_seed_spread(
+    tmp_path,
+) -> None:
+    from parity.engine import compare_traces
+    from parity.tolerances import Registry
+    from tests.parity.helpers import fake_scenario
+
+    reg = Registry.load()
+    margin = reg.convergence()["margins"]["amplitude.ssim"]
+    sc = fake_scenario(checks=["convergence"])
+    tf, pt = SIGNOFF_AMPLITUDE_SSIM
+    ref = _seed_metrics(tmp_path / "a.h5", sc, "ref", {"amplitude.ssim": tf})
+    same = _seed_metrics(tmp_path / "b.h5", sc, "cand", {"amplitude.ssim": pt})
+    worse = _seed_metrics(
+        tmp_path / "c.h5", sc, "cand", {"amplitude.ssim": [v - margin for v in pt]}
+    )
+    ok = compare_traces(ref, same, sc, reg)
+    assert [f.verdict for f in ok] == ["pass"] and "power 86% at n=3" in ok[0].evidence
+    bad = compare_traces(ref, worse, sc, reg)
+    assert [f.verdict for f in bad] == ["fail"]
+
+
+def test_reported_metrics_are_shown_but_decide_nothing(tmp_path) -> None:
+    from parity.engine import compare_traces
+    from parity.tolerances import Registry
+    from tests.parity.helpers import fake_scenario
+
+    reg = Registry.load()
+    reported = reg.convergence()["reported"]
+    sc = fake_scenario(checks=["convergence"])
+    tf, pt = SIGNOFF_PHASE_SSIM
+    far = [v + 0.5 for v in pt]  # even a huge difference only shows in the evidence
+    ref = _seed_metrics(tmp_path / "a.h5", sc, "ref", {"phase.ssim": tf})
+    cand = _seed_metrics(tmp_path / "b.h5", sc, "cand", {"phase.ssim": far})
+    (found,) = compare_traces(ref, cand, sc, reg)
+    assert found.verdict == "skipped" and found.metric == "reported only"
+    assert found.evidence.startswith(f"reported only: {reported['phase.ssim']}")
+    assert "mean paired difference 0.5" in found.evidence and "90% CI" in found.evidence
+
+
+def test_no_metric_is_both_tested_and_reported() -> None:
+    from parity.checks.convergence import reported_reason
+    from parity.tolerances import Registry
+
+    conv = Registry.load().convergence()
+    assert all(reported_reason(m, conv["reported"]) is None for m in conv["margins"])
+    assert reported_reason("phase.frc.threshold_half-bit.resolution_px", conv["reported"])
+    assert reported_reason("amplitude.frc.threshold_1/7.frequency", conv["reported"])
+    assert reported_reason("amplitude.ssim", conv["reported"]) is None
