@@ -22,6 +22,7 @@ from backends.base import (
     TrainResult,
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.checkpoint import CheckpointHook, TrainingState
 from backends.core.hooks import KernelPatch, kernels_replaced
 from backends.core.inputs import square_probe
 
@@ -190,9 +191,12 @@ class TensorFlowBackend:
         on_step: StepCallback | None = None,
         progress: bool = False,
         execution: Mapping[str, Any] | None = None,
+        checkpoint: CheckpointHook | None = None,
+        resume: TrainingState | None = None,
     ) -> TrainResult:
         """Train in place (Keras semantics of model.md 9). Execution settings are PyTorch
-        runtime settings (docs/config.md (e)); naming any raises ValueError."""
+        runtime settings (docs/config.md (e)); naming any raises ValueError. ``checkpoint`` /
+        ``resume``: see :mod:`backends.core.checkpoint`."""
         from backends.tensorflow.train import fit
 
         if execution:
@@ -210,6 +214,8 @@ class TensorFlowBackend:
             epochs=epochs,
             on_step=on_step,
             progress=progress,
+            checkpoint=checkpoint,
+            resume=resume,
         )
 
     # ------------------------------------------------------------------ inference

@@ -19,6 +19,12 @@ import tensorflow as tf
 
 from backends.base import Batch, LossResult, StepsResult, TrainResult
 from backends.config.canonical import TrainingConfig
+from backends.core.checkpoint import (
+    CheckpointHook,
+    TrainingState,
+    restore_schedules,
+    schedule_counters,
+)
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.tensorflow import ops
@@ -156,6 +162,37 @@ class Trainer:
     def set_learning_rate(self, lr: float) -> None:
         self.optimizer.learning_rate.assign(lr)
 
+    def _moment_slots(self) -> tuple[list[Any], list[Any]]:
+        # Keras 3 Adam keeps one momentum and one velocity per variable, in build order
+        return list(self.optimizer._momentums), list(self.optimizer._velocities)
+
+    def optimizer_state(self) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Step count and the Adam moments by canonical weight name (reference layout)."""
+        ms, vs = self._moment_slots()
+        m = {n: np.array(s.numpy()) for n, s in zip(self.names, ms)}
+        v = {n: np.array(s.numpy()) for n, s in zip(self.names, vs)}
+        return int(self.optimizer.iterations.numpy()), m, v
+
+    def restore_optimizer(
+        self, iterations: int, m: Mapping[str, np.ndarray], v: Mapping[str, np.ndarray]
+    ) -> None:
+        """Set the step count and the Adam moments (names as :meth:`optimizer_state`)."""
+        if set(m) != set(self.names):
+            raise ValueError(
+                f"the checkpoint's optimiser moments name {sorted(set(m) ^ set(self.names))} "
+                "differently from this model; resume with the configuration it was written with"
+            )
+        ms, vs = self._moment_slots()
+        for name, ms_slot, vs_slot in zip(self.names, ms, vs):
+            for slot, source in ((ms_slot, m), (vs_slot, v)):
+                if tuple(source[name].shape) != tuple(slot.shape):
+                    raise ValueError(
+                        f"optimiser moment {name!r} has shape {source[name].shape} in the "
+                        f"checkpoint, {tuple(slot.shape)} in the model"
+                    )
+                slot.assign(source[name])
+        self.optimizer.iterations.assign(iterations)
+
     def step(self, batch: Batch) -> dict[str, float]:
         """One Adam step on ``batch``; returns the loss terms before the update."""
         terms = self._train(*self._feeds(batch))
@@ -266,8 +303,14 @@ def fit(
     on_step: Callable[[int, Mapping[str, float]], None] | None = None,
     progress: bool = False,
     tv_weight: float = 0.0,
+    checkpoint: CheckpointHook | None = None,
+    resume: TrainingState | None = None,
 ) -> TrainResult:
-    """Full training (model.md section 9) on a ``backends.data.PtychoData`` container."""
+    """Full training (model.md section 9) on a ``backends.data.PtychoData`` container.
+
+    ``checkpoint`` is asked after every epoch whether to save the training state; ``resume``
+    continues from a saved state (weights, Adam moments and step count, learning rate, plateau
+    and early-stopping counters, history) at its next epoch."""
     from backends.data import validation_split
     from backends.training import (
         KerasEarlyStopping,
@@ -295,11 +338,40 @@ def fit(
         history[term] = []
     step_loss: list[float] = []
     stopped: int | None = None
+    first = 0
+    if resume is not None:
+        models.import_weights(resume.weights)
+        trainer.restore_optimizer(resume.iterations, resume.m, resume.v)
+        lr = resume.learning_rate
+        trainer.set_learning_rate(lr)
+        restore_schedules(plateau, stopper, resume)
+        history = {k: list(v) for k, v in resume.history.items()}
+        step_loss = list(resume.step_loss)
+        stopped = resume.stopped_epoch
+        first = n_epochs if stopped is not None else resume.epoch
     slices = batch_slices(n_train, bs)
     bar = _Progress(progress, n_epochs, len(slices))
     start = time.perf_counter()
+
+    def state(epochs_done: int) -> TrainingState:
+        iterations, m, v = trainer.optimizer_state()
+        plateau_counters, early_counters = schedule_counters(plateau, stopper)
+        return TrainingState(
+            epoch=epochs_done,
+            iterations=iterations,
+            learning_rate=lr,
+            plateau=plateau_counters,
+            early_stopping=early_counters,
+            history={k: list(v) for k, v in history.items()},
+            step_loss=list(step_loss),
+            stopped_epoch=stopped,
+            weights=models.export_weights(),
+            m=m,
+            v=v,
+        )
+
     try:
-        for epoch in range(n_epochs):
+        for epoch in range(first, n_epochs):
             bar.epoch(epoch)
             perm = epoch_permutation(n_train, epoch, seed)
             batch_terms: list[dict[str, float]] = []
@@ -333,6 +405,10 @@ def fit(
                     trainer.set_learning_rate(lr)
             if stopper.update(epoch_loss):
                 stopped = epoch
+            final = stopped is not None or epoch + 1 == n_epochs
+            if checkpoint is not None and checkpoint.due(epoch + 1, final):
+                checkpoint.save(state(epoch + 1))
+            if stopped is not None:
                 break
     finally:
         bar.close()
