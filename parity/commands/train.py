@@ -279,15 +279,24 @@ def _new_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and report where the outputs went."""
     from backends import workflows
+    from backends.core.checkpoint import CHECKPOINT_DIR, STATE_JSON
 
     resuming = args.resume is not None
     config, extra = _resumed_run(args) if resuming else _new_run(args)
     check_backend_available(config.backend)
+    out = Path(config.output_dir)
+    checkpoint = f"{CHECKPOINT_DIR}/{STATE_JSON}"
+    if not resuming and not args.overwrite and (out / checkpoint).is_file():
+        raise InputError(
+            f"--output-dir {out} holds the checkpoint of an earlier run; continue it with "
+            f"--resume {out}, or pass --overwrite to start again"
+        )
     with (
         OutputClaim(
-            Path(config.output_dir),
+            out,
             overwrite=args.overwrite or resuming,
             option="--resume" if resuming else "--output-dir",
+            keep_if=checkpoint,
         ),
         reporter(args.no_progress, "train") as progress,
     ):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backends import workflows
-from backends.core.checkpoint import CHECKPOINT_DIR
+from backends.core.checkpoint import CHECKPOINT_DIR, TrainingState
 from tests.backends.test_workflows import (  # noqa: F401  (fixtures)
     SMALL,
     FakeBackend,
@@ -123,3 +123,41 @@ def test_resume_needs_enough_epochs(tmp_path: Path) -> None:
         workflows.train(
             "pytorch", SMALL, None, small_config(nepochs=2), tmp_path, resume=make_state(epoch=4)
         )
+
+
+@pytest.mark.slow
+@pytest.mark.pytorch
+@pytest.mark.usefixtures("data_cache")
+def test_interrupted_command_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``parity train`` failing after the first epoch's checkpoint (a full disk) keeps the
+    directory;
+    ``--resume`` finishes it with the straight run's weights; Lightning writes no .ckpt."""
+    pytest.importorskip("lightning")
+    from backends.core.checkpoint import EveryNEpochs
+    from parity.cli import main
+
+    def train(out: Path) -> int:
+        options = f"--n-groups 16 --batch-size 8 --epochs 2 --no-progress --output-dir {out}"
+        return main(["train", "--backend", "pytorch", "--train-data", SMALL, *options.split()])
+
+    assert train(tmp_path / "straight") == 0
+    save = EveryNEpochs.save
+
+    def save_then_stop(self: EveryNEpochs, state: TrainingState) -> None:
+        save(self, state)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(EveryNEpochs, "save", save_then_stop)
+    run = tmp_path / "interrupted"
+    assert train(run) == 2
+    monkeypatch.setattr(EveryNEpochs, "save", save)
+    assert workflows.resume_plan(run).state.epoch == 1
+    capsys.readouterr()
+    assert train(run) == 2
+    assert f"--resume {run}" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    a, b = _bundle_weights("pytorch", tmp_path / "straight"), _bundle_weights("pytorch", run)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not list(tmp_path.rglob("*.ckpt"))
