@@ -208,7 +208,7 @@ def train(
     weights of a bundle (either backend's) with a fresh optimiser.
     """
     from backends import physics
-    from backends.config.execution import execution_values
+    from backends.config.execution import check_backend_settings, execution_values
     from backends.data import load_training_data
 
     given = execution_values(execution)
@@ -219,12 +219,7 @@ def train(
             "resume continues a run with its own weights; init_from starts a new run from a "
             "bundle: give one of them"
         )
-    if given and backend_name != "pytorch":
-        raise ValueError(
-            f"execution settings ({', '.join(sorted(given))}) are PyTorch runtime settings "
-            f"(docs/config.md (e)); the {backend_name} backend takes none: train with backend "
-            "'pytorch' or drop them"
-        )
+    check_backend_settings(backend_name, given)
 
     config = config if config is not None else TrainingConfig(model=ModelConfig())
     changes: dict[str, Any] = {"backend": backend_name}

@@ -29,7 +29,15 @@ from typing import Any
 from backends.config import fields as config_fields
 from backends.config.torch_native import ExecutionConfig
 
-__all__ = ["REJECTED", "WIRED", "TrainerSettings", "execution_values", "trainer_settings"]
+__all__ = [
+    "REJECTED",
+    "TENSORFLOW_REJECTED",
+    "WIRED",
+    "TrainerSettings",
+    "check_backend_settings",
+    "execution_values",
+    "trainer_settings",
+]
 
 WIRED: dict[str, str] = {
     "learning_rate": "learning_rate",
@@ -80,9 +88,42 @@ REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
 """Field -> (values accepted, why others are refused). An empty tuple refuses any value."""
 
 
+TENSORFLOW_REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
+    "accum_steps": (
+        (1,),
+        "gradient accumulation is not implemented in the TensorFlow training loop; train with "
+        "--backend pytorch or a larger batch_size",
+    ),
+    "deterministic": (
+        (True,),
+        "TensorFlow's op determinism is process-wide and cannot be switched off once enabled",
+    ),
+    "logger_backend": (
+        (None,),
+        "the TensorFlow trainer writes no CSV log (history.json holds every epoch and step); "
+        "'none' is accepted",
+    ),
+}
+"""Settings both trainers know but the TensorFlow loop honours only at these values; every
+other wired setting (:data:`WIRED`) is applied by both backends."""
+
+
+def check_backend_settings(backend: str, given: Mapping[str, Any]) -> None:
+    """ValueError naming the first setting of ``given`` that ``backend``'s trainer refuses."""
+    if backend != "tensorflow":
+        return
+    for key, value in given.items():
+        accepted, reason = TENSORFLOW_REJECTED.get(key, (None, ""))
+        if accepted is not None and value not in accepted:
+            raise ValueError(
+                f"execution setting {key}={value!r} is not supported by the TensorFlow "
+                f"trainer: {reason}"
+            )
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
-    """What the PyTorch trainer reads; the defaults are the reference behaviour (model.md 9)."""
+    """What the trainers read; the defaults are the reference behaviour (model.md 9)."""
 
     learning_rate: float = 1e-3
     gradient_clip_val: float | None = None

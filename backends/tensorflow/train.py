@@ -99,6 +99,7 @@ class Trainer:
         learning_rate: float = 1e-3,
         tv_weight: float = 0.0,
         compiled: bool = True,
+        gradient_clip_val: float | None = None,
     ) -> None:
         if config.probe_trainable:
             raise ValueError(
@@ -113,6 +114,7 @@ class Trainer:
         self.losses = LossComputer(models, self.weights)
         self.names = list(models.variables)
         self.variables = [models.variables[n] for n in self.names]
+        self.gradient_clip_val = gradient_clip_val
         self.optimizer = keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False
         )
@@ -135,6 +137,8 @@ class Trainer:
         with tf.GradientTape() as tape:
             terms = self.losses(x, positions, Y_I, self.use_rs)
         grads = tape.gradient(terms["total"], self.variables)
+        if self.gradient_clip_val is not None:
+            grads = clip_gradient_norm(grads, self.gradient_clip_val)
         self.optimizer.apply(grads, self.variables)
         return terms
 
@@ -202,6 +206,14 @@ class Trainer:
         """Loss terms of ``batch`` without updating anything."""
         terms = self._eval(*self._feeds(batch))
         return {k: float(v) for k, v in terms.items()}
+
+
+def clip_gradient_norm(grads: Sequence[tf.Tensor], max_norm: float) -> list[tf.Tensor]:
+    """Lightning's ``gradient_clip_val`` (``torch.nn.utils.clip_grad_norm_``): every gradient
+    times ``min(max_norm / (‖(‖g_1‖, ..., ‖g_k‖)‖ + 1e-6), 1)``, the norm over all gradients."""
+    total = tf.norm(tf.stack([tf.norm(g) for g in grads]))
+    coef = tf.minimum(tf.constant(max_norm, tf.float32) / (total + 1e-6), 1.0)
+    return [g * coef for g in grads]
 
 
 def loss_and_grads(
@@ -305,12 +317,17 @@ def fit(
     tv_weight: float = 0.0,
     checkpoint: CheckpointHook | None = None,
     resume: TrainingState | None = None,
+    learning_rate: float = 1e-3,
+    gradient_clip_val: float | None = None,
+    early_stop_patience: int = 3,
 ) -> TrainResult:
     """Full training (model.md section 9) on a ``backends.data.PtychoData`` container.
 
     ``checkpoint`` is asked after every epoch whether to save the training state; ``resume``
     continues from a saved state (weights, Adam moments and step count, learning rate, plateau
-    and early-stopping counters, history) at its next epoch."""
+    and early-stopping counters, history) at its next epoch. ``learning_rate``,
+    ``gradient_clip_val`` and ``early_stop_patience`` are the execution settings of
+    docs/config.md (e), applied as the PyTorch trainer applies them."""
     from backends.data import validation_split
     from backends.training import (
         KerasEarlyStopping,
@@ -329,10 +346,12 @@ def fit(
         raise ValueError("the training data has no groups left after the validation split")
     n_val = 0 if val_part is None else len(val_part)
     bs = int(config.batch_size)
-    lr = 1e-3
-    trainer = Trainer(models, config, intensity_scale, lr, tv_weight)
+    lr = float(learning_rate)
+    trainer = Trainer(
+        models, config, intensity_scale, lr, tv_weight, gradient_clip_val=gradient_clip_val
+    )
     plateau = KerasPlateau(factor=0.5, patience=2, min_lr=1e-4, min_delta=1e-4)
-    stopper = KerasEarlyStopping(patience=3, min_delta=0.0)
+    stopper = KerasEarlyStopping(patience=early_stop_patience, min_delta=0.0)
     history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
     for term in LOSS_TERMS[1:]:
         history[term] = []

@@ -143,9 +143,64 @@ def test_bundle_round_trip_through_the_backend(be, handle, tmp_path):
         )
 
 
-def test_execution_settings_are_refused(be, handle):
-    """Execution settings are PyTorch runtime settings (docs/config.md (e))."""
-    with pytest.raises(ValueError, match=r"\(learning_rate\) are PyTorch runtime settings"):
-        be.train(
-            handle, None, TrainingConfig(model=ModelConfig()), execution={"learning_rate": 1e-4}
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ({"accum_steps": 2}, "accum_steps=2 is not supported by the TensorFlow trainer"),
+        ({"deterministic": False}, "deterministic=False is not supported"),
+        ({"logger_backend": "csv"}, "logger_backend='csv' is not supported"),
+    ],
+)
+def test_execution_settings_it_cannot_honour_are_refused(be, handle, setting, says):
+    """The settings the TensorFlow loop does not implement are refused with the reason."""
+    with pytest.raises(ValueError, match=says):
+        be.train(handle, None, TrainingConfig(model=ModelConfig()), execution=setting)
+
+
+def test_execution_settings_reach_the_loop(be, handle, monkeypatch):
+    """learning_rate, gradient_clip_val, early_stop_patience and the progress bar are applied."""
+    import backends.tensorflow.train as tf_train
+
+    seen: dict = {}
+    monkeypatch.setattr(tf_train, "fit", lambda *a, **kw: seen.update(kw))
+    settings = {
+        "learning_rate": 5e-4,
+        "gradient_clip_val": 0.5,
+        "early_stop_patience": 7,
+        "enable_progress_bar": True,
+        "logger_backend": "none",
+        "accelerator": "cpu",
+    }
+    be.train(handle, None, TrainingConfig(model=ModelConfig()), execution=settings)
+    assert seen["learning_rate"] == 5e-4 and seen["gradient_clip_val"] == 0.5
+    assert seen["early_stop_patience"] == 7 and seen["progress"] is True
+
+
+def test_gradient_clipping_step_matches_the_oracle(be):
+    """One clipped step equals ``clip_grad_norm_`` then the Keras Adam update in float64."""
+    from backends.tensorflow.train import Trainer
+    from backends.training import keras_adam_update
+
+    cfg = TrainingConfig(model=CFG)
+    model = be.build(CFG, oracle.default_probe(64), SCALE, seed=4)
+    b = batch(5, 2)
+    before = be.export_weights(model)
+    grads = be.loss_and_grads(model, b, cfg).grads
+    total = np.sqrt(sum(float(np.sum(np.float64(g) ** 2)) for g in grads.values()))
+    max_norm = total / 4  # the clip is active: every gradient is scaled by about 1/4
+    coef = min(max_norm / (total + 1e-6), 1.0)
+    trainer = Trainer(
+        model.models,
+        cfg,
+        SCALE,
+        learning_rate=1e-3,
+        compiled=False,
+        gradient_clip_val=max_norm,
+    )
+    trainer.step(b)
+    after = be.export_weights(model)
+    for name, g in grads.items():
+        expected, _, _ = keras_adam_update(
+            np.float64(before[name]), np.float64(g) * coef, 0.0, 0.0, 1, 1e-3
         )
+        np.testing.assert_allclose(after[name], expected, rtol=1e-4, atol=1e-6, err_msg=name)
