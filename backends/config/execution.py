@@ -1,4 +1,7 @@
-"""Which execution settings (docs/config.md (e)) the PyTorch trainer honours, and how.
+"""Which execution settings (docs/config.md (e)) the trainers honour, and how.
+
+Both backends apply the wired settings; the TensorFlow loop refuses the few in
+:data:`TENSORFLOW_REJECTED` with the reason.
 
 Only the settings a user names take effect: every other knob keeps the reference behaviour of
 model.md 9 (Keras Adam at 1e-3, early stopping after 3 epochs without improvement, CSV log), so
@@ -61,8 +64,8 @@ _NO_LOADER = (
     "to parallelise"
 )
 _NO_CHECKPOINTS = (
-    "Lightning checkpoints are pickles, which this project never writes or reads; the bundle "
-    "written at the end of training (wts.h5.zip) is the checkpoint"
+    "Lightning checkpoints are pickles, which this project never writes or reads; training "
+    "saves its own checkpoint every epoch (parity train --checkpoint-every N, --resume DIR)"
 )
 
 REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {

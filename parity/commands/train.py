@@ -121,15 +121,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="PyTorch execution setting (repeatable): learning_rate, gradient_clip_val, "
+        help="execution setting (repeatable): learning_rate, gradient_clip_val, "
         "accum_steps, deterministic, early_stop_patience, enable_progress_bar, logger_backend, "
-        "inference_batch_size, accelerator=cpu",
+        "inference_batch_size, accelerator=cpu (TensorFlow refuses accum_steps, "
+        "deterministic=false and logger_backend=csv)",
     )
     parser.add_argument(
         "--execution-config",
         type=Path,
         metavar="FILE",
-        help="PyTorch execution settings from a .toml/.yaml/.json file (--exec wins)",
+        help="execution settings from a .toml/.yaml/.json file (--exec wins)",
     )
     group = parser.add_argument_group("checkpoints (docs/training.md)")
     group.add_argument(
