@@ -222,7 +222,7 @@ class KerasAdam(torch.optim.Optimizer):
 # --------------------------------------------------------------------------- weights, state
 
 
-def canonical_parameters(model: PtychoPINN) -> dict[str, Tensor]:
+def _canonical_parameters(model: PtychoPINN) -> dict[str, Tensor]:
     """Every trainable parameter by canonical weight name (``<layer>.kernel`` / ``.bias``)."""
     out: dict[str, Tensor] = {}
     for name, conv in model.conv_layers().items():
@@ -238,11 +238,11 @@ def export_weights(model: PtychoPINN) -> dict[str, np.ndarray]:
 
     return {
         name: from_torch(name, p.detach().cpu().numpy().copy())
-        for name, p in canonical_parameters(model).items()
+        for name, p in _canonical_parameters(model).items()
     }
 
 
-def optimizer_state(
+def _optimizer_state(
     model: PtychoPINN, opt: KerasAdam
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The Adam moments ``m``, ``v`` by canonical name, reference layout (zeros before the
@@ -251,7 +251,7 @@ def optimizer_state(
 
     m: dict[str, np.ndarray] = {}
     v: dict[str, np.ndarray] = {}
-    for name, p in canonical_parameters(model).items():
+    for name, p in _canonical_parameters(model).items():
         slots = opt.state.get(p) or {}
         for out, key in ((m, "m"), (v, "v")):
             t = slots.get(key)
@@ -260,17 +260,17 @@ def optimizer_state(
     return m, v
 
 
-def restore_optimizer(
+def _restore_optimizer(
     model: PtychoPINN,
     opt: KerasAdam,
     iterations: int,
     m: Mapping[str, np.ndarray],
     v: Mapping[str, np.ndarray],
 ) -> None:
-    """Set the step count and the Adam moments (names and layout as :func:`optimizer_state`)."""
+    """Set the step count and the Adam moments (names and layout as :func:`_optimizer_state`)."""
     from backends.weights import to_torch
 
-    params = canonical_parameters(model)
+    params = _canonical_parameters(model)
     if set(m) != set(params):
         raise ValueError(
             f"the checkpoint's optimiser moments name {sorted(set(m) ^ set(params))} "
@@ -506,13 +506,13 @@ def _lightning_module_class() -> type:
         def configure_optimizers(self) -> KerasAdam:
             opt = KerasAdam(self.model.parameters(), lr=self.lr)
             if self.resume is not None:
-                restore_optimizer(
+                _restore_optimizer(
                     self.model, opt, self.resume.iterations, self.resume.m, self.resume.v
                 )
             return opt
 
         def _state(self, optimizer: KerasAdam, epochs_done: int) -> TrainingState:
-            m, v = optimizer_state(self.model, optimizer)
+            m, v = _optimizer_state(self.model, optimizer)
             plateau_counters, early_counters = schedule_counters(self.plateau, self.early)
             return TrainingState(
                 epoch=epochs_done,
@@ -634,7 +634,7 @@ def fit(
 
         check_weights(resume.weights, model.config)
         with torch.no_grad():
-            for name, p in canonical_parameters(model).items():
+            for name, p in _canonical_parameters(model).items():
                 p.copy_(torch.from_numpy(np.array(to_torch(name, resume.weights[name]))))
         first = n_epochs if resume.finished else min(resume.epoch, n_epochs)
         if first >= n_epochs:
