@@ -92,11 +92,6 @@ REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
 
 
 TENSORFLOW_REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "accum_steps": (
-        (1,),
-        "gradient accumulation is not implemented in the TensorFlow training loop; train with "
-        "--backend pytorch or a larger batch_size",
-    ),
     "deterministic": (
         (True,),
         "TensorFlow's op determinism is process-wide and cannot be switched off once enabled",

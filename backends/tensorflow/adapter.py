@@ -222,6 +222,7 @@ class TensorFlowBackend:
             learning_rate=settings.learning_rate,
             gradient_clip_val=settings.gradient_clip_val,
             early_stop_patience=settings.early_stop_patience,
+            accum_steps=settings.accum_steps,
             checkpoint=checkpoint,
             resume=resume,
         )

@@ -119,10 +119,15 @@ class Trainer:
             learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False
         )
         self.optimizer.build(self.variables)
+        self._accumulated: list[tf.Tensor] | None = None
         if not compiled:
             self._train, self._eval = self._train_step, self._eval_step
+            self._grads = self._grads_step
             return
         sig = _signature(models, self.use_rs)
+        self._grads = tf.function(
+            lambda *feeds: self._grads_step(*feeds), input_signature=[*sig, tf.TensorSpec([])]
+        )
         if self.use_rs:
             self._train = tf.function(
                 lambda x, p, y: self._train_step(x, p, y), input_signature=sig
@@ -141,6 +146,16 @@ class Trainer:
             grads = clip_gradient_norm(grads, self.gradient_clip_val)
         self.optimizer.apply(grads, self.variables)
         return terms
+
+    def _grads_step(self, *feeds):
+        # (x, positions[, Y_I], k): the gradients of total / k, as Lightning divides the loss
+        # by accumulate_grad_batches before the backward pass
+        *inputs, divisor = feeds
+        y_true = inputs[2] if len(inputs) > 2 else None
+        with tf.GradientTape() as tape:
+            terms = self.losses(inputs[0], inputs[1], y_true, self.use_rs)
+            scaled = terms["total"] / divisor
+        return terms, tape.gradient(scaled, self.variables)
 
     def _eval_step(self, x, positions, Y_I=None):
         return self.losses(x, positions, Y_I, self.use_rs)
@@ -201,6 +216,27 @@ class Trainer:
         """One Adam step on ``batch``; returns the loss terms before the update."""
         terms = self._train(*self._feeds(batch))
         return {k: float(v) for k, v in terms.items()}
+
+    def accumulate(self, batch: Batch, accum_steps: int) -> dict[str, float]:
+        """Add the gradients of ``total / accum_steps`` on ``batch`` to the pending sum (no
+        update); returns the loss terms. :meth:`apply_accumulated` takes the step."""
+        divisor = tf.constant(float(accum_steps), tf.float32)
+        terms, grads = self._grads(*self._feeds(batch), divisor)
+        if self._accumulated is None:
+            self._accumulated = list(grads)
+        else:
+            self._accumulated = [a + g for a, g in zip(self._accumulated, grads)]
+        return {k: float(v) for k, v in terms.items()}
+
+    def apply_accumulated(self) -> None:
+        """One Adam step on the pending gradient sum (clipped like :meth:`step`), then clear it."""
+        if self._accumulated is None:
+            return
+        grads = self._accumulated
+        if self.gradient_clip_val is not None:
+            grads = clip_gradient_norm(grads, self.gradient_clip_val)
+        self.optimizer.apply(grads, self.variables)
+        self._accumulated = None
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
         """Loss terms of ``batch`` without updating anything."""
@@ -320,14 +356,17 @@ def fit(
     learning_rate: float = 1e-3,
     gradient_clip_val: float | None = None,
     early_stop_patience: int = 3,
+    accum_steps: int = 1,
 ) -> TrainResult:
     """Full training (model.md section 9) on a ``backends.data.PtychoData`` container.
 
     ``checkpoint`` is asked after every epoch whether to save the training state; ``resume``
     continues from a saved state (weights, Adam moments and step count, learning rate, plateau
     and early-stopping counters, history) at its next epoch. ``learning_rate``,
-    ``gradient_clip_val`` and ``early_stop_patience`` are the execution settings of
-    docs/config.md (e), applied as the PyTorch trainer applies them."""
+    ``gradient_clip_val``, ``early_stop_patience`` and ``accum_steps`` are the execution
+    settings of docs/config.md (e), applied as the PyTorch trainer (Lightning) applies them:
+    with ``accum_steps`` k, the gradients of ``total / k`` are summed over k batches (and over
+    the last, shorter group of an epoch) before each optimiser step."""
     from backends.data import validation_split
     from backends.training import (
         KerasEarlyStopping,
@@ -395,9 +434,14 @@ def fit(
             perm = epoch_permutation(n_train, epoch, seed)
             batch_terms: list[dict[str, float]] = []
             sizes: list[int] = []
-            for sl in slices:
+            for i, sl in enumerate(slices):
                 idx = perm[sl]
-                terms = trainer.step(train_part.batch(idx))
+                if accum_steps == 1:
+                    terms = trainer.step(train_part.batch(idx))
+                else:
+                    terms = trainer.accumulate(train_part.batch(idx), accum_steps)
+                    if (i + 1) % accum_steps == 0 or i + 1 == len(slices):
+                        trainer.apply_accumulated()
                 batch_terms.append(terms)
                 sizes.append(len(idx))
                 step_loss.append(terms["total"])

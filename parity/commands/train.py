@@ -123,8 +123,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="execution setting (repeatable): learning_rate, gradient_clip_val, "
         "accum_steps, deterministic, early_stop_patience, enable_progress_bar, logger_backend, "
-        "inference_batch_size, accelerator=cpu (TensorFlow refuses accum_steps, "
-        "deterministic=false and logger_backend=csv)",
+        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false and "
+        "logger_backend=csv)",
     )
     parser.add_argument(
         "--execution-config",

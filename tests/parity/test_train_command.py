@@ -124,7 +124,7 @@ def test_config_file_then_command_line(stand_ins: dict[str, FakeBackend], tmp_pa
         (["--backend", "pytorch", "--exec", "learning_rate"], "expected KEY=VALUE"),
         (["--backend", "pytorch", "--exec", "accum_steps=two"], "'accum_steps' must be an integer"),
         (
-            ["--backend", "tensorflow", "--exec", "accum_steps=2"],
+            ["--backend", "tensorflow", "--exec", "deterministic=false"],
             "not supported by the TensorFlow trainer",
         ),
         (
