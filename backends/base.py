@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.checkpoint import CheckpointHook, TrainingState
 from backends.core.hooks import KernelPatch
 
 Arrays = dict[str, np.ndarray]
@@ -182,10 +183,13 @@ class Runtime(Protocol):
         on_step: StepCallback | None = None,
         progress: bool = False,
         execution: Mapping[str, Any] | None = None,
+        checkpoint: CheckpointHook | None = None,
+        resume: TrainingState | None = None,
     ) -> TrainResult:
         """Full training (model.md section 9) on a ``backends.data`` container. ``execution``:
         execution settings by field name (docs/config.md (e); PyTorch only, see
-        :mod:`backends.config.execution`)."""
+        :mod:`backends.config.execution`). ``checkpoint`` is asked after each epoch whether to
+        save the training state; ``resume`` continues from one (:mod:`backends.core.checkpoint`)."""
         ...
 
     def infer(

@@ -134,15 +134,24 @@ class OutputClaim(contextlib.AbstractContextManager["OutputClaim"]):
     Refuses a directory that holds files unless ``overwrite``; creates it otherwise and holds a
     lock file in it for the run, so a second run into the same place is refused while the first
     is alive (a lock left by a killed run is taken over). A directory it created is removed
-    again, with whatever was written, when the run fails or is interrupted.
+    again, with whatever was written, when the run fails or is interrupted, unless it then holds
+    the file ``keep_if`` names (relative to it; a training checkpoint that can be resumed).
     """
 
     LOCK = ".parity.lock"
 
-    def __init__(self, directory: Path, *, overwrite: bool, option: str = "--output-dir") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        overwrite: bool,
+        option: str = "--output-dir",
+        keep_if: str | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.overwrite = overwrite
         self.option = option
+        self.keep_if = keep_if
         self._lock: Path | None = None
         self._created = False
 
@@ -182,6 +191,8 @@ class OutputClaim(contextlib.AbstractContextManager["OutputClaim"]):
             with contextlib.suppress(FileNotFoundError):
                 self._lock.unlink()
         if self._created and exc_type is not None:  # partial results of a failed run
+            if self.keep_if is not None and (self.directory / self.keep_if).is_file():
+                return
             shutil.rmtree(self.directory, ignore_errors=True)
 
 

@@ -32,6 +32,15 @@ from backends.base import Batch, InferenceResult, StepCallback
 from backends.bundle import BUNDLE_NAME, read_bundle
 from backends.bundle.archive import atomic_write_bytes
 from backends.config import ModelConfig, TrainingConfig, validate_training_config
+from backends.config.io import config_to_dict
+from backends.core.checkpoint import (
+    CHECKPOINT_DIR,
+    STATE_JSON,
+    CheckpointError,
+    EveryNEpochs,
+    TrainingState,
+    load_checkpoint,
+)
 from backends.images import save_outputs
 from backends.metrics import align_to_truth, json_safe, reconstruction_metrics
 
@@ -42,12 +51,15 @@ __all__ = [
     "ConversionReport",
     "InferOutcome",
     "Monitor",
+    "ResumePlan",
     "TrainOutcome",
+    "bundle_weights",
     "convert_bundle",
     "convert_loaded",
     "evaluate",
     "infer",
     "probe_batch",
+    "resume_plan",
     "train",
     "training_config_from_params",
     "write_json",
@@ -176,6 +188,9 @@ def train(
     seed: int = 0,
     execution: Mapping[str, Any] | None = None,
     monitor: Monitor | None = None,
+    checkpoint_every: int = 1,
+    resume: TrainingState | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainOutcome:
     """Train a model of ``backend_name`` and write the training outputs into ``output_dir``.
 
@@ -187,18 +202,24 @@ def train(
     shuffling. ``execution`` names PyTorch execution settings (docs/config.md (e),
     :mod:`backends.config.execution`); they are checked before any data is read. ``monitor``
     receives the stages and the training steps (and replaces the backend's own progress bar).
+    ``checkpoint_every`` N writes the training state into ``<output_dir>/checkpoint/`` every N
+    epochs and after the last (0: never); ``resume`` continues the run a checkpoint holds
+    (:func:`resume_plan` gives its config, seed and settings); ``init_from`` starts from the
+    weights of a bundle (either backend's) with a fresh optimiser.
     """
     from backends import physics
-    from backends.config.execution import execution_values
+    from backends.config.execution import check_backend_settings, execution_values
     from backends.data import load_training_data
 
     given = execution_values(execution)
-    if given and backend_name != "pytorch":
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every={checkpoint_every} must be >= 0 (0 writes none)")
+    if resume is not None and init_from is not None:
         raise ValueError(
-            f"execution settings ({', '.join(sorted(given))}) are PyTorch runtime settings "
-            f"(docs/config.md (e)); the {backend_name} backend takes none: train with backend "
-            "'pytorch' or drop them"
+            "resume continues a run with its own weights; init_from starts a new run from a "
+            "bundle: give one of them"
         )
+    check_backend_settings(backend_name, given)
 
     config = config if config is not None else TrainingConfig(model=ModelConfig())
     changes: dict[str, Any] = {"backend": backend_name}
@@ -226,14 +247,29 @@ def train(
         _populate_legacy(config)
     watch.stage("build model")
     scale = physics.intensity_scale(config.nphotons, config.model.N)
-    model = backend.build(config.model, train_c.probe, scale, seed=seed)
+    initial = None if init_from is None else bundle_weights(init_from)
+    model = backend.build(config.model, train_c.probe, scale, weights=initial, seed=seed)
     extra: dict[str, Any] = {"execution": given} if given else {}
+    done = 0
+    if resume is not None:
+        _check_resumable(resume, backend_name, int(config.nepochs))
+        extra["resume"] = resume
+        done = resume.epoch
+    if checkpoint_every > 0:
+        run_info = {
+            "backend": backend_name,
+            "seed": seed,
+            "config": config_to_dict(config),
+            "execution": json_safe(given),
+        }
+        extra["checkpoint"] = EveryNEpochs(out, checkpoint_every, run_info)
     if monitor is not None:
         from backends.training import steps_per_epoch
 
         per_epoch = steps_per_epoch(len(train_c), config.batch_size)
-        watch.stage(f"train ({backend_name})", total=per_epoch * int(config.nepochs))
-        extra["on_step"] = watch.training(int(config.nepochs), per_epoch)
+        remaining = max(int(config.nepochs) - done, 0)
+        watch.stage(f"train ({backend_name})", total=per_epoch * remaining)
+        extra["on_step"] = watch.training(remaining, per_epoch)
         progress = False
     result = backend.train(model, train_c, config, seed=seed, progress=progress, **extra)
 
@@ -284,6 +320,62 @@ def train(
         final_loss=float(losses[-1]) if losses else None,
         epochs_run=len(losses),
     )
+
+
+@dataclass
+class ResumePlan:
+    """What continuing the run in ``output_dir`` needs: its checkpoint and the config, seed and
+    execution settings the run was started with."""
+
+    state: TrainingState
+    config: TrainingConfig
+    seed: int
+    execution: dict[str, Any]
+    backend: str
+
+
+def resume_plan(output_dir: str | Path) -> ResumePlan:
+    """Read the checkpoint of the run in ``output_dir`` (CheckpointError names any fault)."""
+    from backends.config.io import config_from_dict
+
+    state = load_checkpoint(output_dir)
+    where = f"{Path(output_dir) / CHECKPOINT_DIR / STATE_JSON}"
+    run = state.run
+    backend = run.get("backend")
+    seed = run.get("seed")
+    execution = run.get("execution") or {}
+    if not isinstance(backend, str) or not isinstance(seed, int) or not isinstance(execution, dict):
+        raise CheckpointError(f"{where}: the run's backend, seed or execution settings are missing")
+    try:
+        config = config_from_dict(
+            run.get("config") or {}, kind="training", source=where, validate=False
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: the run's config is not readable ({exc})") from None
+    assert isinstance(config, TrainingConfig)
+    config = dataclasses.replace(config, output_dir=Path(output_dir))
+    return ResumePlan(state, config, seed, dict(execution), backend)
+
+
+def _check_resumable(state: TrainingState, backend_name: str, epochs: int) -> None:
+    written_by = state.run.get("backend")
+    if written_by is not None and written_by != backend_name:
+        raise ValueError(
+            f"the checkpoint was written by the {written_by} backend; resume it with that backend"
+        )
+    if state.epoch > epochs:
+        raise ValueError(
+            f"the checkpoint holds {state.epoch} completed epochs but {epochs} were asked for; "
+            f"give --epochs {state.epoch} or more"
+        )
+
+
+def bundle_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """The weights of a bundle (either backend's) by canonical name, reference layout."""
+    source = read_bundle(path, expected_backend=None).backend
+    backend = _backend(source)
+    model, _ = backend.load_bundle(Path(path))
+    return dict(backend.export_weights(model))
 
 
 # ----------------------------------------------------------------------------- infer

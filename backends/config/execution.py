@@ -1,4 +1,7 @@
-"""Which execution settings (docs/config.md (e)) the PyTorch trainer honours, and how.
+"""Which execution settings (docs/config.md (e)) the trainers honour, and how.
+
+Both backends apply the wired settings; the TensorFlow loop refuses the few in
+:data:`TENSORFLOW_REJECTED` with the reason.
 
 Only the settings a user names take effect: every other knob keeps the reference behaviour of
 model.md 9 (Keras Adam at 1e-3, early stopping after 3 epochs without improvement, CSV log), so
@@ -29,7 +32,15 @@ from typing import Any
 from backends.config import fields as config_fields
 from backends.config.torch_native import ExecutionConfig
 
-__all__ = ["REJECTED", "WIRED", "TrainerSettings", "execution_values", "trainer_settings"]
+__all__ = [
+    "REJECTED",
+    "TENSORFLOW_REJECTED",
+    "WIRED",
+    "TrainerSettings",
+    "check_backend_settings",
+    "execution_values",
+    "trainer_settings",
+]
 
 WIRED: dict[str, str] = {
     "learning_rate": "learning_rate",
@@ -53,8 +64,8 @@ _NO_LOADER = (
     "to parallelise"
 )
 _NO_CHECKPOINTS = (
-    "Lightning checkpoints are pickles, which this project never writes or reads; the bundle "
-    "written at the end of training (wts.h5.zip) is the checkpoint"
+    "Lightning checkpoints are pickles, which this project never writes or reads; training "
+    "saves its own checkpoint every epoch (parity train --checkpoint-every N, --resume DIR)"
 )
 
 REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
@@ -80,9 +91,37 @@ REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
 """Field -> (values accepted, why others are refused). An empty tuple refuses any value."""
 
 
+TENSORFLOW_REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
+    "deterministic": (
+        (True,),
+        "TensorFlow's op determinism is process-wide and cannot be switched off once enabled",
+    ),
+    "logger_backend": (
+        (None,),
+        "the TensorFlow trainer writes no CSV log (history.json holds every epoch and step); "
+        "'none' is accepted",
+    ),
+}
+"""Settings both trainers know but the TensorFlow loop honours only at these values; every
+other wired setting (:data:`WIRED`) is applied by both backends."""
+
+
+def check_backend_settings(backend: str, given: Mapping[str, Any]) -> None:
+    """ValueError naming the first setting of ``given`` that ``backend``'s trainer refuses."""
+    if backend != "tensorflow":
+        return
+    for key, value in given.items():
+        accepted, reason = TENSORFLOW_REJECTED.get(key, (None, ""))
+        if accepted is not None and value not in accepted:
+            raise ValueError(
+                f"execution setting {key}={value!r} is not supported by the TensorFlow "
+                f"trainer: {reason}"
+            )
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
-    """What the PyTorch trainer reads; the defaults are the reference behaviour (model.md 9)."""
+    """What the trainers read; the defaults are the reference behaviour (model.md 9)."""
 
     learning_rate: float = 1e-3
     gradient_clip_val: float | None = None

@@ -29,6 +29,7 @@ from backends.base import (
     TrainResult,
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.checkpoint import CheckpointHook, TrainingState
 from backends.core.hooks import KernelPatch, kernels_replaced
 from backends.core.inputs import square_probe
 from backends.pytorch.openmp import limit_spinning, spin_limited
@@ -177,18 +178,9 @@ class PyTorchBackend:
         return handle
 
     def export_weights(self, model: TorchModelHandle) -> dict[str, np.ndarray]:
-        from backends.weights import from_torch
+        from backends.pytorch.train import export_weights
 
-        module = _module(model)
-        out: dict[str, np.ndarray] = {}
-        for name, conv in module.conv_layers().items():
-            # private copies: a transposed view could still alias the live parameter
-            kernel = conv.weight.detach().cpu().numpy().copy()
-            out[f"{name}.kernel"] = from_torch(f"{name}.kernel", kernel)
-            out[f"{name}.bias"] = from_torch(
-                f"{name}.bias", conv.bias.detach().cpu().numpy().copy()
-            )
-        return out
+        return export_weights(_module(model))
 
     def import_weights(self, model: TorchModelHandle, weights: Mapping[str, np.ndarray]) -> None:
         from backends.weights import check_weights, to_torch
@@ -279,9 +271,12 @@ class PyTorchBackend:
         on_step: StepCallback | None = None,
         progress: bool = False,
         execution: Mapping[str, Any] | None = None,
+        checkpoint: CheckpointHook | None = None,
+        resume: TrainingState | None = None,
     ) -> TrainResult:
         """Train in place; ``execution`` names execution settings (docs/config.md (e)) that
-        replace the trainer's reference behaviour (:mod:`backends.config.execution`)."""
+        replace the trainer's reference behaviour (:mod:`backends.config.execution`).
+        ``checkpoint`` / ``resume``: see :mod:`backends.core.checkpoint`."""
         from backends.config.execution import trainer_settings
         from backends.data import validation_split
         from backends.pytorch.train import LossWeights, fit, tensor_set
@@ -309,6 +304,8 @@ class PyTorchBackend:
             on_step=on_step,
             progress=progress,
             settings=settings,
+            checkpoint=checkpoint,
+            resume=resume,
         )
         return TrainResult(
             history=result.history,

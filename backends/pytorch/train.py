@@ -30,6 +30,12 @@ import torch
 from backends.base import Batch
 from backends.config.canonical import TrainingConfig
 from backends.config.execution import TrainerSettings
+from backends.core.checkpoint import (
+    CheckpointHook,
+    TrainingState,
+    restore_schedules,
+    schedule_counters,
+)
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.pytorch import ops
@@ -213,6 +219,75 @@ class KerasAdam(torch.optim.Optimizer):
         return float(self.param_groups[0]["lr"])
 
 
+# --------------------------------------------------------------------------- weights, state
+
+
+def _canonical_parameters(model: PtychoPINN) -> dict[str, Tensor]:
+    """Every trainable parameter by canonical weight name (``<layer>.kernel`` / ``.bias``)."""
+    out: dict[str, Tensor] = {}
+    for name, conv in model.conv_layers().items():
+        out[f"{name}.kernel"] = conv.weight
+        if conv.bias is not None:
+            out[f"{name}.bias"] = conv.bias
+    return out
+
+
+def export_weights(model: PtychoPINN) -> dict[str, np.ndarray]:
+    """All weights by canonical name in the reference layout (private copies)."""
+    from backends.weights import from_torch
+
+    return {
+        name: from_torch(name, p.detach().cpu().numpy().copy())
+        for name, p in _canonical_parameters(model).items()
+    }
+
+
+def _optimizer_state(
+    model: PtychoPINN, opt: KerasAdam
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The Adam moments ``m``, ``v`` by canonical name, reference layout (zeros before the
+    first step, as Keras holds them)."""
+    from backends.weights import from_torch
+
+    m: dict[str, np.ndarray] = {}
+    v: dict[str, np.ndarray] = {}
+    for name, p in _canonical_parameters(model).items():
+        slots = opt.state.get(p) or {}
+        for out, key in ((m, "m"), (v, "v")):
+            t = slots.get(key)
+            value = np.zeros(tuple(p.shape), np.float32) if t is None else t.detach().numpy()
+            out[name] = from_torch(name, value.copy())
+    return m, v
+
+
+def _restore_optimizer(
+    model: PtychoPINN,
+    opt: KerasAdam,
+    iterations: int,
+    m: Mapping[str, np.ndarray],
+    v: Mapping[str, np.ndarray],
+) -> None:
+    """Set the step count and the Adam moments (names and layout as :func:`_optimizer_state`)."""
+    from backends.weights import to_torch
+
+    params = _canonical_parameters(model)
+    if set(m) != set(params):
+        raise ValueError(
+            f"the checkpoint's optimiser moments name {sorted(set(m) ^ set(params))} "
+            "differently from this model; resume with the configuration it was written with"
+        )
+    for name, p in params.items():
+        for key, source in (("m", m), ("v", v)):
+            value = torch.from_numpy(np.array(to_torch(name, np.asarray(source[name])), np.float32))
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"optimiser moment {name!r} has shape {tuple(value.shape)} in the "
+                    f"checkpoint, {tuple(p.shape)} in the model"
+                )
+            opt.state[p][key] = value
+    opt.iterations = int(iterations)
+
+
 # --------------------------------------------------------------------------- gradients, steps
 
 
@@ -316,13 +391,13 @@ class EpochBatches:
     consecutive slices of ``batch_size`` with the last partial batch kept. Iterating starts the
     next epoch (Lightning iterates once per epoch)."""
 
-    def __init__(self, data: TensorSet, batch_size: int, seed: int) -> None:
+    def __init__(self, data: TensorSet, batch_size: int, seed: int, first_epoch: int = 0) -> None:
         from backends.training import batch_slices
 
         self.data = data
         self.batch_size = batch_size
         self.seed = seed
-        self.epoch = 0
+        self.epoch = first_epoch
         self.slices = batch_slices(len(data), batch_size)
 
     def __len__(self) -> int:
@@ -392,6 +467,9 @@ def _lightning_module_class() -> type:
             on_step: Callable[[int, Mapping[str, float]], None] | None,
             has_val: bool,
             early_stop_patience: int,
+            checkpoint: CheckpointHook | None = None,
+            resume: TrainingState | None = None,
+            n_epochs: int = 0,
         ) -> None:
             super().__init__()
             from backends.training import KerasEarlyStopping, KerasPlateau
@@ -413,9 +491,42 @@ def _lightning_module_class() -> type:
             self._val_sum = 0.0
             self._val_count = 0
             self._global = 0
+            self.checkpoint = checkpoint
+            self.resume = resume
+            self.n_epochs = n_epochs
+            self.first_epoch = 0
+            if resume is not None:
+                self.lr = resume.learning_rate
+                restore_schedules(self.plateau, self.early, resume)
+                self.history = {k: list(v) for k, v in resume.history.items()}
+                self.step_loss = list(resume.step_loss)
+                self._global = len(self.step_loss)
+                self.first_epoch = resume.epoch
 
         def configure_optimizers(self) -> KerasAdam:
-            return KerasAdam(self.model.parameters(), lr=self.lr)
+            opt = KerasAdam(self.model.parameters(), lr=self.lr)
+            if self.resume is not None:
+                _restore_optimizer(
+                    self.model, opt, self.resume.iterations, self.resume.m, self.resume.v
+                )
+            return opt
+
+        def _state(self, optimizer: KerasAdam, epochs_done: int) -> TrainingState:
+            m, v = _optimizer_state(self.model, optimizer)
+            plateau_counters, early_counters = schedule_counters(self.plateau, self.early)
+            return TrainingState(
+                epoch=epochs_done,
+                iterations=optimizer.iterations,
+                learning_rate=self.lr,
+                plateau=plateau_counters,
+                early_stopping=early_counters,
+                history={k: list(v) for k, v in self.history.items()},
+                step_loss=list(self.step_loss),
+                stopped_epoch=self.stopped_epoch,
+                weights=export_weights(self.model),
+                m=m,
+                v=v,
+            )
 
         def training_step(self, batch: TorchBatch, batch_idx: int) -> Tensor:
             total, terms = compute_losses(self.model, batch, self.loss_weights)
@@ -455,11 +566,15 @@ def _lightning_module_class() -> type:
                 if new_lr != self.lr:
                     self.lr = new_lr
                     optimizer.set_lr(new_lr)
+            epoch = self.first_epoch + self.current_epoch
             if self.logger is not None:
-                self.logger.log_metrics(metrics, step=self.current_epoch)
+                self.logger.log_metrics(metrics, step=epoch)
             if self.early.update(loss):
-                self.stopped_epoch = self.current_epoch
+                self.stopped_epoch = epoch
                 self.trainer.should_stop = True
+            final = self.stopped_epoch is not None or epoch + 1 == self.n_epochs
+            if self.checkpoint is not None and self.checkpoint.due(epoch + 1, final):
+                self.checkpoint.save(self._state(optimizer, epoch + 1))
             self._sums = dict.fromkeys(LOSS_TERMS, 0.0)
             self._count = 0
             self._val_sum, self._val_count = 0.0, 0
@@ -483,10 +598,14 @@ def fit(
     output_dir: Path | None = None,
     logger: bool = True,
     settings: TrainerSettings | None = None,
+    checkpoint: CheckpointHook | None = None,
+    resume: TrainingState | None = None,
 ) -> FitResult:
     """Train ``model`` in place with Lightning (model.md section 9). ``settings``: the
     execution settings a user named (:mod:`backends.config.execution`); None keeps the
-    reference behaviour."""
+    reference behaviour. ``checkpoint`` is asked after every epoch whether to save the training
+    state (this project's format, :mod:`backends.core.checkpoint`; Lightning writes none);
+    ``resume`` continues from a saved state at its next epoch."""
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
@@ -499,14 +618,38 @@ def fit(
     weights = LossWeights.from_config(config)
     has_val = val_part is not None and len(val_part) > 0
     module = _lightning_module_class()(
-        model, weights, settings.learning_rate, on_step, has_val, settings.early_stop_patience
+        model,
+        weights,
+        settings.learning_rate,
+        on_step,
+        has_val,
+        settings.early_stop_patience,
+        checkpoint,
+        resume,
+        n_epochs,
     )
+    first = 0
+    if resume is not None:
+        from backends.weights import check_weights, to_torch
+
+        check_weights(resume.weights, model.config)
+        with torch.no_grad():
+            for name, p in _canonical_parameters(model).items():
+                p.copy_(torch.from_numpy(np.array(to_torch(name, resume.weights[name]))))
+        first = n_epochs if resume.finished else min(resume.epoch, n_epochs)
+        if first >= n_epochs:
+            return FitResult(
+                {k: list(v) for k, v in resume.history.items()},
+                list(resume.step_loss),
+                resume.stopped_epoch,
+                0.0,
+            )
     out = Path(config.output_dir if output_dir is None else output_dir)
     wants_bar = progress if settings.progress_bar is None else settings.progress_bar
     show_bar = bool(wants_bar) and sys.stderr.isatty()
     use_logger = logger and settings.logger == "csv"
     csv = CSVLogger(save_dir=str(out), name="lightning_logs") if use_logger else False
-    train_batches = EpochBatches(train_part, config.batch_size, seed)
+    train_batches = EpochBatches(train_part, config.batch_size, seed, first)
     val_batches = OrderedBatches(val_part, config.batch_size) if has_val else None  # type: ignore[arg-type]
     determinism = deterministic() if settings.deterministic else contextlib.nullcontext()
     with determinism, _quiet_lightning(), warnings.catch_warnings():
@@ -516,7 +659,7 @@ def fit(
         trainer = pl.Trainer(
             accelerator="cpu",
             devices=1,
-            max_epochs=n_epochs,
+            max_epochs=n_epochs - first,
             logger=csv,
             enable_checkpointing=False,
             enable_progress_bar=show_bar,
@@ -535,7 +678,7 @@ def fit(
     history = {k: list(v) for k, v in module.history.items()}
     if train_batches.epoch != len(history["loss"]):
         raise RuntimeError(
-            f"the training batches were iterated {train_batches.epoch} times in "
+            f"the training batches were iterated up to epoch {train_batches.epoch} in "
             f"{len(history['loss'])} epochs; each epoch must draw exactly one permutation"
         )
     return FitResult(history, list(module.step_loss), module.stopped_epoch, seconds)

@@ -22,6 +22,7 @@ from backends.base import (
     TrainResult,
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.core.checkpoint import CheckpointHook, TrainingState
 from backends.core.hooks import KernelPatch, kernels_replaced
 from backends.core.inputs import square_probe
 
@@ -190,17 +191,25 @@ class TensorFlowBackend:
         on_step: StepCallback | None = None,
         progress: bool = False,
         execution: Mapping[str, Any] | None = None,
+        checkpoint: CheckpointHook | None = None,
+        resume: TrainingState | None = None,
     ) -> TrainResult:
-        """Train in place (Keras semantics of model.md 9). Execution settings are PyTorch
-        runtime settings (docs/config.md (e)); naming any raises ValueError."""
+        """Train in place (Keras semantics of model.md 9). ``execution`` names execution
+        settings (docs/config.md (e)): learning rate, gradient clipping, early-stopping patience
+        and the progress bar are applied; the few this loop cannot honour raise ValueError
+        (:data:`backends.config.execution.TENSORFLOW_REJECTED`). ``checkpoint`` / ``resume``:
+        see :mod:`backends.core.checkpoint`."""
+        from backends.config.execution import (
+            check_backend_settings,
+            execution_values,
+            trainer_settings,
+        )
         from backends.tensorflow.train import fit
 
-        if execution:
-            raise ValueError(
-                f"execution settings ({', '.join(sorted(execution))}) are PyTorch runtime "
-                "settings (docs/config.md (e)); the TensorFlow backend takes none: remove them "
-                "or train with --backend pytorch"
-            )
+        check_backend_settings(NAME, execution_values(execution))
+        settings = trainer_settings(execution)
+        if settings.progress_bar is not None:
+            progress = settings.progress_bar
         return fit(
             _models(model),
             train_data,
@@ -210,6 +219,12 @@ class TensorFlowBackend:
             epochs=epochs,
             on_step=on_step,
             progress=progress,
+            learning_rate=settings.learning_rate,
+            gradient_clip_val=settings.gradient_clip_val,
+            early_stop_patience=settings.early_stop_patience,
+            accum_steps=settings.accum_steps,
+            checkpoint=checkpoint,
+            resume=resume,
         )
 
     # ------------------------------------------------------------------ inference

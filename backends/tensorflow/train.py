@@ -19,6 +19,12 @@ import tensorflow as tf
 
 from backends.base import Batch, LossResult, StepsResult, TrainResult
 from backends.config.canonical import TrainingConfig
+from backends.core.checkpoint import (
+    CheckpointHook,
+    TrainingState,
+    restore_schedules,
+    schedule_counters,
+)
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.tensorflow import ops
@@ -93,6 +99,7 @@ class Trainer:
         learning_rate: float = 1e-3,
         tv_weight: float = 0.0,
         compiled: bool = True,
+        gradient_clip_val: float | None = None,
     ) -> None:
         if config.probe_trainable:
             raise ValueError(
@@ -107,14 +114,20 @@ class Trainer:
         self.losses = LossComputer(models, self.weights)
         self.names = list(models.variables)
         self.variables = [models.variables[n] for n in self.names]
+        self.gradient_clip_val = gradient_clip_val
         self.optimizer = keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False
         )
         self.optimizer.build(self.variables)
+        self._accumulated: list[tf.Tensor] | None = None
         if not compiled:
             self._train, self._eval = self._train_step, self._eval_step
+            self._grads = self._grads_step
             return
         sig = _signature(models, self.use_rs)
+        self._grads = tf.function(
+            lambda *feeds: self._grads_step(*feeds), input_signature=[*sig, tf.TensorSpec([])]
+        )
         if self.use_rs:
             self._train = tf.function(
                 lambda x, p, y: self._train_step(x, p, y), input_signature=sig
@@ -129,8 +142,20 @@ class Trainer:
         with tf.GradientTape() as tape:
             terms = self.losses(x, positions, Y_I, self.use_rs)
         grads = tape.gradient(terms["total"], self.variables)
+        if self.gradient_clip_val is not None:
+            grads = clip_gradient_norm(grads, self.gradient_clip_val)
         self.optimizer.apply(grads, self.variables)
         return terms
+
+    def _grads_step(self, *feeds):
+        # (x, positions[, Y_I], k): the gradients of total / k, as Lightning divides the loss
+        # by accumulate_grad_batches before the backward pass
+        *inputs, divisor = feeds
+        y_true = inputs[2] if len(inputs) > 2 else None
+        with tf.GradientTape() as tape:
+            terms = self.losses(inputs[0], inputs[1], y_true, self.use_rs)
+            scaled = terms["total"] / divisor
+        return terms, tape.gradient(scaled, self.variables)
 
     def _eval_step(self, x, positions, Y_I=None):
         return self.losses(x, positions, Y_I, self.use_rs)
@@ -156,15 +181,75 @@ class Trainer:
     def set_learning_rate(self, lr: float) -> None:
         self.optimizer.learning_rate.assign(lr)
 
+    def _moment_slots(self) -> tuple[list[Any], list[Any]]:
+        # Keras 3 Adam keeps one momentum and one velocity per variable, in build order
+        return list(self.optimizer._momentums), list(self.optimizer._velocities)
+
+    def optimizer_state(self) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Step count and the Adam moments by canonical weight name (reference layout)."""
+        ms, vs = self._moment_slots()
+        m = {n: np.array(s.numpy()) for n, s in zip(self.names, ms)}
+        v = {n: np.array(s.numpy()) for n, s in zip(self.names, vs)}
+        return int(self.optimizer.iterations.numpy()), m, v
+
+    def restore_optimizer(
+        self, iterations: int, m: Mapping[str, np.ndarray], v: Mapping[str, np.ndarray]
+    ) -> None:
+        """Set the step count and the Adam moments (names as :meth:`optimizer_state`)."""
+        if set(m) != set(self.names):
+            raise ValueError(
+                f"the checkpoint's optimiser moments name {sorted(set(m) ^ set(self.names))} "
+                "differently from this model; resume with the configuration it was written with"
+            )
+        ms, vs = self._moment_slots()
+        for name, ms_slot, vs_slot in zip(self.names, ms, vs):
+            for slot, source in ((ms_slot, m), (vs_slot, v)):
+                if tuple(source[name].shape) != tuple(slot.shape):
+                    raise ValueError(
+                        f"optimiser moment {name!r} has shape {source[name].shape} in the "
+                        f"checkpoint, {tuple(slot.shape)} in the model"
+                    )
+                slot.assign(source[name])
+        self.optimizer.iterations.assign(iterations)
+
     def step(self, batch: Batch) -> dict[str, float]:
         """One Adam step on ``batch``; returns the loss terms before the update."""
         terms = self._train(*self._feeds(batch))
         return {k: float(v) for k, v in terms.items()}
 
+    def accumulate(self, batch: Batch, accum_steps: int) -> dict[str, float]:
+        """Add the gradients of ``total / accum_steps`` on ``batch`` to the pending sum (no
+        update); returns the loss terms. :meth:`apply_accumulated` takes the step."""
+        divisor = tf.constant(float(accum_steps), tf.float32)
+        terms, grads = self._grads(*self._feeds(batch), divisor)
+        if self._accumulated is None:
+            self._accumulated = list(grads)
+        else:
+            self._accumulated = [a + g for a, g in zip(self._accumulated, grads)]
+        return {k: float(v) for k, v in terms.items()}
+
+    def apply_accumulated(self) -> None:
+        """One Adam step on the pending gradient sum (clipped like :meth:`step`), then clear it."""
+        if self._accumulated is None:
+            return
+        grads = self._accumulated
+        if self.gradient_clip_val is not None:
+            grads = clip_gradient_norm(grads, self.gradient_clip_val)
+        self.optimizer.apply(grads, self.variables)
+        self._accumulated = None
+
     def evaluate(self, batch: Batch) -> dict[str, float]:
         """Loss terms of ``batch`` without updating anything."""
         terms = self._eval(*self._feeds(batch))
         return {k: float(v) for k, v in terms.items()}
+
+
+def clip_gradient_norm(grads: Sequence[tf.Tensor], max_norm: float) -> list[tf.Tensor]:
+    """Lightning's ``gradient_clip_val`` (``torch.nn.utils.clip_grad_norm_``): every gradient
+    times ``min(max_norm / (‖(‖g_1‖, ..., ‖g_k‖)‖ + 1e-6), 1)``, the norm over all gradients."""
+    total = tf.norm(tf.stack([tf.norm(g) for g in grads]))
+    coef = tf.minimum(tf.constant(max_norm, tf.float32) / (total + 1e-6), 1.0)
+    return [g * coef for g in grads]
 
 
 def loss_and_grads(
@@ -266,8 +351,22 @@ def fit(
     on_step: Callable[[int, Mapping[str, float]], None] | None = None,
     progress: bool = False,
     tv_weight: float = 0.0,
+    checkpoint: CheckpointHook | None = None,
+    resume: TrainingState | None = None,
+    learning_rate: float = 1e-3,
+    gradient_clip_val: float | None = None,
+    early_stop_patience: int = 3,
+    accum_steps: int = 1,
 ) -> TrainResult:
-    """Full training (model.md section 9) on a ``backends.data.PtychoData`` container."""
+    """Full training (model.md section 9) on a ``backends.data.PtychoData`` container.
+
+    ``checkpoint`` is asked after every epoch whether to save the training state; ``resume``
+    continues from a saved state (weights, Adam moments and step count, learning rate, plateau
+    and early-stopping counters, history) at its next epoch. ``learning_rate``,
+    ``gradient_clip_val``, ``early_stop_patience`` and ``accum_steps`` are the execution
+    settings of docs/config.md (e), applied as the PyTorch trainer (Lightning) applies them:
+    with ``accum_steps`` k, the gradients of ``total / k`` are summed over k batches (and over
+    the last, shorter group of an epoch) before each optimiser step."""
     from backends.data import validation_split
     from backends.training import (
         KerasEarlyStopping,
@@ -286,27 +385,63 @@ def fit(
         raise ValueError("the training data has no groups left after the validation split")
     n_val = 0 if val_part is None else len(val_part)
     bs = int(config.batch_size)
-    lr = 1e-3
-    trainer = Trainer(models, config, intensity_scale, lr, tv_weight)
+    lr = float(learning_rate)
+    trainer = Trainer(
+        models, config, intensity_scale, lr, tv_weight, gradient_clip_val=gradient_clip_val
+    )
     plateau = KerasPlateau(factor=0.5, patience=2, min_lr=1e-4, min_delta=1e-4)
-    stopper = KerasEarlyStopping(patience=3, min_delta=0.0)
+    stopper = KerasEarlyStopping(patience=early_stop_patience, min_delta=0.0)
     history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
     for term in LOSS_TERMS[1:]:
         history[term] = []
     step_loss: list[float] = []
     stopped: int | None = None
+    first = 0
+    if resume is not None:
+        models.import_weights(resume.weights)
+        trainer.restore_optimizer(resume.iterations, resume.m, resume.v)
+        lr = resume.learning_rate
+        trainer.set_learning_rate(lr)
+        restore_schedules(plateau, stopper, resume)
+        history = {k: list(v) for k, v in resume.history.items()}
+        step_loss = list(resume.step_loss)
+        stopped = resume.stopped_epoch
+        first = n_epochs if stopped is not None else resume.epoch
     slices = batch_slices(n_train, bs)
     bar = _Progress(progress, n_epochs, len(slices))
     start = time.perf_counter()
+
+    def state(epochs_done: int) -> TrainingState:
+        iterations, m, v = trainer.optimizer_state()
+        plateau_counters, early_counters = schedule_counters(plateau, stopper)
+        return TrainingState(
+            epoch=epochs_done,
+            iterations=iterations,
+            learning_rate=lr,
+            plateau=plateau_counters,
+            early_stopping=early_counters,
+            history={k: list(v) for k, v in history.items()},
+            step_loss=list(step_loss),
+            stopped_epoch=stopped,
+            weights=models.export_weights(),
+            m=m,
+            v=v,
+        )
+
     try:
-        for epoch in range(n_epochs):
+        for epoch in range(first, n_epochs):
             bar.epoch(epoch)
             perm = epoch_permutation(n_train, epoch, seed)
             batch_terms: list[dict[str, float]] = []
             sizes: list[int] = []
-            for sl in slices:
+            for i, sl in enumerate(slices):
                 idx = perm[sl]
-                terms = trainer.step(train_part.batch(idx))
+                if accum_steps == 1:
+                    terms = trainer.step(train_part.batch(idx))
+                else:
+                    terms = trainer.accumulate(train_part.batch(idx), accum_steps)
+                    if (i + 1) % accum_steps == 0 or i + 1 == len(slices):
+                        trainer.apply_accumulated()
                 batch_terms.append(terms)
                 sizes.append(len(idx))
                 step_loss.append(terms["total"])
@@ -333,6 +468,10 @@ def fit(
                     trainer.set_learning_rate(lr)
             if stopper.update(epoch_loss):
                 stopped = epoch
+            final = stopped is not None or epoch + 1 == n_epochs
+            if checkpoint is not None and checkpoint.due(epoch + 1, final):
+                checkpoint.save(state(epoch + 1))
+            if stopped is not None:
                 break
     finally:
         bar.close()

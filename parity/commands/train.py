@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     parser.add_argument("--config", type=Path, help="training config file (.toml, .yaml, .json)")
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of weight init and shuffling (default 0)"
+        "--seed", type=int, default=None, help="seed of weight init and shuffling (default 0)"
     )
     parser.add_argument(
         "--set",
@@ -121,17 +121,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="PyTorch execution setting (repeatable): learning_rate, gradient_clip_val, "
+        help="execution setting (repeatable): learning_rate, gradient_clip_val, "
         "accum_steps, deterministic, early_stop_patience, enable_progress_bar, logger_backend, "
-        "inference_batch_size, accelerator=cpu",
+        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false and "
+        "logger_backend=csv)",
     )
     parser.add_argument(
         "--execution-config",
         type=Path,
         metavar="FILE",
-        help="PyTorch execution settings from a .toml/.yaml/.json file (--exec wins)",
+        help="execution settings from a .toml/.yaml/.json file (--exec wins)",
+    )
+    group = parser.add_argument_group("checkpoints (docs/training.md)")
+    group.add_argument(
+        "--checkpoint-every",
+        type=_non_negative,
+        default=1,
+        metavar="N",
+        help="save the training state into OUTPUT_DIR/checkpoint/ every N epochs and after the "
+        "last (default 1; 0 saves none)",
+    )
+    start = group.add_mutually_exclusive_group()
+    start.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the interrupted run in DIR from its checkpoint (its config, seed and "
+        "settings; only --epochs may change)",
+    )
+    start.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="BUNDLE",
+        help="start from the weights of a bundle (either backend's) with a fresh optimiser",
     )
     add_config_options(parser, _training_config_class())
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0 (0 saves no checkpoints)")
+    return value
 
 
 def _training_config_class() -> type:
@@ -199,18 +233,72 @@ def execution_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(str(exc)) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train and report where the outputs went."""
+def _resumed_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """``--resume DIR``: the checkpoint's run, continued to ``--epochs`` (default its own)."""
     from backends import workflows
+    from backends.config.io import apply_overrides
 
+    overrides = config_overrides(args)
+    changed = sorted(k for k in overrides if k not in ("nepochs", "output_dir"))
+    refused = [
+        name
+        for name, given in (
+            ("--config", args.config is not None),
+            ("--seed", args.seed is not None),
+            ("--exec/--execution-config", bool(args.execution or args.execution_config)),
+            *((f"config field {k}", True) for k in changed),
+        )
+        if given
+    ]
+    if refused:
+        raise InputError(
+            f"--resume continues a run with the config, seed and settings it was started with; "
+            f"drop {', '.join(refused)} (only --epochs may change)"
+        )
+    out = overrides.get("output_dir")
+    if out is not None and Path(out).resolve() != args.resume.resolve():
+        raise InputError(f"--resume {args.resume} writes into that directory; drop --output-dir")
+    plan = workflows.resume_plan(args.resume)
+    config: Any = plan.config
+    if "nepochs" in overrides:
+        config = apply_overrides(config, {"nepochs": overrides["nepochs"]}, from_text=True)
+    return config, {"seed": plan.seed, "execution": plan.execution, "resume": plan.state}
+
+
+def _new_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The config and the workflow's arguments of a run started from scratch (or a bundle)."""
     config = build_config(args)
     check_config(config)
     check_backend_available(config.backend)
     execution = execution_settings(args)
     if config.train_data_file is None:
         raise InputError("no training data: give --train-data DATA (a path or builtin:NAME)")
+    seed = 0 if args.seed is None else args.seed
+    return config, {"seed": seed, "execution": execution, "init_from": args.init_from}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or resume) and report where the outputs went."""
+    from backends import workflows
+    from backends.core.checkpoint import CHECKPOINT_DIR, STATE_JSON
+
+    resuming = args.resume is not None
+    config, extra = _resumed_run(args) if resuming else _new_run(args)
+    check_backend_available(config.backend)
+    out = Path(config.output_dir)
+    checkpoint = f"{CHECKPOINT_DIR}/{STATE_JSON}"
+    if not resuming and not args.overwrite and (out / checkpoint).is_file():
+        raise InputError(
+            f"--output-dir {out} holds the checkpoint of an earlier run; continue it with "
+            f"--resume {out}, or pass --overwrite to start again"
+        )
     with (
-        OutputClaim(Path(config.output_dir), overwrite=args.overwrite),
+        OutputClaim(
+            out,
+            overwrite=args.overwrite or resuming,
+            option="--resume" if resuming else "--output-dir",
+            keep_if=checkpoint,
+        ),
         reporter(args.no_progress, "train") as progress,
     ):
         outcome = workflows.train(
@@ -220,11 +308,16 @@ def run(args: argparse.Namespace) -> int:
             config,
             None,
             progress=False,
-            seed=args.seed,
-            execution=execution,
             monitor=progress,
+            checkpoint_every=args.checkpoint_every,
+            **extra,
         )
-    print(f"backend      {config.backend}")
+    _print_outcome(config.backend, outcome)
+    return 0
+
+
+def _print_outcome(backend: str, outcome: Any) -> None:
+    print(f"backend      {backend}")
     print(f"epochs run   {outcome.epochs_run}")
     if outcome.final_loss is not None:
         print(f"final loss   {outcome.final_loss:.6g}")
@@ -238,4 +331,3 @@ def run(args: argparse.Namespace) -> int:
             f"metrics      amplitude PSNR {amp['psnr']:.2f} dB, SSIM {amp['ssim']:.4f}; "
             f"phase MAE {ph['mae']:.4f} rad ({outcome.metrics_path})"
         )
-    return 0

@@ -114,6 +114,8 @@ class FakeBackend:
         on_step: Any = None,
         progress: bool = False,
         execution: Any = None,
+        checkpoint: Any = None,
+        resume: Any = None,
     ) -> TrainResult:
         n = int(config.nepochs if epochs is None else epochs)
         self.trained_with = {

@@ -25,10 +25,14 @@ FRAMEWORK_ONLY = {
         # gather is one private function)
         | {"axis_sampling", "sum_channels", "divide_parts"},
         "model": {"Tensor", "standard_layout"},
-        "train": {"Tensor", "to_nchw"},
+        # TensorFlow's models export their own weights (TFModels.export_weights)
+        "train": {"Tensor", "to_nchw", "export_weights"},
         "layers": {"Tensor", "channels_last"},
     },
     "tensorflow": {
+        # Lightning clips PyTorch's gradients (Trainer(gradient_clip_val=...)); only TensorFlow
+        # traces its train step, and runs short step lists eagerly
+        "train": {"clip_gradient_norm", "EAGER_STEPS"},
         # the NumPy ops namespace class (PyTorch: ReferenceLayoutOps)
         "ops": {"TensorFlowOps"},
         # Keras layers are registered classes, one per stage; PyTorch builds stages as modules

@@ -123,7 +123,10 @@ def test_config_file_then_command_line(stand_ins: dict[str, FakeBackend], tmp_pa
         (["--backend", "pytorch", "--exec", "lerning_rate=1"], "did you mean 'learning_rate'"),
         (["--backend", "pytorch", "--exec", "learning_rate"], "expected KEY=VALUE"),
         (["--backend", "pytorch", "--exec", "accum_steps=two"], "'accum_steps' must be an integer"),
-        (["--backend", "tensorflow", "--exec", "learning_rate=1e-4"], "PyTorch runtime settings"),
+        (
+            ["--backend", "tensorflow", "--exec", "deterministic=false"],
+            "not supported by the TensorFlow trainer",
+        ),
         (
             ["--backend", "pytorch", "--execution-config", "no.toml"],
             "execution config file not found",

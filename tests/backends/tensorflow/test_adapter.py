@@ -143,9 +143,96 @@ def test_bundle_round_trip_through_the_backend(be, handle, tmp_path):
         )
 
 
-def test_execution_settings_are_refused(be, handle):
-    """Execution settings are PyTorch runtime settings (docs/config.md (e))."""
-    with pytest.raises(ValueError, match=r"\(learning_rate\) are PyTorch runtime settings"):
-        be.train(
-            handle, None, TrainingConfig(model=ModelConfig()), execution={"learning_rate": 1e-4}
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ({"deterministic": False}, "deterministic=False is not supported"),
+        ({"logger_backend": "csv"}, "logger_backend='csv' is not supported"),
+    ],
+)
+def test_execution_settings_it_cannot_honour_are_refused(be, handle, setting, says):
+    """The settings the TensorFlow loop does not implement are refused with the reason."""
+    with pytest.raises(ValueError, match=says):
+        be.train(handle, None, TrainingConfig(model=ModelConfig()), execution=setting)
+
+
+def test_execution_settings_reach_the_loop(be, handle, monkeypatch):
+    """learning_rate, gradient_clip_val, early_stop_patience, accum_steps and the progress bar
+    are applied."""
+    import backends.tensorflow.train as tf_train
+
+    seen: dict = {}
+    monkeypatch.setattr(tf_train, "fit", lambda *a, **kw: seen.update(kw))
+    settings = {
+        "learning_rate": 5e-4,
+        "gradient_clip_val": 0.5,
+        "early_stop_patience": 7,
+        "enable_progress_bar": True,
+        "logger_backend": "none",
+        "accelerator": "cpu",
+        "accum_steps": 3,
+    }
+    be.train(handle, None, TrainingConfig(model=ModelConfig()), execution=settings)
+    assert seen["learning_rate"] == 5e-4 and seen["gradient_clip_val"] == 0.5
+    assert seen["accum_steps"] == 3
+    assert seen["early_stop_patience"] == 7 and seen["progress"] is True
+
+
+def test_gradient_clipping_step_matches_the_oracle(be):
+    """One clipped step equals ``clip_grad_norm_`` then the Keras Adam update in float64."""
+    from backends.tensorflow.train import Trainer
+    from backends.training import keras_adam_update
+
+    cfg = TrainingConfig(model=CFG)
+    model = be.build(CFG, oracle.default_probe(64), SCALE, seed=4)
+    b = batch(5, 2)
+    before = be.export_weights(model)
+    grads = be.loss_and_grads(model, b, cfg).grads
+    total = np.sqrt(sum(float(np.sum(np.float64(g) ** 2)) for g in grads.values()))
+    max_norm = total / 4  # the clip is active: every gradient is scaled by about 1/4
+    coef = min(max_norm / (total + 1e-6), 1.0)
+    trainer = Trainer(
+        model.models,
+        cfg,
+        SCALE,
+        learning_rate=1e-3,
+        compiled=False,
+        gradient_clip_val=max_norm,
+    )
+    trainer.step(b)
+    after = be.export_weights(model)
+    for name, g in grads.items():
+        expected, _, _ = keras_adam_update(
+            np.float64(before[name]), np.float64(g) * coef, 0.0, 0.0, 1, 1e-3
         )
+        np.testing.assert_allclose(after[name], expected, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_accumulated_step_matches_the_oracle(be):
+    """accum_steps=2: one Adam step on the sum of the gradients of total/2 over two batches."""
+    from backends.tensorflow.train import Trainer
+    from backends.training import keras_adam_update
+
+    cfg = TrainingConfig(model=CFG)
+    model = be.build(CFG, oracle.default_probe(64), SCALE, seed=6)
+    batches = [batch(7, 2), batch(8, 1)]
+    before = be.export_weights(model)
+    per_batch = [be.loss_and_grads(model, b, cfg).grads for b in batches]
+    trainer = Trainer(model.models, cfg, SCALE, learning_rate=1e-3, compiled=False)
+    terms = [trainer.accumulate(b, 2) for b in batches]
+    assert be.export_weights(model)["enc1.conv1.kernel"].tobytes() == (
+        before["enc1.conv1.kernel"].tobytes()
+    )
+    trainer.apply_accumulated()
+    assert int(trainer.optimizer.iterations.numpy()) == 1
+    assert terms[0]["total"] == pytest.approx(
+        be.loss_and_grads(
+            be.build(CFG, oracle.default_probe(64), SCALE, weights=before), batches[0], cfg
+        ).losses["total"],
+        rel=1e-6,
+    )
+    after = be.export_weights(model)
+    for name in before:
+        g = sum(np.float64(grads[name]) / 2 for grads in per_batch)
+        expected, _, _ = keras_adam_update(np.float64(before[name]), g, 0.0, 0.0, 1, 1e-3)
+        np.testing.assert_allclose(after[name], expected, rtol=1e-4, atol=1e-6, err_msg=name)
