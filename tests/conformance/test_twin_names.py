@@ -57,9 +57,7 @@ FRAMEWORK_ONLY = {
             "make_log_scale",
             "register",
         },
-        # graph tracing costs seconds per model and shape: short step lists and predictions of
-        # a few batches run eagerly (PyTorch is always eager)
-        "train": {"EAGER_STEPS"},
+        # tracing the model costs seconds: predictions of a few batches run eagerly
         "infer": {"EAGER_BATCHES"},
     },
 }

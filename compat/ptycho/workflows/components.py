@@ -85,6 +85,7 @@ def _train_and_reconstruct(
         config=dataclasses.replace(canonical, train_data_file=None, test_data_file=None),
         output_dir=work / "model",
         progress=False,
+        checkpoint_every=0,  # a scratch directory: nothing resumes from it
     )
     model_manager.record_trained_bundle(outcome.bundle)
     amplitude = phase = None

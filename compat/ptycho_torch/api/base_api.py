@@ -342,7 +342,12 @@ class Trainer:
                 train_file, test_file, run_dir / "model"
             )
             outcome = workflows.train(
-                BACKEND, None, config=config, progress=False, execution=execution
+                BACKEND,
+                None,
+                config=config,
+                progress=False,
+                execution=execution,
+                checkpoint_every=0,  # the facade keeps its own checkpoint (below)
             )
         target = run_dir / CHECKPOINT_DIR / CHECKPOINT_NAME
         self.checkpoint = atomic_write_bytes(target, Path(outcome.bundle).read_bytes())
