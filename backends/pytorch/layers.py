@@ -46,14 +46,17 @@ def phase_activation(x: Tensor) -> Tensor:
     return math.pi * torch.tanh(x)
 
 
-def channels_last(x: Tensor) -> Tensor:
-    """``x`` in channels-last memory order (a no-op when it already is).
+def conv_layout(x: Tensor) -> Tensor:
+    """``x`` in row-major (NCHW) memory order, the order every convolution runs in (a no-op
+    when it already is); every block converts its input, so a block computes the same bits
+    whether its input comes from the previous block or from outside.
 
-    The convolution kernels (oneDNN) are fastest in this order and nearest-neighbour upsampling
-    is several times faster in it; every block converts its input, so a block computes the
-    same bits whether its input comes from the previous block or from outside.
+    Not channels-last: oneDNN's channels-last convolution backward is faster by about a quarter
+    at N=64 but loses accuracy at N=128, where a one-ulp change of the weights moved the
+    gradients by up to 1e-2 of their maximum (4e-5 in TensorFlow, 2e-5 here in NCHW order), and
+    the backends' gradients then differed by the same amount (docs/benchmarks.md).
     """
-    return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous()
 
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -70,7 +73,7 @@ class EncoderBlock(nn.Module):
         self.conv2 = conv3x3(f, f)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.conv1(channels_last(x)), inplace=True)
+        x = F.relu(self.conv1(conv_layout(x)), inplace=True)
         x = F.relu(self.conv2(x), inplace=True)
         return F.max_pool2d(x, kernel_size=2, stride=2)
 
@@ -84,7 +87,7 @@ class DecoderBlock(nn.Module):
         self.conv2 = conv3x3(f, f)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.conv1(channels_last(x)), inplace=True)
+        x = F.relu(self.conv1(conv_layout(x)), inplace=True)
         x = F.relu(self.conv2(x), inplace=True)
         return F.interpolate(x, scale_factor=2, mode="nearest")
 
@@ -123,7 +126,7 @@ class Head(nn.Module):
 
     def main(self, h: Tensor) -> Tensor:
         """Main path after its activation, before padding (stages ``amp`` / ``phi``)."""
-        return self.act(self.conv_main(channels_last(h[:, : self.c_in - C_OUTER])))
+        return self.act(self.conv_main(conv_layout(h[:, : self.c_in - C_OUTER])))
 
     def assemble(self, h: Tensor, main: Tensor | None, border_mask: Tensor) -> Tensor:
         """Head output (B, C_o, N, N) from decoder features ``h`` and, when pad_object, the

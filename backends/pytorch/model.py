@@ -111,8 +111,6 @@ class PtychoPINN(nn.Module):
         self.register_buffer("probe_mask_c", ops.probe_mask(config.N), persistent=False)
         self._stage_names = [s.name for s in graph.stages(config)]
         self._object_stages = _ancestors(graph.stages(config), "trimmed_obj")
-        # conv kernels in channels-last order, matching the activations (layers.channels_last)
-        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     # ------------------------------------------------------------------ stages
 

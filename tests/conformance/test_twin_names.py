@@ -27,7 +27,7 @@ FRAMEWORK_ONLY = {
         "model": {"Tensor", "standard_layout"},
         # TensorFlow's models export their own weights (TFModels.export_weights)
         "train": {"Tensor", "to_nchw", "export_weights"},
-        "layers": {"Tensor", "channels_last"},
+        "layers": {"Tensor", "conv_layout"},
     },
     "tensorflow": {
         # Lightning clips PyTorch's gradients (Trainer(gradient_clip_val=...)); only TensorFlow
