@@ -455,7 +455,9 @@ def run_scenario(
                 findings += regression_findings(
                     path, baseline_path(scenario.name, name, baseline_dir), tolerances
                 )
-        findings = ledger_mod.apply(findings, entries, scenario.name, families)
+        findings = ledger_mod.apply(
+            findings, entries, scenario.name, families, model=ledger_mod.model_fields(scenario)
+        )
         progress.finish("compare", "ok", time.perf_counter() - t1)
         result = RunResult(
             scenario=scenario,

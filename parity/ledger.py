@@ -1,7 +1,8 @@
 """Known divergences (``parity/ledger.toml``) and how they change verdicts.
 
-An entry names a check and a tensor (shell-style patterns), optionally a backend and a scenario,
-the measured value when it was filed, the wider tolerance it is allowed, the reason, an owner and
+An entry names a check and a tensor (shell-style patterns), optionally a backend, a scenario and
+model fields the run must have (``model = { N = 128 }``: also sweep cells of another scenario
+name), the measured value when it was filed, the wider tolerance it is allowed, the reason, an owner and
 an expiry date. Applied to findings:
 
 - a failing finding that matches a live entry and stays within its tolerance becomes ``known``;
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from parity.findings import FAIL, KNOWN, PASS, XPASS, Finding
 
 DEFAULT_PATH = Path(__file__).with_name("ledger.toml")
 REQUIRED = ("id", "check", "tensor", "measured", "tolerance", "reason", "owner", "expiry")
-OPTIONAL = ("backend", "scenario")
+OPTIONAL = ("backend", "scenario", "model")
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,26 @@ class Entry:
     expiry: dt.date
     backend: str = "*"
     scenario: str = "*"
+    model: tuple[tuple[str, Any], ...] = ()
 
-    def matches(self, finding: Finding, scenario: str) -> bool:
-        """Whether this entry covers ``finding`` in ``scenario``."""
+    def applies_to(self, scenario: str, model: Mapping[str, Any] | None = None) -> bool:
+        """Whether the entry is for this scenario and model (``model``: the run's ModelConfig
+        fields; an entry with model fields needs them to be known and equal)."""
+        if not fnmatch.fnmatchcase(scenario, self.scenario):
+            return False
+        if self.model and model is None:
+            return False
+        return all(model is not None and model.get(k) == v for k, v in self.model)
+
+    def matches(
+        self, finding: Finding, scenario: str, model: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Whether this entry covers ``finding`` in ``scenario`` (with ``model``)."""
         return (
             fnmatch.fnmatchcase(finding.check, self.check)
             and fnmatch.fnmatchcase(finding.tensor, self.tensor)
             and fnmatch.fnmatchcase(finding.backend, self.backend)
-            and fnmatch.fnmatchcase(scenario, self.scenario)
+            and self.applies_to(scenario, model)
         )
 
     def expired(self, today: dt.date) -> bool:
@@ -81,6 +94,13 @@ def _entry(raw: dict[str, Any], where: str) -> Entry:
     for key in ("measured", "tolerance"):
         if isinstance(raw[key], bool) or not isinstance(raw[key], (int, float)):
             raise InputError(f"{where}: {key} must be a number, got {raw[key]!r}")
+    model = raw.get("model", {})
+    if not isinstance(model, dict) or not all(
+        isinstance(v, (bool, int, float, str)) for v in model.values()
+    ):
+        raise InputError(
+            f"{where}: model must be a table of ModelConfig fields, e.g. {{ N = 128 }}"
+        )
     return Entry(
         id=str(raw["id"]),
         check=str(raw["check"]),
@@ -92,6 +112,7 @@ def _entry(raw: dict[str, Any], where: str) -> Entry:
         expiry=expiry,
         backend=str(raw.get("backend", "*")),
         scenario=str(raw.get("scenario", "*")),
+        model=tuple(sorted((str(k), v) for k, v in model.items())),
     )
 
 
@@ -115,20 +136,34 @@ def load(path: Path | None = None) -> list[Entry]:
     return entries
 
 
+def model_fields(scenario: Any) -> dict[str, Any] | None:
+    """The scenario's ModelConfig fields (for entries restricted to some), or None when it has
+    no model configuration."""
+    import dataclasses
+
+    try:
+        return dataclasses.asdict(scenario.model_config())
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
 def apply(
     findings: Sequence[Finding],
     entries: Iterable[Entry],
     scenario: str,
     families_run: Iterable[str],
     today: dt.date | None = None,
+    model: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
-    """Findings with ledger verdicts applied, plus ``xpass`` findings for unused entries."""
+    """Findings with ledger verdicts applied, plus ``xpass`` findings for unused entries.
+
+    ``model``: the run's ModelConfig fields, for entries restricted to some of them."""
     today = today or dt.datetime.now(dt.UTC).date()
     entries = list(entries)
     used: set[str] = set()
     out: list[Finding] = []
     for f in findings:
-        entry = next((e for e in entries if e.matches(f, scenario)), None)
+        entry = next((e for e in entries if e.matches(f, scenario, model)), None)
         if entry is None or f.verdict not in (PASS, FAIL):
             out.append(f)
             continue
@@ -168,7 +203,7 @@ def apply(
             )
     families = set(families_run)
     for e in entries:
-        if e.id in used or not fnmatch.fnmatchcase(scenario, e.scenario):
+        if e.id in used or not e.applies_to(scenario, model):
             continue
         if e.expired(today) or not any(
             fnmatch.fnmatchcase(fam, e.check.split(".", 1)[0]) for fam in families

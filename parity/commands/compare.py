@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     ).with_overrides(sc.tolerances, sc.source)
     t0 = time.perf_counter()
     findings = compare_traces(args.a, args.b, sc, tolerances, families)
-    findings = ledger.apply(findings, ledger.load(args.ledger), sc.name, families)
+    findings = ledger.apply(
+        findings, ledger.load(args.ledger), sc.name, families, model=ledger.model_fields(sc)
+    )
     seconds = time.perf_counter() - t0
     names, env, timings = _trace_meta({"a": args.a, "b": args.b})
     result = RunResult(

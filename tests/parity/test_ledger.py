@@ -82,3 +82,40 @@ def test_malformed_entries_are_refused_with_the_key(tmp_path: Path) -> None:
     path.write_text('[[known]]\nid = "X"\n')
     with pytest.raises(InputError, match="missing required key"):
         ledger.load(path)
+
+
+def _load_for_n128(tmp_path: Path) -> list[ledger.Entry]:
+    path = tmp_path / "ledger.toml"
+    path.write_text(ENTRY.format(expiry="2999-01-01") + "model = { N = 128 }\n")
+    return ledger.load(path)
+
+
+def test_entry_with_model_fields_covers_only_runs_with_them(tmp_path: Path) -> None:
+    entries = _load_for_n128(tmp_path)
+    n128, n64 = {"N": 128, "gridsize": 1}, {"N": 64, "gridsize": 1}
+    hit = ledger.apply([_finding("fail", 4e-5)], entries, "smoke", ["forward"], model=n128)
+    assert hit[0].verdict == "known"
+    miss = ledger.apply([_finding("fail", 4e-5)], entries, "smoke", ["forward"], model=n64)
+    assert [f.verdict for f in miss] == ["fail"]  # no unused-entry xpass for another model
+    unknown = ledger.apply([_finding("fail", 4e-5)], entries, "smoke", ["forward"])
+    assert [f.verdict for f in unknown] == ["fail"]
+    unused = ledger.apply([], entries, "smoke", ["forward"], model=n128)
+    assert [f.verdict for f in unused] == ["xpass"]
+
+
+def test_model_fields_of_a_scenario() -> None:
+    from parity import scenario as sc
+
+    scen = sc.from_dict(
+        {"name": "x", "dataset": "builtin:lines-128", "config": {"model": {"N": 128}}}, source="<t>"
+    )
+    fields = ledger.model_fields(scen)
+    assert fields is not None and fields["N"] == 128
+    assert ledger.model_fields(object()) is None
+
+
+def test_model_restriction_must_be_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.toml"
+    path.write_text(ENTRY.format(expiry="2999-01-01") + 'model = "N=128"\n')
+    with pytest.raises(InputError, match="model must be a table"):
+        ledger.load(path)
