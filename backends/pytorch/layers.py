@@ -46,17 +46,29 @@ def phase_activation(x: Tensor) -> Tensor:
     return math.pi * torch.tanh(x)
 
 
-def conv_layout(x: Tensor) -> Tensor:
-    """``x`` in row-major (NCHW) memory order, the order every convolution runs in (a no-op
-    when it already is); every block converts its input, so a block computes the same bits
-    whether its input comes from the previous block or from outside.
+def conv_memory_format(n: int) -> torch.memory_format:
+    """The memory order the convolutions of a model of patch size ``n`` run in.
 
-    Not channels-last: oneDNN's channels-last convolution backward is faster by about a quarter
-    at N=64 but loses accuracy at N=128, where a one-ulp change of the weights moved the
-    gradients by up to 1e-2 of their maximum (4e-5 in TensorFlow, 2e-5 here in NCHW order), and
-    the backends' gradients then differed by the same amount (docs/benchmarks.md).
+    Channels-last at N=64, where oneDNN's channels-last kernels are about a quarter faster and as
+    accurate as row-major ones (one-ulp weight changes move the gradients by 1e-6 of their
+    maximum); row-major (NCHW) at larger N, where oneDNN's channels-last convolution backward
+    loses accuracy: at N=128 a one-ulp weight change moved the gradients by up to 1e-2 of their
+    maximum (TensorFlow 4e-5, NCHW 2e-5 to 4e-5) and the backends' gradients differed by as much
+    (docs/benchmarks.md).
     """
-    return x.contiguous()
+    return torch.channels_last if n <= 64 else torch.contiguous_format
+
+
+class ConvLayout:
+    """Blocks whose convolutions run in :attr:`memory_format` (set by the model from its N):
+    every block converts its input, so a block computes the same bits whether its input comes
+    from the previous block or from outside."""
+
+    memory_format: torch.memory_format = torch.contiguous_format
+
+    def conv_input(self, x: Tensor) -> Tensor:
+        """``x`` in the block's memory order (a no-op when it already is)."""
+        return x.contiguous(memory_format=self.memory_format)
 
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -64,7 +76,7 @@ def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1, bias=True)
 
 
-class EncoderBlock(nn.Module):
+class EncoderBlock(ConvLayout, nn.Module):
     """``E(f)``: conv (ReLU), conv (ReLU), 2x2 max-pool."""
 
     def __init__(self, c_in: int, f: int) -> None:
@@ -73,12 +85,12 @@ class EncoderBlock(nn.Module):
         self.conv2 = conv3x3(f, f)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.conv1(conv_layout(x)), inplace=True)
+        x = F.relu(self.conv1(self.conv_input(x)), inplace=True)
         x = F.relu(self.conv2(x), inplace=True)
         return F.max_pool2d(x, kernel_size=2, stride=2)
 
 
-class DecoderBlock(nn.Module):
+class DecoderBlock(ConvLayout, nn.Module):
     """``D(f)``: conv (ReLU), conv (ReLU), x2 nearest-neighbour upsampling."""
 
     def __init__(self, c_in: int, f: int) -> None:
@@ -87,12 +99,12 @@ class DecoderBlock(nn.Module):
         self.conv2 = conv3x3(f, f)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.conv1(conv_layout(x)), inplace=True)
+        x = F.relu(self.conv1(self.conv_input(x)), inplace=True)
         x = F.relu(self.conv2(x), inplace=True)
         return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
-class Head(nn.Module):
+class Head(ConvLayout, nn.Module):
     """``decoder_last`` (model.md section 4): N/2 x N/2 features -> one N x N head output.
 
     ``pad_object=True``: ``conv_main`` on channels ``[0, F-4)`` then the activation and zero
@@ -126,7 +138,7 @@ class Head(nn.Module):
 
     def main(self, h: Tensor) -> Tensor:
         """Main path after its activation, before padding (stages ``amp`` / ``phi``)."""
-        return self.act(self.conv_main(conv_layout(h[:, : self.c_in - C_OUTER])))
+        return self.act(self.conv_main(self.conv_input(h[:, : self.c_in - C_OUTER])))
 
     def assemble(self, h: Tensor, main: Tensor | None, border_mask: Tensor) -> Tensor:
         """Head output (B, C_o, N, N) from decoder features ``h`` and, when pad_object, the

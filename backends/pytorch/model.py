@@ -27,10 +27,12 @@ from backends.config.canonical import ModelConfig, TrainingConfig
 from backends.core.inputs import model_probe
 from backends.pytorch import ops
 from backends.pytorch.layers import (
+    ConvLayout,
     DecoderBlock,
     EncoderBlock,
     Head,
     activation,
+    conv_memory_format,
     phase_activation,
 )
 
@@ -111,6 +113,11 @@ class PtychoPINN(nn.Module):
         self.register_buffer("probe_mask_c", ops.probe_mask(config.N), persistent=False)
         self._stage_names = [s.name for s in graph.stages(config)]
         self._object_stages = _ancestors(graph.stages(config), "trimmed_obj")
+        fmt = conv_memory_format(config.N)
+        for module in self.modules():
+            if isinstance(module, ConvLayout):
+                module.memory_format = fmt
+        self.to(memory_format=fmt)  # type: ignore[call-overload]
 
     # ------------------------------------------------------------------ stages
 

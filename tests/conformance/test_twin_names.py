@@ -27,7 +27,7 @@ FRAMEWORK_ONLY = {
         "model": {"Tensor", "standard_layout"},
         # TensorFlow's models export their own weights (TFModels.export_weights)
         "train": {"Tensor", "to_nchw", "export_weights"},
-        "layers": {"Tensor", "conv_layout"},
+        "layers": {"Tensor", "ConvLayout", "conv_memory_format"},
     },
     "tensorflow": {
         # Lightning clips PyTorch's gradients (Trainer(gradient_clip_val=...)); only TensorFlow
