@@ -245,8 +245,11 @@ class Introspection(Protocol):
         batches: Sequence[Batch],
         config: TrainingConfig,
         learning_rate: float = 1e-3,
+        workers: int = 1,
     ) -> StepsResult:
-        """One Adam step (Keras form, model.md section 9) per batch, in order, no shuffling."""
+        """One Adam step (Keras form, model.md section 9) per batch, in order, no shuffling;
+        ``workers`` > 1 splits every batch over that many data-parallel workers
+        (:mod:`backends.core.parallel`)."""
         ...
 
     def override_kernels(self, patches: Sequence[KernelPatch]) -> AbstractContextManager[None]:

@@ -7,22 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backends.data.container import ARRAY_FIELDS
 from parity.errors import InputError
 
-CONTAINER_FIELDS = (
-    "X",
-    "Y",
-    "Y_I",
-    "Y_phi",
-    "coords_nominal",
-    "coords_true",
-    "global_offsets",
-    "local_offsets",
-    "nn_indices",
-    "probe",
-    "norm_Y_I",
-    "nphotons",
-)
+CONTAINER_FIELDS = (*ARRAY_FIELDS, "norm_Y_I", "nphotons")
 
 
 @dataclass

@@ -34,19 +34,11 @@ from parity.trace import Trace, TraceWriter, base_versions, git_revision
 
 SECTIONS = ("backend", "environment", *FAMILIES)
 SECTIONS_FOR_CHECK = {
-    "params": ("params",),
-    "data": ("data",),
-    "ops": ("ops",),
-    "forward": ("forward",),
-    "gradients": ("gradients",),
-    "training": ("training",),
-    "bundles": ("bundles",),
-    "inference": ("inference",),
-    "convergence": ("convergence",),
+    **{family: (family,) for family in FAMILIES},
     "regression": ("params", "data", "ops", "forward", "gradients", "training", "inference"),
 }
 FRAMEWORK_VERSION_KEYS = ("tensorflow", "keras", "torch", "lightning", "cuda", "cudnn", "numpy")
-NEEDS_DATA = ("data", "forward", "gradients", "training", "bundles", "inference", "convergence")
+NEEDS_DATA = tuple(f for f in FAMILIES if f not in ("params", "ops"))
 
 
 def sections_for(checks: Sequence[str]) -> list[str]:
@@ -362,17 +354,41 @@ class Recorder:
         for name, value in result.grads.items():
             self.w.put("gradients/grads", name, np.asarray(value))
 
-    def training(self) -> None:
+    def _training_batches(self) -> list[Any]:
         run = self.scenario.run
         assert self.data is not None
-        weights = self._weights or glorot_weights(self.model_config, self.scenario.seeds.weights)
         n = len(self.data.train)
-        batches = [
+        return [
             self.data.train.batch(
                 datasets.batch_indices(n, k * run.train_batch_size, run.train_batch_size)
             )
             for k in range(run.train_steps)
         ]
+
+    def data_parallel(self) -> None:
+        """K steps from identical weights on one worker and on ``run.workers`` workers, each
+        taking its shard of every batch (:mod:`backends.core.parallel`)."""
+        run = self.scenario.run
+        weights = self._weights or glorot_weights(self.model_config, self.scenario.seeds.weights)
+        batches = self._training_batches()
+        cfg = self.training_config()
+        self.w.put("data_parallel/setup", "workers", np.int64(run.workers))
+        for label, workers in (("single", 1), ("workers", run.workers)):
+            result = self.backend.train_steps(
+                self.build(weights), batches, cfg, learning_rate=run.learning_rate, workers=workers
+            )
+            for term in sorted({t for step in result.step_losses for t in step}):
+                values = [float(step.get(term, np.nan)) for step in result.step_losses]
+                self.w.put(
+                    f"data_parallel/{label}/step_losses", term, np.asarray(values, np.float64)
+                )
+            for name, value in result.weights.items():
+                self.w.put(f"data_parallel/{label}/weights", name, np.asarray(value))
+
+    def training(self) -> None:
+        run = self.scenario.run
+        weights = self._weights or glorot_weights(self.model_config, self.scenario.seeds.weights)
+        batches = self._training_batches()
         cfg = self.training_config()
         # one step alone: the optimizer's update rule, before float32 chaos can build up
         first = self.backend.train_steps(
@@ -543,6 +559,7 @@ class Recorder:
             ("forward", self.forward, ("backend", "data:load")),
             ("gradients", self.gradients, ("forward",)),
             ("training", self.training, ("backend", "data:load")),
+            ("data_parallel", self.data_parallel, ("backend", "data:load")),
             ("bundles", self.bundles, ("forward",)),
             ("inference", self.inference, ("forward",)),
             ("convergence", self.convergence, ("backend", "data:load")),

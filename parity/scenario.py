@@ -20,21 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parity.checks import FAMILIES
 from parity.errors import InputError, read_structured
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
-CHECK_FAMILIES = (
-    "params",
-    "data",
-    "ops",
-    "forward",
-    "gradients",
-    "training",
-    "bundles",
-    "inference",
-    "convergence",
-    "regression",
-)
+CHECK_FAMILIES = (*FAMILIES, "regression")
+OPT_IN_FAMILIES = ("data_parallel", "convergence")
+"""Families a scenario runs only when it names them (they start worker processes or train for
+minutes)."""
 TOP_KEYS = (
     "name",
     "description",
@@ -84,6 +77,9 @@ class RunSettings:
     stitch_crop: int = 20
     op_batch: int = 2
     convert_bundles: bool = False
+    workers: int = 2
+    """Data-parallel workers of the ``data_parallel`` family (each takes a shard of every
+    training batch of ``train_batch_size`` groups)."""
 
 
 CONVERGENCE_INIT = ("shared", "own")
@@ -366,7 +362,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "<memory>", default_name: st
         )
     if not isinstance(test_dataset, str):
         raise InputError(f"{source}: test_dataset must be a string")
-    checks = raw.get("checks", [c for c in CHECK_FAMILIES if c != "convergence"])
+    checks = raw.get("checks", [c for c in CHECK_FAMILIES if c not in OPT_IN_FAMILIES])
     if not isinstance(checks, list) or not all(isinstance(c, str) for c in checks):
         raise InputError(f"{source}: checks must be a list of check names")
     for c in checks:

@@ -11,7 +11,9 @@ patience 100, checkpointing on) describe upstream's torch runtime and are not ap
 Each field is either **wired** into the trainer or **rejected** with the reason, never recorded
 and ignored (config.md (g), defect 12):
 
-* wired: ``learning_rate`` (initial Adam rate; the plateau schedule still halves it),
+* wired: ``devices`` (data-parallel workers, :mod:`backends.core.parallel`; not with gradient
+  clipping or accumulation), ``learning_rate`` (initial Adam rate; the plateau schedule still
+  halves it),
   ``gradient_clip_val`` (gradient norm clipping), ``accum_steps`` (gradient accumulation),
   ``deterministic``, ``early_stop_patience``, ``enable_progress_bar``, ``logger_backend``
   ('csv' or None), ``inference_batch_size`` (the reconstruction after training), and
@@ -51,6 +53,7 @@ WIRED: dict[str, str] = {
     "enable_progress_bar": "progress_bar",
     "logger_backend": "logger",
     "inference_batch_size": "inference_batch_size",
+    "devices": "devices",
 }
 """Execution field -> the :class:`TrainerSettings` field it sets. ``accelerator`` and
 ``logger_backend`` also appear in :data:`REJECTED`, which limits their values."""
@@ -70,7 +73,11 @@ _NO_CHECKPOINTS = (
 
 REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
     "accelerator": (("auto", "cpu"), _CPU_ONLY),
-    "strategy": (("auto",), "training runs on one device; there is nothing to distribute"),
+    "strategy": (
+        ("auto",),
+        "data-parallel training (devices > 1) always uses DDP on PyTorch and MirroredStrategy on "
+        "TensorFlow; no other strategy is implemented",
+    ),
     "num_workers": ((0,), _NO_LOADER),
     "pin_memory": ((False,), _NO_LOADER),
     "persistent_workers": ((False,), _NO_LOADER),
@@ -132,6 +139,8 @@ class TrainerSettings:
     """None: follow the caller's ``progress`` flag."""
     logger: str | None = "csv"
     inference_batch_size: int | None = None
+    devices: int = 1
+    """Data-parallel workers (:mod:`backends.core.parallel`)."""
 
 
 def execution_values(
@@ -164,7 +173,31 @@ def execution_values(
             raise ValueError(
                 f"{where}{key}={value!r} is not supported by the PyTorch trainer: {reason}"
             )
+    _check_data_parallel(given, where)
     return given
+
+
+_NOT_DATA_PARALLEL = {
+    "gradient_clip_val": None,
+    "accum_steps": 1,
+}
+"""Settings that data-parallel training (devices > 1) refuses on both backends, and the value
+each must keep: they act on the gradient summed over all workers, which TensorFlow's
+MirroredStrategy update never exposes to the training loop."""
+
+
+def _check_data_parallel(given: Mapping[str, Any], where: str) -> None:
+    if int(given.get("devices", 1)) <= 1:
+        return
+    for key, neutral in _NOT_DATA_PARALLEL.items():
+        if key in given and given[key] != neutral:
+            raise ValueError(
+                f"{where}{key}={given[key]!r} cannot be combined with devices="
+                f"{given['devices']}: gradient clipping and accumulation act on the gradient "
+                "summed over all workers, which TensorFlow's MirroredStrategy update does not "
+                "expose, so both backends refuse them in data-parallel training; train with "
+                "devices=1 or leave the setting out"
+            )
 
 
 def trainer_settings(

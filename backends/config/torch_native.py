@@ -226,12 +226,15 @@ class ExecutionConfig:
     inference_batch_size: int | None = None
     middle_trim: int = 0
     pad_eval: bool = False
+    devices: int = 1
+    """Data-parallel workers (upstream keeps this as ``n_devices`` of its training config)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.logger_backend, str) and self.logger_backend.lower() == "none":
             self.logger_backend = None
         _one_of("accelerator", self.accelerator, ACCELERATORS)
         _positive("accum_steps", self.accum_steps, integer=True)
+        _positive("devices", self.devices, integer=True)
         _positive("learning_rate", self.learning_rate, integer=False)
         _positive("early_stop_patience", self.early_stop_patience, integer=True)
         _non_negative_int("num_workers", self.num_workers)

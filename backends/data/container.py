@@ -18,6 +18,19 @@ from backends.data.npz import RawData, load_npz
 DEFAULT_NPHOTONS = 1e9
 INFERENCE_SEED = 45
 DEFAULT_SUBSAMPLE_SEED = 42
+ARRAY_FIELDS = (
+    "X",
+    "Y",
+    "Y_I",
+    "Y_phi",
+    "coords_nominal",
+    "coords_true",
+    "global_offsets",
+    "local_offsets",
+    "nn_indices",
+    "probe",
+)
+"""The array fields of :class:`PtychoData` that every container has."""
 
 
 @dataclass(eq=False)

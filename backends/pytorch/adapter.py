@@ -247,10 +247,15 @@ class PyTorchBackend:
         batches: Sequence[Batch],
         config: TrainingConfig,
         learning_rate: float = 1e-3,
+        workers: int = 1,
     ) -> StepsResult:
         from backends.pytorch.train import LossWeights, to_torch_batch, train_steps
 
         _check_trainable(config)
+        if workers > 1:
+            from backends.core.parallel import train_steps_with_workers
+
+            return train_steps_with_workers(self, model, batches, config, learning_rate, workers)
         module = _module(model)
         tbs = [to_torch_batch(b, model.intensity_scale) for b in batches]
         weights = LossWeights.from_config(config)
@@ -283,6 +288,22 @@ class PyTorchBackend:
 
         settings = trainer_settings(execution)
         _check_trainable(config)
+        if settings.devices > 1:
+            from backends.core.parallel import train_with_workers
+
+            return train_with_workers(
+                self,
+                model,
+                train_data,
+                config,
+                seed=seed,
+                epochs=epochs,
+                on_step=on_step,
+                execution=execution or {},
+                checkpoint=checkpoint,
+                resume=resume,
+                workers=settings.devices,
+            )
         module = _module(model)
         need_y = LossWeights.from_config(config).realspace > 0
         if need_y and not getattr(train_data, "has_ground_truth", True):

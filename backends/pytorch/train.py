@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,13 @@ class TorchBatch:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def take(self, rows: np.ndarray) -> TorchBatch:
+        """The rows ``rows`` of the batch, in that order."""
+        idx = torch.from_numpy(np.asarray(rows, np.int64))
+        return TorchBatch(
+            self.x[idx], self.positions[idx], None if self.Y_I is None else self.Y_I[idx]
+        )
 
 
 def to_torch_batch(batch: Batch, intensity_scale: float) -> TorchBatch:
@@ -311,11 +319,19 @@ def train_steps(
     batches: Sequence[TorchBatch],
     weights: LossWeights,
     learning_rate: float = 1e-3,
+    *,
+    rank: int = 0,
+    workers: int = 1,
 ) -> tuple[list[dict[str, float]], list[float]]:
     """One Keras-Adam step per batch, in order, from a fresh optimiser state.
 
     Returns the per-step loss terms (evaluated before each update) and learning rates.
+    ``workers`` > 1: this process is worker ``rank`` of a DDP run
+    (:mod:`backends.pytorch.parallel`) and the steps go through the Lightning trainer of
+    :func:`fit`, each worker on its shard of every batch.
     """
+    if workers > 1:
+        return _steps_in_lightning(model, batches, weights, learning_rate, rank, workers)
     opt = KerasAdam(model.parameters(), lr=float(learning_rate))
     step_losses: list[dict[str, float]] = []
     lrs: list[float] = []
@@ -451,6 +467,7 @@ class FitResult:
     step_loss: list[float]
     stopped_epoch: int | None
     seconds: float
+    step_terms: list[dict[str, float]] = field(default_factory=list)
 
 
 def _lightning_module_class() -> type:
@@ -470,6 +487,8 @@ def _lightning_module_class() -> type:
             checkpoint: CheckpointHook | None = None,
             resume: TrainingState | None = None,
             n_epochs: int = 0,
+            rank: int = 0,
+            workers: int = 1,
         ) -> None:
             super().__init__()
             from backends.training import KerasEarlyStopping, KerasPlateau
@@ -485,7 +504,10 @@ def _lightning_module_class() -> type:
             for term in LOSS_TERMS[1:]:
                 self.history[term] = []
             self.step_loss: list[float] = []
+            self.step_terms: list[dict[str, float]] = []
             self.stopped_epoch: int | None = None
+            self.rank = rank
+            self.workers = workers
             self._sums = dict.fromkeys(LOSS_TERMS, 0.0)
             self._count = 0
             self._val_sum = 0.0
@@ -529,17 +551,38 @@ def _lightning_module_class() -> type:
             )
 
         def training_step(self, batch: TorchBatch, batch_idx: int) -> Tensor:
-            total, terms = compute_losses(self.model, batch, self.loss_weights)
-            values = loss_floats(terms)
             n = len(batch)
+            if self.workers > 1:
+                total, values = self._shard_step(batch)
+            else:
+                total, terms = compute_losses(self.model, batch, self.loss_weights)
+                values = loss_floats(terms)
             for k in LOSS_TERMS:
                 self._sums[k] += values[k] * n
             self._count += n
             self.step_loss.append(values["total"])
+            self.step_terms.append(values)
             if self.on_step is not None:
                 self.on_step(self._global, values)
             self._global += 1
             return total
+
+        def _shard_step(self, batch: TorchBatch) -> tuple[Tensor, dict[str, float]]:
+            """This worker's shard of the global batch (:mod:`backends.core.parallel`): the
+            loss to back-propagate, scaled so that DDP's average of the workers' gradients is
+            the gradient of the global batch mean, and the global batch's loss terms."""
+            import torch.distributed as dist
+
+            from backends.core.parallel import shards
+
+            shard = shards(len(batch), self.workers)[self.rank]
+            total, terms = compute_losses(self.model, batch.take(shard.rows), self.loss_weights)
+            local = torch.tensor(
+                [float(terms[k].detach()) * shard.share for k in LOSS_TERMS], dtype=torch.float64
+            )
+            dist.all_reduce(local)
+            values = {k: float(v) for k, v in zip(LOSS_TERMS, local.tolist())}
+            return total * (shard.share * self.workers), values
 
         def validation_step(self, batch: TorchBatch, batch_idx: int) -> None:
             _, terms = compute_losses(self.model, batch, self.loss_weights)
@@ -573,7 +616,9 @@ def _lightning_module_class() -> type:
                 self.stopped_epoch = epoch
                 self.trainer.should_stop = True
             final = self.stopped_epoch is not None or epoch + 1 == self.n_epochs
-            if self.checkpoint is not None and self.checkpoint.due(epoch + 1, final):
+            due = self.checkpoint is not None and self.checkpoint.due(epoch + 1, final)
+            if due and self.rank == 0:
+                assert self.checkpoint is not None
                 self.checkpoint.save(self._state(optimizer, epoch + 1))
             self._sums = dict.fromkeys(LOSS_TERMS, 0.0)
             self._count = 0
@@ -600,13 +645,15 @@ def fit(
     settings: TrainerSettings | None = None,
     checkpoint: CheckpointHook | None = None,
     resume: TrainingState | None = None,
+    rank: int = 0,
+    workers: int = 1,
 ) -> FitResult:
     """Train ``model`` in place with Lightning (model.md section 9). ``settings``: the
     execution settings a user named (:mod:`backends.config.execution`); None keeps the
     reference behaviour. ``checkpoint`` is asked after every epoch whether to save the training
     state (this project's format, :mod:`backends.core.checkpoint`; Lightning writes none);
-    ``resume`` continues from a saved state at its next epoch."""
-    import lightning.pytorch as pl
+    ``resume`` continues from a saved state at its next epoch. ``workers`` > 1: this process
+    is worker ``rank`` of a DDP run its launcher started (:mod:`backends.pytorch.parallel`)."""
     from lightning.pytorch.loggers import CSVLogger
 
     settings = settings or TrainerSettings()
@@ -627,6 +674,8 @@ def fit(
         checkpoint,
         resume,
         n_epochs,
+        rank,
+        workers,
     )
     first = 0
     if resume is not None:
@@ -651,6 +700,51 @@ def fit(
     csv = CSVLogger(save_dir=str(out), name="lightning_logs") if use_logger else False
     train_batches = EpochBatches(train_part, config.batch_size, seed, first)
     val_batches = OrderedBatches(val_part, config.batch_size) if has_val else None  # type: ignore[arg-type]
+    seconds = _run_lightning(
+        module,
+        train_batches,
+        val_batches,
+        settings,
+        epochs=n_epochs - first,
+        logger=csv,
+        progress_bar=show_bar,
+        root=out,
+        workers=workers,
+    )
+    history = {k: list(v) for k, v in module.history.items()}
+    if train_batches.epoch != len(history["loss"]):
+        raise RuntimeError(
+            f"the training batches were iterated up to epoch {train_batches.epoch} in "
+            f"{len(history['loss'])} epochs; each epoch must draw exactly one permutation"
+        )
+    return FitResult(
+        history, list(module.step_loss), module.stopped_epoch, seconds, list(module.step_terms)
+    )
+
+
+def _run_lightning(
+    module: Any,
+    train_batches: Any,
+    val_batches: Any,
+    settings: TrainerSettings,
+    *,
+    epochs: int,
+    logger: Any,
+    progress_bar: bool,
+    root: Path,
+    workers: int = 1,
+) -> float:
+    """``Trainer.fit`` of ``module`` for ``epochs`` epochs; returns the wall time. With
+    ``workers`` > 1 the trainer joins the DDP process group (``gloo``) its launcher set up
+    through the environment (``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``,
+    ``LOCAL_RANK``)."""
+    import lightning.pytorch as pl
+
+    strategy: Any = "auto"
+    if workers > 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = DDPStrategy(process_group_backend="gloo")
     determinism = deterministic() if settings.deterministic else contextlib.nullcontext()
     with determinism, _quiet_lightning(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
@@ -658,27 +752,63 @@ def fit(
         warnings.filterwarnings("ignore", message=".*treespec.*")
         trainer = pl.Trainer(
             accelerator="cpu",
-            devices=1,
-            max_epochs=n_epochs - first,
-            logger=csv,
+            devices=workers,
+            num_nodes=1,
+            strategy=strategy,
+            max_epochs=epochs,
+            logger=logger,
             enable_checkpointing=False,
-            enable_progress_bar=show_bar,
+            enable_progress_bar=progress_bar,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             deterministic=settings.deterministic,
             gradient_clip_val=settings.gradient_clip_val,
             accumulate_grad_batches=settings.accum_steps,
             log_every_n_steps=1_000_000,
-            default_root_dir=str(out),
-            limit_val_batches=1.0 if has_val else 0,
+            default_root_dir=str(root),
+            limit_val_batches=1.0 if val_batches is not None else 0,
         )
         start = time.perf_counter()
         trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
-    seconds = time.perf_counter() - start
-    history = {k: list(v) for k, v in module.history.items()}
-    if train_batches.epoch != len(history["loss"]):
-        raise RuntimeError(
-            f"the training batches were iterated up to epoch {train_batches.epoch} in "
-            f"{len(history['loss'])} epochs; each epoch must draw exactly one permutation"
+    return time.perf_counter() - start
+
+
+class _FixedBatches:
+    """The given batches, in order, once per epoch."""
+
+    def __init__(self, batches: Sequence[TorchBatch]) -> None:
+        self.batches = list(batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[TorchBatch]:
+        return iter(self.batches)
+
+
+def _steps_in_lightning(
+    model: PtychoPINN,
+    batches: Sequence[TorchBatch],
+    weights: LossWeights,
+    learning_rate: float,
+    rank: int,
+    workers: int,
+) -> tuple[list[dict[str, float]], list[float]]:
+    """:func:`train_steps` through the Lightning trainer of :func:`fit` (one epoch over the
+    batches, no validation, no early stopping)."""
+    module = _lightning_module_class()(
+        model, weights, learning_rate, None, False, 10**9, None, None, 1, rank, workers
+    )
+    with tempfile.TemporaryDirectory(prefix="ptychopinn-steps-") as root:
+        _run_lightning(
+            module,
+            _FixedBatches(batches),
+            None,
+            TrainerSettings(learning_rate=learning_rate),
+            epochs=1,
+            logger=False,
+            progress_bar=False,
+            root=Path(root),
+            workers=workers,
         )
-    return FitResult(history, list(module.step_loss), module.stopped_epoch, seconds)
+    return list(module.step_terms), [float(learning_rate)] * len(module.step_terms)

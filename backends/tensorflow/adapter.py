@@ -176,9 +176,14 @@ class TensorFlowBackend:
         batches: Sequence[Batch],
         config: TrainingConfig,
         learning_rate: float = 1e-3,
+        workers: int = 1,
     ) -> StepsResult:
         from backends.tensorflow.train import train_steps
 
+        if workers > 1:
+            from backends.core.parallel import train_steps_with_workers
+
+            return train_steps_with_workers(self, model, batches, config, learning_rate, workers)
         return train_steps(_models(model), batches, config, model.intensity_scale, learning_rate)
 
     def train(
@@ -208,6 +213,22 @@ class TensorFlowBackend:
 
         check_backend_settings(NAME, execution_values(execution))
         settings = trainer_settings(execution)
+        if settings.devices > 1:
+            from backends.core.parallel import train_with_workers
+
+            return train_with_workers(
+                self,
+                model,
+                train_data,
+                config,
+                seed=seed,
+                epochs=epochs,
+                on_step=on_step,
+                execution=execution or {},
+                checkpoint=checkpoint,
+                resume=resume,
+                workers=settings.devices,
+            )
         if settings.progress_bar is not None:
             progress = settings.progress_bar
         return fit(

@@ -100,6 +100,7 @@ class Trainer:
         tv_weight: float = 0.0,
         compiled: bool = True,
         gradient_clip_val: float | None = None,
+        strategy: Any = None,
     ) -> None:
         if config.probe_trainable:
             raise ValueError(
@@ -120,6 +121,14 @@ class Trainer:
         )
         self.optimizer.build(self.variables)
         self._accumulated: list[tf.Tensor] | None = None
+        self.strategy = strategy
+        if strategy is not None:
+            if gradient_clip_val is not None:
+                raise ValueError(
+                    "gradient clipping is not available in data-parallel training; train with "
+                    "devices=1"
+                )
+            self._distributed = tf.function(self._distributed_step)
         if not compiled:
             self._train, self._eval = self._train_step, self._eval_step
             self._grads = self._grads_step
@@ -146,6 +155,21 @@ class Trainer:
             grads = clip_gradient_norm(grads, self.gradient_clip_val)
         self.optimizer.apply(grads, self.variables)
         return terms
+
+    def _replica_step(self, share, x, positions, Y_I=None):
+        # Keras sums the replicas' gradients before the update (backends.core.parallel), so
+        # each replica's loss is weighted by its share of the global batch
+        with tf.GradientTape() as tape:
+            terms = self.losses(x, positions, Y_I, self.use_rs)
+            scaled = terms["total"] * share
+        grads = tape.gradient(scaled, self.variables)
+        self.optimizer.apply(grads, self.variables)
+        return {k: v * share for k, v in terms.items()}
+
+    def _distributed_step(self, share, *feeds):
+        per_replica = self.strategy.run(self._replica_step, args=(share, *feeds))
+        total = tf.distribute.ReduceOp.SUM
+        return {k: self.strategy.reduce(total, v, axis=None) for k, v in per_replica.items()}
 
     def _grads_step(self, *feeds):
         # (x, positions[, Y_I], k): the gradients of total / k, as Lightning divides the loss
@@ -213,13 +237,37 @@ class Trainer:
         self.optimizer.iterations.assign(iterations)
 
     def step(self, batch: Batch) -> dict[str, float]:
-        """One Adam step on ``batch``; returns the loss terms before the update."""
+        """One Adam step on ``batch``; returns the loss terms before the update. With a
+        ``strategy``, each replica takes its shard of the batch (:mod:`backends.core.parallel`)
+        and the terms are those of the whole batch."""
+        if self.strategy is not None:
+            return self._shared_step(self._feeds(batch))
         terms = self._train(*self._feeds(batch))
+        return {k: float(v) for k, v in terms.items()}
+
+    def _shared_step(self, feeds: list[np.ndarray]) -> dict[str, float]:
+        from backends.core.parallel import shards
+
+        parts = shards(len(feeds[0]), self.strategy.num_replicas_in_sync)
+
+        def per_replica(make: Callable[[Any], Any]) -> Any:
+            return self.strategy.experimental_distribute_values_from_function(
+                lambda ctx: make(parts[ctx.replica_id_in_sync_group])
+            )
+
+        share = per_replica(lambda part: tf.constant(part.share, tf.float32))
+        inputs = [per_replica(_rows_of(f)) for f in feeds]
+        terms = self._distributed(share, *inputs)
         return {k: float(v) for k, v in terms.items()}
 
     def accumulate(self, batch: Batch, accum_steps: int) -> dict[str, float]:
         """Add the gradients of ``total / accum_steps`` on ``batch`` to the pending sum (no
         update); returns the loss terms. :meth:`apply_accumulated` takes the step."""
+        if self.strategy is not None:
+            raise ValueError(
+                "gradient accumulation is not available in data-parallel training; train with "
+                "devices=1"
+            )
         divisor = tf.constant(float(accum_steps), tf.float32)
         terms, grads = self._grads(*self._feeds(batch), divisor)
         if self._accumulated is None:
@@ -242,6 +290,11 @@ class Trainer:
         """Loss terms of ``batch`` without updating anything."""
         terms = self._eval(*self._feeds(batch))
         return {k: float(v) for k, v in terms.items()}
+
+
+def _rows_of(array: np.ndarray) -> Callable[[Any], tf.Tensor]:
+    """A replica's rows of ``array`` as a constant (a shard's ``rows``)."""
+    return lambda part: tf.constant(array[part.rows])
 
 
 def clip_gradient_norm(grads: Sequence[tf.Tensor], max_norm: float) -> list[tf.Tensor]:
@@ -290,13 +343,19 @@ def train_steps(
     config: TrainingConfig,
     intensity_scale: float,
     learning_rate: float = 1e-3,
+    *,
+    strategy: Any = None,
 ) -> StepsResult:
     """One Adam step per batch, in order, from a fresh optimiser (training-parity checks).
 
     Up to :data:`EAGER_STEPS` steps run eagerly: the same kernels in the same order (the weights
-    after the steps are bitwise those of the traced step), without the seconds of tracing."""
+    after the steps are bitwise those of the traced step), without the seconds of tracing.
+    ``strategy``: a ``tf.distribute`` strategy in whose scope the models were built; each
+    replica takes its shard of every batch (:mod:`backends.tensorflow.parallel`)."""
     compiled = len(batches) > EAGER_STEPS
-    trainer = Trainer(models, config, intensity_scale, learning_rate, compiled=compiled)
+    trainer = Trainer(
+        models, config, intensity_scale, learning_rate, compiled=compiled, strategy=strategy
+    )
     step_losses = [trainer.step(b) for b in batches]
     return StepsResult(
         step_losses=step_losses,
@@ -357,6 +416,7 @@ def fit(
     gradient_clip_val: float | None = None,
     early_stop_patience: int = 3,
     accum_steps: int = 1,
+    strategy: Any = None,
 ) -> TrainResult:
     """Full training (model.md section 9) on a ``backends.data.PtychoData`` container.
 
@@ -366,7 +426,9 @@ def fit(
     ``gradient_clip_val``, ``early_stop_patience`` and ``accum_steps`` are the execution
     settings of docs/config.md (e), applied as the PyTorch trainer (Lightning) applies them:
     with ``accum_steps`` k, the gradients of ``total / k`` are summed over k batches (and over
-    the last, shorter group of an epoch) before each optimiser step."""
+    the last, shorter group of an epoch) before each optimiser step. ``strategy``: a
+    ``tf.distribute`` strategy in whose scope the models were built (data-parallel training,
+    :mod:`backends.tensorflow.parallel`)."""
     from backends.data import validation_split
     from backends.training import (
         KerasEarlyStopping,
@@ -387,7 +449,13 @@ def fit(
     bs = int(config.batch_size)
     lr = float(learning_rate)
     trainer = Trainer(
-        models, config, intensity_scale, lr, tv_weight, gradient_clip_val=gradient_clip_val
+        models,
+        config,
+        intensity_scale,
+        lr,
+        tv_weight,
+        gradient_clip_val=gradient_clip_val,
+        strategy=strategy,
     )
     plateau = KerasPlateau(factor=0.5, patience=2, min_lr=1e-4, min_delta=1e-4)
     stopper = KerasEarlyStopping(patience=early_stop_patience, min_delta=0.0)

@@ -21,6 +21,7 @@ FAMILIES = (
     "forward",
     "gradients",
     "training",
+    "data_parallel",
     "bundles",
     "inference",
     "convergence",

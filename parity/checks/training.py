@@ -79,26 +79,45 @@ def _applied_lr(ctx: Context) -> Iterator[Finding]:
 def _weights(
     ctx: Context, ref: Trace, cand: Trace, stage: str, kind: str, when: str
 ) -> Iterator[Finding]:
+    """Weights of the two backends after the same steps (:func:`pooled_weights`)."""
+    yield from pooled_weights(ctx, cand, ref, stage, stage, family="training", kind=kind, when=when)
+
+
+def pooled_weights(
+    ctx: Context,
+    actual: Trace,
+    expected: Trace,
+    actual_stage: str,
+    expected_stage: str,
+    *,
+    family: str,
+    kind: str,
+    when: str,
+    backend: str = "both",
+    check: str | None = None,
+) -> Iterator[Finding]:
     """Weights: every element within the element tolerance, except a share of at most
     ``mismatch_fraction`` of all elements (Adam steps on gradients at float32 noise level flip
     sign; model.md 9 expects divergence from float32 non-associativity)."""
-    check = f"training.{kind}"
-    tol = ctx.tolerances.lookup("training", kind)
+    check = check or f"{family}.{kind}"
+    tol = ctx.tolerances.lookup(family, kind)
     per_tensor: list[Finding] = []
     mismatched = total = 0
-    for name in sorted(set(ref.names(stage)) | set(cand.names(stage))):
-        if not cand.has(stage, name):
-            per_tensor.append(missing(check, name, f"{ctx.cand_name}'s weights {when}"))
-        elif not ref.has(stage, name):
-            per_tensor.append(missing(check, name, f"{ctx.ref_name}'s weights {when}"))
+    names = set(expected.names(expected_stage)) | set(actual.names(actual_stage))
+    for name in sorted(names):
+        if not actual.has(actual_stage, name):
+            per_tensor.append(missing(check, name, f"{actual.backend}'s weights {when}", backend))
+        elif not expected.has(expected_stage, name):
+            per_tensor.append(missing(check, name, f"{expected.backend}'s weights {when}", backend))
         else:
             f = ctx.compare(
                 check,
                 name,
-                cand.get(stage, name),
-                ref.get(stage, name),
-                family="training",
+                actual.get(actual_stage, name),
+                expected.get(expected_stage, name),
+                family=family,
                 kind=kind,
+                backend=backend,
                 check_dtype=True,
             )
             mismatched += int(f.details.get("mismatched", 0))
@@ -129,4 +148,5 @@ def _weights(
         verdict=PASS if within else FAIL,
         evidence=f"{mismatched} of {total} weight elements differ beyond the element tolerance "
         f"{when} (allowed share {allowed:.2g})",
+        backend=backend,
     )

@@ -10,6 +10,7 @@ under ``model:``) are accepted as they are (docs/upstream.md).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "logger_backend=csv)",
     )
     parser.add_argument(
+        "--devices",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="data-parallel training on N workers (PyTorch: Lightning DDP, N processes; "
+        "TensorFlow: MirroredStrategy over N devices); the same as --exec devices=N",
+    )
+    parser.add_argument(
         "--execution-config",
         type=Path,
         metavar="FILE",
@@ -158,14 +167,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_options(parser, _training_config_class())
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0 (0 saves no checkpoints)")
-    return value
+def _whole_number(minimum: int, meaning: str) -> Callable[[str], int]:
+    """argparse type: a whole number >= ``minimum`` (``meaning``: what the minimum does)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {minimum} ({meaning})")
+        return value
+
+    return parse
+
+
+_positive = _whole_number(1, "1 trains in this process")
+_non_negative = _whole_number(0, "0 saves no checkpoints")
 
 
 def _training_config_class() -> type:
@@ -225,6 +243,9 @@ def execution_settings(args: argparse.Namespace) -> dict[str, Any]:
         values[key.strip()] = value
     if args.execution:
         sources.append("--exec")
+    if getattr(args, "devices", None) is not None:
+        values["devices"] = str(args.devices)
+        sources.append("--devices")
     if not values:
         return {}
     try:
@@ -245,7 +266,10 @@ def _resumed_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         for name, given in (
             ("--config", args.config is not None),
             ("--seed", args.seed is not None),
-            ("--exec/--execution-config", bool(args.execution or args.execution_config)),
+            (
+                "--exec/--execution-config/--devices",
+                bool(args.execution or args.execution_config or args.devices is not None),
+            ),
             *((f"config field {k}", True) for k in changed),
         )
         if given

@@ -15,7 +15,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TWIN_MODULES = ("ops", "model", "train", "infer", "persistence", "adapter", "layers", "bench")
+TWIN_MODULES = (
+    "ops",
+    "model",
+    "train",
+    "infer",
+    "persistence",
+    "adapter",
+    "layers",
+    "bench",
+    "parallel",
+)
 
 FRAMEWORK_ONLY = {
     # layout conversion and tensor aliases exist only where the layout differs from the reference

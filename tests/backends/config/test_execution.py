@@ -94,7 +94,7 @@ def test_named_fields_change_only_their_setting(lr, patience, accum, batch, name
     [
         ("accelerator", "cuda", "CPU only"),
         ("accelerator", "mps", "CPU only"),
-        ("strategy", "ddp", "one device"),
+        ("strategy", "ddp", "no other strategy"),
         ("num_workers", 2, "no data loader"),
         ("pin_memory", True, "no data loader"),
         ("prefetch_factor", 2, "no data loader"),
