@@ -122,9 +122,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="execution setting (repeatable): learning_rate, gradient_clip_val, "
-        "accum_steps, deterministic, early_stop_patience, enable_progress_bar, logger_backend, "
-        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false and "
-        "logger_backend=csv)",
+        "accum_steps, deterministic, early_stop_patience, enable_progress_bar, "
+        "logger_backend=csv|tensorboard|none (both backends; default csv), "
+        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false)",
+    )
+    parser.add_argument(
+        "--logger",
+        choices=("csv", "tensorboard", "none"),
+        default=None,
+        help="training log under OUTPUT_DIR/logs/<backend>/version_N: metrics.csv, TensorBoard "
+        "event files or none (default csv; shorthand for --exec logger_backend=...)",
     )
     parser.add_argument(
         "--execution-config",
@@ -225,6 +232,14 @@ def execution_settings(args: argparse.Namespace) -> dict[str, Any]:
         values[key.strip()] = value
     if args.execution:
         sources.append("--exec")
+    if args.logger is not None:
+        named = values.get("logger_backend")
+        if named is not None and str(named).lower() != args.logger:
+            raise InputError(
+                f"--logger {args.logger} and logger_backend={named} disagree; give one of them"
+            )
+        values["logger_backend"] = args.logger
+        sources.append("--logger")
     if not values:
         return {}
     try:
@@ -245,7 +260,10 @@ def _resumed_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         for name, given in (
             ("--config", args.config is not None),
             ("--seed", args.seed is not None),
-            ("--exec/--execution-config", bool(args.execution or args.execution_config)),
+            (
+                "--exec/--execution-config/--logger",
+                bool(args.execution or args.execution_config or args.logger),
+            ),
             *((f"config field {k}", True) for k in changed),
         )
         if given
