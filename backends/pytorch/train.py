@@ -599,10 +599,12 @@ def _run_logger(kind: str | None, output_dir: Path) -> Any:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     _, version = run_log_dir(output_dir, "pytorch")
-    where = {"save_dir": str(backend_log_dir(output_dir, "pytorch").parent), "name": "pytorch"}
+    root = str(backend_log_dir(output_dir, "pytorch").parent)
     if kind == "csv":
-        return CSVLogger(**where, version=version)
-    return TensorBoardLogger(**where, version=version, default_hp_metric=False)
+        return CSVLogger(save_dir=root, name="pytorch", version=version)
+    return TensorBoardLogger(
+        save_dir=root, name="pytorch", version=version, default_hp_metric=False
+    )
 
 
 def fit(
