@@ -16,8 +16,8 @@ and ignored (config.md (g), defect 12):
   halves it),
   ``gradient_clip_val`` (gradient norm clipping), ``accum_steps`` (gradient accumulation),
   ``deterministic``, ``early_stop_patience``, ``enable_progress_bar``, ``logger_backend``
-  ('csv' or None), ``inference_batch_size`` (the reconstruction after training), and
-  ``accelerator`` 'auto'/'cpu';
+  ('csv', 'tensorboard' or None: :mod:`backends.core.training_log`), ``inference_batch_size``
+  (the reconstruction after training), and ``accelerator`` 'auto'/'cpu';
 * rejected unless left at their defaults: the other accelerators, ``strategy``, data-loader
   workers (``num_workers``, ``pin_memory``, ``persistent_workers``, ``prefetch_factor``),
   schedulers other than 'Default', checkpointing, ``middle_trim`` and ``pad_eval``.
@@ -93,7 +93,10 @@ REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
     "checkpoint_mode": ((), _NO_CHECKPOINTS),
     "middle_trim": ((0,), "not implemented (upstream records it without using it)"),
     "pad_eval": ((False,), "not implemented (upstream records it without using it)"),
-    "logger_backend": (("csv", None), "only the CSV logger is supported; 'none' turns logging off"),
+    "logger_backend": (
+        ("csv", "tensorboard", None),
+        "no MLflow logger is implemented; choose csv, tensorboard or none (no log)",
+    ),
 }
 """Field -> (values accepted, why others are refused). An empty tuple refuses any value."""
 
@@ -103,18 +106,18 @@ TENSORFLOW_REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
         (True,),
         "TensorFlow's op determinism is process-wide and cannot be switched off once enabled",
     ),
-    "logger_backend": (
-        (None,),
-        "the TensorFlow trainer writes no CSV log (history.json holds every epoch and step); "
-        "'none' is accepted",
-    ),
 }
 """Settings both trainers know but the TensorFlow loop honours only at these values; every
 other wired setting (:data:`WIRED`) is applied by both backends."""
 
 
 def check_backend_settings(backend: str, given: Mapping[str, Any]) -> None:
-    """ValueError naming the first setting of ``given`` that ``backend``'s trainer refuses."""
+    """ValueError naming the first setting of ``given`` that ``backend``'s trainer refuses
+    (also a TensorBoard logger whose package is missing)."""
+    if "logger_backend" in given:
+        from backends.core.training_log import require_logger
+
+        require_logger(given["logger_backend"], backend)
     if backend != "tensorflow":
         return
     for key, value in given.items():

@@ -8,7 +8,8 @@
 * :func:`train_steps`: one optimiser step per given batch, in order (training-parity checks).
 * :func:`fit`: full training on Lightning (``lightning.pytorch.Trainer``): the last 5 % of groups
   validate, the rest are visited in :func:`backends.training.epoch_permutation` order, Keras
-  ``ReduceLROnPlateau`` / ``EarlyStopping`` semantics (:mod:`backends.training`), CSV logging,
+  ``ReduceLROnPlateau`` / ``EarlyStopping`` semantics (:mod:`backends.training`), CSV or
+  TensorBoard logging (:mod:`backends.core.training_log`),
   deterministic algorithms, a progress bar only on request in a terminal.
 """
 
@@ -39,6 +40,7 @@ from backends.core.checkpoint import (
 )
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
+from backends.core.training_log import epoch_metrics, step_metrics
 from backends.pytorch import ops
 from backends.pytorch.model import PtychoPINN
 
@@ -564,6 +566,9 @@ def _lightning_module_class() -> type:
             self.step_terms.append(values)
             if self.on_step is not None:
                 self.on_step(self._global, values)
+            if self.logger is not None:
+                epoch = self.first_epoch + self.current_epoch
+                self.logger.log_metrics(step_metrics(epoch, values), step=self._global)
             self._global += 1
             return total
 
@@ -600,18 +605,16 @@ def _lightning_module_class() -> type:
             for term in LOSS_TERMS[1:]:
                 self.history[term].append(means[term])
             self.history["lr"].append(self.lr)
-            metrics = {"loss": loss, "lr": self.lr}
             if self.has_val and self._val_count:
                 val = self._val_sum / self._val_count
                 self.history["val_loss"].append(val)
-                metrics["val_loss"] = val
                 new_lr = self.plateau.update(val, self.lr)
                 if new_lr != self.lr:
                     self.lr = new_lr
                     optimizer.set_lr(new_lr)
             epoch = self.first_epoch + self.current_epoch
             if self.logger is not None:
-                self.logger.log_metrics(metrics, step=epoch)
+                self.logger.log_metrics(epoch_metrics(epoch, self.history), step=self._global - 1)
             if self.early.update(loss):
                 self.stopped_epoch = epoch
                 self.trainer.should_stop = True
@@ -628,6 +631,25 @@ def _lightning_module_class() -> type:
             return batch
 
     return PINNModule
+
+
+def _run_logger(kind: str | None, output_dir: Path) -> Any:
+    """Lightning's ``CSVLogger`` / ``TensorBoardLogger`` (or False: no log) in the next
+    ``<output_dir>/logs/pytorch/version_<N>`` (:mod:`backends.core.training_log`)."""
+    from backends.core.training_log import backend_log_dir, require_logger, run_log_dir
+
+    require_logger(kind, "pytorch")
+    if kind is None:
+        return False
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    _, version = run_log_dir(output_dir, "pytorch")
+    root = str(backend_log_dir(output_dir, "pytorch").parent)
+    if kind == "csv":
+        return CSVLogger(save_dir=root, name="pytorch", version=version)
+    return TensorBoardLogger(
+        save_dir=root, name="pytorch", version=version, default_hp_metric=False
+    )
 
 
 def fit(
@@ -654,7 +676,6 @@ def fit(
     state (this project's format, :mod:`backends.core.checkpoint`; Lightning writes none);
     ``resume`` continues from a saved state at its next epoch. ``workers`` > 1: this process
     is worker ``rank`` of a DDP run its launcher started (:mod:`backends.pytorch.parallel`)."""
-    from lightning.pytorch.loggers import CSVLogger
 
     settings = settings or TrainerSettings()
     if len(train_part) == 0:
@@ -696,8 +717,7 @@ def fit(
     out = Path(config.output_dir if output_dir is None else output_dir)
     wants_bar = progress if settings.progress_bar is None else settings.progress_bar
     show_bar = bool(wants_bar) and sys.stderr.isatty()
-    use_logger = logger and settings.logger == "csv"
-    csv = CSVLogger(save_dir=str(out), name="lightning_logs") if use_logger else False
+    run_logger = _run_logger(settings.logger if logger else None, out)
     train_batches = EpochBatches(train_part, config.batch_size, seed, first)
     val_batches = OrderedBatches(val_part, config.batch_size) if has_val else None  # type: ignore[arg-type]
     seconds = _run_lightning(
@@ -706,7 +726,7 @@ def fit(
         val_batches,
         settings,
         epochs=n_epochs - first,
-        logger=csv,
+        logger=run_logger,
         progress_bar=show_bar,
         root=out,
         workers=workers,

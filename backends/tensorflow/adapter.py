@@ -200,9 +200,9 @@ class TensorFlowBackend:
         resume: TrainingState | None = None,
     ) -> TrainResult:
         """Train in place (Keras semantics of model.md 9). ``execution`` names execution
-        settings (docs/config.md (e)): learning rate, gradient clipping, early-stopping patience
-        and the progress bar are applied; the few this loop cannot honour raise ValueError
-        (:data:`backends.config.execution.TENSORFLOW_REJECTED`). ``checkpoint`` / ``resume``:
+        settings (docs/config.md (e)): learning rate, gradient clipping, early-stopping patience,
+        the training log and the progress bar are applied; the few this loop cannot honour
+        raise ValueError (:data:`backends.config.execution.TENSORFLOW_REJECTED`). ``checkpoint`` / ``resume``:
         see :mod:`backends.core.checkpoint`."""
         from backends.config.execution import (
             check_backend_settings,
@@ -244,6 +244,7 @@ class TensorFlowBackend:
             gradient_clip_val=settings.gradient_clip_val,
             early_stop_patience=settings.early_stop_patience,
             accum_steps=settings.accum_steps,
+            logger=settings.logger,
             checkpoint=checkpoint,
             resume=resume,
         )

@@ -84,6 +84,7 @@ def run(directory: Path, rank: int = 0) -> None:
                 resume=job.resume_state(directory),
                 learning_rate=settings.learning_rate,
                 early_stop_patience=settings.early_stop_patience,
+                logger=settings.logger,
                 strategy=strategy,
             )
             history, step_loss = result.history, result.step_loss

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -27,6 +28,14 @@ from backends.core.checkpoint import (
 )
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
+from backends.core.training_log import (
+    CsvMetricsLog,
+    MetricsLog,
+    epoch_metrics,
+    require_logger,
+    run_log_dir,
+    step_metrics,
+)
 from backends.tensorflow import ops
 from backends.tensorflow.model import TFModels
 
@@ -400,6 +409,42 @@ class _Progress:
             self.bar.stop()
 
 
+class EventMetricsLog:
+    """TensorBoard event files written by TensorFlow itself (``tf.summary.write`` with the
+    scalar plugin's metadata, float32 values), so no ``tensorboard`` package is needed."""
+
+    def __init__(self, log_dir: Path) -> None:
+        from tensorflow.core.framework import summary_pb2
+
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        )
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        with self.writer.as_default():
+            for name, value in metrics.items():
+                value32 = tf.constant(float(value), tf.float32)
+                tf.summary.write(name, value32, step=int(step), metadata=self.metadata)
+
+    def save(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def open_log(logger: str | None, output_dir: str | Path) -> MetricsLog | None:
+    """The training log ``logger`` ('csv', 'tensorboard' or None: no log) in the next
+    ``<output_dir>/logs/tensorflow/version_<N>`` (:mod:`backends.core.training_log`)."""
+    require_logger(logger, "tensorflow")
+    if logger is None:
+        return None
+    log_dir, _ = run_log_dir(output_dir, "tensorflow")
+    return CsvMetricsLog(log_dir) if logger == "csv" else EventMetricsLog(log_dir)
+
+
 def fit(
     models: TFModels,
     train_data: Any,
@@ -416,6 +461,7 @@ def fit(
     gradient_clip_val: float | None = None,
     early_stop_patience: int = 3,
     accum_steps: int = 1,
+    logger: str | None = None,
     strategy: Any = None,
 ) -> TrainResult:
     """Full training (model.md section 9) on a ``backends.data.PtychoData`` container.
@@ -426,9 +472,11 @@ def fit(
     ``gradient_clip_val``, ``early_stop_patience`` and ``accum_steps`` are the execution
     settings of docs/config.md (e), applied as the PyTorch trainer (Lightning) applies them:
     with ``accum_steps`` k, the gradients of ``total / k`` are summed over k batches (and over
-    the last, shorter group of an epoch) before each optimiser step. ``strategy``: a
-    ``tf.distribute`` strategy in whose scope the models were built (data-parallel training,
-    :mod:`backends.tensorflow.parallel`)."""
+    the last, shorter group of an epoch) before each optimiser step. ``logger`` ('csv',
+    'tensorboard' or None) writes the training log under ``config.output_dir``
+    (:mod:`backends.core.training_log`; the adapter passes the execution setting, 'csv' unless
+    named). ``strategy``: a ``tf.distribute`` strategy in whose scope the models were built
+    (data-parallel training, :mod:`backends.tensorflow.parallel`)."""
     from backends.data import validation_split
     from backends.training import (
         KerasEarlyStopping,
@@ -476,6 +524,7 @@ def fit(
         stopped = resume.stopped_epoch
         first = n_epochs if stopped is not None else resume.epoch
     slices = batch_slices(n_train, bs)
+    log = open_log(logger, config.output_dir) if first < n_epochs else None
     bar = _Progress(progress, n_epochs, len(slices))
     start = time.perf_counter()
 
@@ -515,6 +564,8 @@ def fit(
                 step_loss.append(terms["total"])
                 if on_step is not None:
                     on_step(len(step_loss) - 1, terms)
+                if log is not None:
+                    log.log_metrics(step_metrics(epoch, terms), len(step_loss) - 1)
                 bar.step(terms["total"])
             epoch_loss = _weighted_mean([t["total"] for t in batch_terms], sizes)
             history["loss"].append(epoch_loss)
@@ -534,6 +585,9 @@ def fit(
                 if new_lr != lr:
                     lr = new_lr
                     trainer.set_learning_rate(lr)
+            if log is not None:
+                log.log_metrics(epoch_metrics(epoch, history), len(step_loss) - 1)
+                log.save()
             if stopper.update(epoch_loss):
                 stopped = epoch
             final = stopped is not None or epoch + 1 == n_epochs
@@ -543,6 +597,8 @@ def fit(
                 break
     finally:
         bar.close()
+        if log is not None:
+            log.close()
     return TrainResult(
         history=history,
         step_loss=step_loss,

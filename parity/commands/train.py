@@ -123,9 +123,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="execution setting (repeatable): learning_rate, gradient_clip_val, "
-        "accum_steps, deterministic, early_stop_patience, enable_progress_bar, logger_backend, "
-        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false and "
-        "logger_backend=csv)",
+        "accum_steps, deterministic, early_stop_patience, enable_progress_bar, "
+        "logger_backend=csv|tensorboard|none (both backends; default csv), "
+        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false)",
+    )
+    parser.add_argument(
+        "--logger",
+        choices=("csv", "tensorboard", "none"),
+        default=None,
+        help="training log under OUTPUT_DIR/logs/<backend>/version_N: metrics.csv, TensorBoard "
+        "event files or none (default csv; shorthand for --exec logger_backend=...)",
     )
     parser.add_argument(
         "--devices",
@@ -246,6 +253,14 @@ def execution_settings(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "devices", None) is not None:
         values["devices"] = str(args.devices)
         sources.append("--devices")
+    if args.logger is not None:
+        named = values.get("logger_backend")
+        if named is not None and str(named).lower() != args.logger:
+            raise InputError(
+                f"--logger {args.logger} and logger_backend={named} disagree; give one of them"
+            )
+        values["logger_backend"] = args.logger
+        sources.append("--logger")
     if not values:
         return {}
     try:
@@ -267,8 +282,13 @@ def _resumed_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
             ("--config", args.config is not None),
             ("--seed", args.seed is not None),
             (
-                "--exec/--execution-config/--devices",
-                bool(args.execution or args.execution_config or args.devices is not None),
+                "--exec/--execution-config/--devices/--logger",
+                bool(
+                    args.execution
+                    or args.execution_config
+                    or args.devices is not None
+                    or args.logger
+                ),
             ),
             *((f"config field {k}", True) for k in changed),
         )

@@ -105,7 +105,7 @@ def test_named_fields_change_only_their_setting(lr, patience, accum, batch, name
         ("checkpoint_mode", "max", "pickles"),
         ("middle_trim", 32, "not implemented"),
         ("pad_eval", True, "not implemented"),
-        ("logger_backend", "tensorboard", "only the CSV logger"),
+        ("logger_backend", "mlflow", "no MLflow logger"),
     ],
 )
 def test_refused_settings_say_why(key: str, value: object, reason: str) -> None:

@@ -14,6 +14,7 @@ MODULES = (
     "losses",
     "snapshot",
     "threads",
+    "training_log",
     "vocabulary",
 )
 

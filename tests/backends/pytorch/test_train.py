@@ -254,7 +254,7 @@ def test_execution_settings_reach_the_trainer(backend, small_data, tmp_path, mon
 
     plain, moved = run("plain")
     assert plain.history["lr"] == [1e-3] and patiences == [3]
-    assert (tmp_path / "plain" / "lightning_logs").is_dir()
+    assert (tmp_path / "plain" / "logs" / "pytorch" / "version_0" / "metrics.csv").is_file()
     # 19 training groups in batches of 16 and 3: two Keras-Adam steps. The first moves a weight
     # by at most lr; the second by at most 1.0014 lr (the bound of (0.09 g1 + 0.1 g2) /
     # sqrt(0.000999 g1^2 + 0.001 g2^2) times sqrt(1 - 0.999^2) / (1 - 0.9^2), reached at
@@ -265,7 +265,7 @@ def test_execution_settings_reach_the_trainer(backend, small_data, tmp_path, mon
         "named", {"learning_rate": 5e-4, "early_stop_patience": 7, "logger_backend": None}
     )
     assert named.history["lr"] == [5e-4] and patiences[-1] == 7
-    assert not (tmp_path / "named" / "lightning_logs").exists()
+    assert not (tmp_path / "named" / "logs").exists()
 
     _, accumulated = run("accumulated", {"accum_steps": 2})
     assert accumulated <= 1e-3 * (1 + 1e-5)  # both batches feed one optimizer step

@@ -147,7 +147,6 @@ def test_bundle_round_trip_through_the_backend(be, handle, tmp_path):
     ("setting", "says"),
     [
         ({"deterministic": False}, "deterministic=False is not supported"),
-        ({"logger_backend": "csv"}, "logger_backend='csv' is not supported"),
     ],
 )
 def test_execution_settings_it_cannot_honour_are_refused(be, handle, setting, says):
@@ -157,8 +156,8 @@ def test_execution_settings_it_cannot_honour_are_refused(be, handle, setting, sa
 
 
 def test_execution_settings_reach_the_loop(be, handle, monkeypatch):
-    """learning_rate, gradient_clip_val, early_stop_patience, accum_steps and the progress bar
-    are applied."""
+    """learning_rate, gradient_clip_val, early_stop_patience, accum_steps, the logger and the
+    progress bar are applied."""
     import backends.tensorflow.train as tf_train
 
     seen: dict = {}
@@ -176,6 +175,7 @@ def test_execution_settings_reach_the_loop(be, handle, monkeypatch):
     assert seen["learning_rate"] == 5e-4 and seen["gradient_clip_val"] == 0.5
     assert seen["accum_steps"] == 3
     assert seen["early_stop_patience"] == 7 and seen["progress"] is True
+    assert seen["logger"] is None
 
 
 def test_gradient_clipping_step_matches_the_oracle(be):
