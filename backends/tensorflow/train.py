@@ -409,7 +409,7 @@ class _Progress:
             self.bar.stop()
 
 
-class EventMetricsLog:
+class _EventMetricsLog:
     """TensorBoard event files written by TensorFlow itself (``tf.summary.write`` with the
     scalar plugin's metadata, float32 values), so no ``tensorboard`` package is needed."""
 
@@ -435,14 +435,14 @@ class EventMetricsLog:
         self.writer.close()
 
 
-def open_log(logger: str | None, output_dir: str | Path) -> MetricsLog | None:
+def _open_log(logger: str | None, output_dir: str | Path) -> MetricsLog | None:
     """The training log ``logger`` ('csv', 'tensorboard' or None: no log) in the next
     ``<output_dir>/logs/tensorflow/version_<N>`` (:mod:`backends.core.training_log`)."""
     require_logger(logger, "tensorflow")
     if logger is None:
         return None
     log_dir, _ = run_log_dir(output_dir, "tensorflow")
-    return CsvMetricsLog(log_dir) if logger == "csv" else EventMetricsLog(log_dir)
+    return CsvMetricsLog(log_dir) if logger == "csv" else _EventMetricsLog(log_dir)
 
 
 def fit(
@@ -524,7 +524,7 @@ def fit(
         stopped = resume.stopped_epoch
         first = n_epochs if stopped is not None else resume.epoch
     slices = batch_slices(n_train, bs)
-    log = open_log(logger, config.output_dir) if first < n_epochs else None
+    log = _open_log(logger, config.output_dir) if first < n_epochs else None
     bar = _Progress(progress, n_epochs, len(slices))
     start = time.perf_counter()
 

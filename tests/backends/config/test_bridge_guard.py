@@ -497,7 +497,8 @@ def test_bridge_is_side_effect_free():
     before = (repr(data), repr(model), repr(training))
     _train(data, model, training)
     assert (repr(data), repr(model), repr(training)) == before
-    assert dict(legacy.params) == state.values and legacy.params.populated_from is None
+    assert dict(legacy.params) == state.values
+    assert legacy.params.populated_from == state.populated_from
 
 
 def test_results_are_canonical_types():
