@@ -72,14 +72,29 @@ class StepsResult:
 @dataclass
 class TrainResult:
     """A full training run: ``history`` has per-epoch lists ``loss``, ``val_loss`` (may be
-    empty), ``lr``; ``step_loss`` is the loss of every optimizer step; ``weights`` the final
-    weights; ``stopped_epoch`` the epoch EarlyStopping ended on (or None)."""
+    empty), ``lr`` and the loss terms; ``step_loss`` is the loss of every optimizer step (those
+    before a resume included); ``weights`` the final weights; ``stopped_epoch`` the epoch
+    EarlyStopping ended on (or None); ``step_terms`` the loss terms of the steps this run
+    took."""
 
     history: dict[str, list[float]]
     step_loss: list[float]
     weights: Arrays
     stopped_epoch: int | None = None
     seconds: float = 0.0
+    step_terms: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class LoadedBundle:
+    """A bundle as a backend's persistence module reads it: the framework's model object, a
+    copy of the params snapshot, the intensity scale, and the backend's native configuration
+    the model was rebuilt from (PyTorch: its model/training configs; TensorFlow: None)."""
+
+    model: Any
+    params: dict[str, Any]
+    intensity_scale: float
+    native_configs: Any = None
 
 
 @dataclass

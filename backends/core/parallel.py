@@ -44,7 +44,6 @@ __all__ = [
     "JOB_JSON",
     "WORKER_MODULES",
     "Job",
-    "JobResult",
     "Shard",
     "WorkerError",
     "fit_in_workers",
@@ -209,20 +208,6 @@ def batch_arrays(batches: Sequence[Any]) -> dict[str, np.ndarray]:
     return out
 
 
-@dataclass
-class JobResult:
-    """Worker 0's outcome: final weights, per-epoch history, the total loss of every step
-    (including those before a resume), the loss terms of the steps this run took, the epoch
-    early stopping ended on (or None), the training wall time."""
-
-    weights: dict[str, np.ndarray]
-    history: dict[str, list[float]]
-    step_loss: list[float]
-    step_terms: list[dict[str, float]]
-    stopped_epoch: int | None
-    seconds: float
-
-
 # ----------------------------------------------------------------------------- files
 
 
@@ -283,9 +268,11 @@ def write_result(
     write_text_atomic(directory / RESULT_JSON, json.dumps(doc))
 
 
-def _read_result(directory: Path) -> JobResult:
+def _read_result(directory: Path) -> Any:
+    from backends.base import TrainResult
+
     doc = json.loads((directory / RESULT_JSON).read_text(encoding="utf-8"))
-    return JobResult(
+    return TrainResult(
         weights=_read_npz(directory / RESULT_NPZ),
         history={k: list(v) for k, v in doc["history"].items()},
         step_loss=list(doc["step_loss"]),
@@ -384,8 +371,9 @@ def run_job(
     on_step: Callable[[int, Mapping[str, float]], None] | None = None,
     resume_state: Any = None,
     poll_seconds: float = 0.2,
-) -> JobResult:
-    """Run ``job`` in its worker processes and return worker 0's result.
+) -> Any:
+    """Run ``job`` in its worker processes and return worker 0's result (a
+    :class:`backends.base.TrainResult`).
 
     ``on_step`` receives worker 0's steps as they happen; ``resume_state`` (a
     :class:`backends.core.checkpoint.TrainingState`) is handed to the workers in the checkpoint
@@ -454,7 +442,7 @@ def steps_in_workers(
     weights: Mapping[str, np.ndarray],
     batches: Sequence[Any],
     learning_rate: float,
-) -> JobResult:
+) -> Any:
     """One optimiser step per batch on ``workers`` workers from ``weights`` (a ``steps`` job)."""
     from backends.config.io import config_to_dict
 
@@ -489,7 +477,7 @@ def fit_in_workers(
     checkpoint: Any = None,
     resume: Any = None,
     on_step: Callable[[int, Mapping[str, float]], None] | None = None,
-) -> JobResult:
+) -> Any:
     """Full training of a data container on ``workers`` workers (a ``fit`` job).
 
     ``checkpoint`` must be a :class:`backends.core.checkpoint.EveryNEpochs` (worker 0 writes
@@ -575,8 +563,6 @@ def train_with_workers(
 ) -> Any:
     """``backend.train`` on ``workers`` workers (a :class:`backends.base.TrainResult`); the
     model holds the trained weights afterwards."""
-    from backends.base import TrainResult
-
     start = resume.weights if resume is not None else backend.export_weights(model)
     result = fit_in_workers(
         backend.name,
@@ -595,13 +581,8 @@ def train_with_workers(
         on_step=on_step,
     )
     backend.import_weights(model, result.weights)
-    return TrainResult(
-        history=result.history,
-        step_loss=result.step_loss,
-        weights=backend.export_weights(model),
-        stopped_epoch=result.stopped_epoch,
-        seconds=result.seconds,
-    )
+    result.weights = backend.export_weights(model)
+    return result
 
 
 def worker_threads() -> int:

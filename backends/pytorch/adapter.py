@@ -315,7 +315,7 @@ class PyTorchBackend:
         va = None
         if val_part is not None and len(val_part):
             va = tensor_set(val_part, model.intensity_scale, need_y)
-        result = fit(
+        return fit(
             module,
             tr,
             va,
@@ -327,13 +327,6 @@ class PyTorchBackend:
             settings=settings,
             checkpoint=checkpoint,
             resume=resume,
-        )
-        return TrainResult(
-            history=result.history,
-            step_loss=result.step_loss,
-            weights=self.export_weights(model),
-            stopped_epoch=result.stopped_epoch,
-            seconds=result.seconds,
         )
 
     # ------------------------------------------------------------------ inference
@@ -360,10 +353,13 @@ class PyTorchBackend:
     def load_bundle(self, path: Path) -> tuple[TorchModelHandle, dict[str, Any]]:
         from backends.pytorch.persistence import load_bundle
 
-        module, params, scale, _, configs = load_bundle(path)
+        loaded = load_bundle(path)
+        module = loaded.model
         probe = module.probe.detach().numpy().copy()
-        handle = TorchModelHandle(NAME, module.config, scale, probe, module, configs, {})
-        return handle, params
+        handle = TorchModelHandle(
+            NAME, module.config, loaded.intensity_scale, probe, module, loaded.native_configs, {}
+        )
+        return handle, loaded.params
 
 
 def _canonical(param_name: str) -> str:

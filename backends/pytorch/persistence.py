@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from backends.base import LoadedBundle
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
 from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.pytorch.model import (
@@ -335,12 +336,13 @@ def _check_against_params(
     return bridged
 
 
-def load_bundle(path: Path | str) -> tuple[PtychoPINN, dict[str, Any], float, TrainingConfig, Any]:
+def load_bundle(path: Path | str) -> LoadedBundle:
     """Read a PyTorch bundle: restore its params into a fresh legacy dict, rebuild the module
     from ``hparams.json`` (checked against ``params.json``) and load the state dict strictly.
 
-    Returns ``(model, params copy, intensity_scale, bridged canonical config, torch configs)``;
-    the ``autoencoder`` alias resolves to the same module.
+    Returns the module, a copy of the params, the intensity scale and the torch configs
+    (:class:`backends.base.LoadedBundle`); the ``autoencoder`` alias resolves to the same
+    module.
     """
     from backends.bundle import read_bundle, restore_params
     from backends.config.legacy import LegacyParams
@@ -378,7 +380,7 @@ def load_bundle(path: Path | str) -> tuple[PtychoPINN, dict[str, Any], float, Tr
     state = load_state(fmt, files, where)
     load_state_strict(model, state, where)
     model.eval()
-    return model, snapshot, scale, bridged, configs
+    return LoadedBundle(model, snapshot, scale, configs)
 
 
 def load_models(path: Path | str, names: tuple[str, ...] | None = None) -> dict[str, PtychoPINN]:
@@ -393,5 +395,5 @@ def load_models(path: Path | str, names: tuple[str, ...] | None = None) -> dict[
         raise ValueError(
             f"Requested models not found in archive: {absent} (available: {list(available)})"
         )
-    model = load_bundle(path)[0]
+    model = load_bundle(path).model
     return dict.fromkeys(wanted, model)

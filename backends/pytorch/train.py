@@ -22,14 +22,14 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from backends.base import Batch
+from backends.base import Batch, TrainResult
 from backends.config.canonical import TrainingConfig
 from backends.config.execution import TrainerSettings
 from backends.core.checkpoint import (
@@ -461,17 +461,6 @@ def _quiet_lightning() -> Iterator[None]:
             logging.getLogger(n).setLevel(level)
 
 
-@dataclass
-class FitResult:
-    """Per-epoch history, per-step total losses, the stop epoch and the wall time."""
-
-    history: dict[str, list[float]]
-    step_loss: list[float]
-    stopped_epoch: int | None
-    seconds: float
-    step_terms: list[dict[str, float]] = field(default_factory=list)
-
-
 def _lightning_module_class() -> type:
     import lightning.pytorch as pl
 
@@ -669,7 +658,7 @@ def fit(
     resume: TrainingState | None = None,
     rank: int = 0,
     workers: int = 1,
-) -> FitResult:
+) -> TrainResult:
     """Train ``model`` in place with Lightning (model.md section 9). ``settings``: the
     execution settings a user named (:mod:`backends.config.execution`); None keeps the
     reference behaviour. ``checkpoint`` is asked after every epoch whether to save the training
@@ -708,11 +697,11 @@ def fit(
                 p.copy_(torch.from_numpy(np.array(to_torch(name, resume.weights[name]))))
         first = n_epochs if resume.finished else min(resume.epoch, n_epochs)
         if first >= n_epochs:
-            return FitResult(
-                {k: list(v) for k, v in resume.history.items()},
-                list(resume.step_loss),
-                resume.stopped_epoch,
-                0.0,
+            return TrainResult(
+                history={k: list(v) for k, v in resume.history.items()},
+                step_loss=list(resume.step_loss),
+                weights=export_weights(model),
+                stopped_epoch=resume.stopped_epoch,
             )
     out = Path(config.output_dir if output_dir is None else output_dir)
     wants_bar = progress if settings.progress_bar is None else settings.progress_bar
@@ -737,8 +726,13 @@ def fit(
             f"the training batches were iterated up to epoch {train_batches.epoch} in "
             f"{len(history['loss'])} epochs; each epoch must draw exactly one permutation"
         )
-    return FitResult(
-        history, list(module.step_loss), module.stopped_epoch, seconds, list(module.step_terms)
+    return TrainResult(
+        history=history,
+        step_loss=list(module.step_loss),
+        weights=export_weights(model),
+        stopped_epoch=module.stopped_epoch,
+        seconds=seconds,
+        step_terms=list(module.step_terms),
     )
 
 

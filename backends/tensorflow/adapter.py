@@ -266,9 +266,12 @@ class TensorFlowBackend:
     def load_bundle(self, path: Path) -> tuple[TFModelHandle, dict[str, Any]]:
         from backends.tensorflow.persistence import load_bundle
 
-        models, params, scale = load_bundle(path)
-        handle = TFModelHandle(NAME, models.config, scale, models.probe.copy(), models)
-        return handle, params
+        loaded = load_bundle(path)
+        models = loaded.model
+        handle = TFModelHandle(
+            NAME, models.config, loaded.intensity_scale, models.probe.copy(), models
+        )
+        return handle, loaded.params
 
 
 def create_backend() -> TensorFlowBackend:

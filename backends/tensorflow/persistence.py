@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from backends import graph
+from backends.base import LoadedBundle
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
 from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.safeio import WeightsFileError, open_hdf5
@@ -200,11 +201,10 @@ def save_bundle(
     )
 
 
-def load_bundle(
-    path: Path | str, names: tuple[str, ...] | None = None
-) -> tuple[TFModels, dict[str, Any], float]:
+def load_bundle(path: Path | str, names: tuple[str, ...] | None = None) -> LoadedBundle:
     """Read a TensorFlow bundle, rebuild the models from its params snapshot and load the
-    weights strictly. Returns ``(models, params copy, intensity_scale)``. The snapshot is
+    weights strictly. Returns the models, a copy of the params and the intensity scale
+    (:class:`backends.base.LoadedBundle`). The snapshot is
     restored into a fresh legacy params object; the process-wide one is not touched."""
     from backends.bundle import read_bundle, restore_params
     from backends.config.legacy import LegacyParams
@@ -252,7 +252,7 @@ def load_bundle(
     if loaded is None:
         raise ValueError(f"bundle {contents.path}: no model payload to load")
     models.import_weights(loaded)
-    return models, snapshot, scale
+    return LoadedBundle(models, snapshot, scale)
 
 
 # ----------------------------------------------------------------------------- client API
@@ -303,7 +303,8 @@ def load_bundle_models(
     from backends.bundle import restore_params
     from backends.config.legacy import params as legacy
 
-    models, snapshot, _ = load_bundle(model_dir, names)
+    loaded = load_bundle(model_dir, names)
+    models, snapshot = loaded.model, loaded.params
     restore_params(legacy, snapshot)
     wanted = SAVED_MODELS if names is None else names
     return {name: getattr(models, name) for name in wanted}
@@ -318,6 +319,7 @@ def load_inference_bundle(
     from backends.bundle import restore_params
     from backends.config.legacy import params as legacy
 
-    models, snapshot, _ = load_bundle(model_dir, ("diffraction_to_obj",))
+    loaded = load_bundle(model_dir, ("diffraction_to_obj",))
+    models, snapshot = loaded.model, loaded.params
     restore_params(legacy, snapshot)
     return DiffractionToObjectAdapter(models.diffraction_to_obj, legacy), dict(legacy)

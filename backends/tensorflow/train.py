@@ -511,6 +511,7 @@ def fit(
     for term in LOSS_TERMS[1:]:
         history[term] = []
     step_loss: list[float] = []
+    step_terms: list[dict[str, float]] = []
     stopped: int | None = None
     first = 0
     if resume is not None:
@@ -562,6 +563,7 @@ def fit(
                 batch_terms.append(terms)
                 sizes.append(len(idx))
                 step_loss.append(terms["total"])
+                step_terms.append(terms)
                 if on_step is not None:
                     on_step(len(step_loss) - 1, terms)
                 if log is not None:
@@ -605,4 +607,5 @@ def fit(
         weights=models.export_weights(),
         stopped_epoch=stopped,
         seconds=time.perf_counter() - start,
+        step_terms=step_terms,
     )

@@ -115,7 +115,6 @@ NOT_YET_TWINNED = {
         },
         "train": {
             "EpochBatches",
-            "FitResult",
             "KerasAdam",
             "OrderedBatches",
             "TensorSet",

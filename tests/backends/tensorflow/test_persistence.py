@@ -52,7 +52,8 @@ def test_round_trip_is_bitwise(tfp, saved):
     _, persistence = tfp
     m, _, path = saved
     assert path.name == "wts.h5.zip"
-    loaded, params, scale = persistence.load_bundle(path.parent)
+    bundle = persistence.load_bundle(path.parent)
+    loaded, params, scale = bundle.model, bundle.params, bundle.intensity_scale
     assert loaded.config == m.config
     assert scale == SCALE and params["intensity_scale"] == SCALE
     assert loaded.log_scale.numpy() == m.log_scale.numpy()
