@@ -22,6 +22,28 @@ def add_hidden_inject(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inject", action="append", default=[], help=argparse.SUPPRESS)
 
 
+def device_choice(text: str) -> str:
+    """``--device`` value: cpu, gpu or auto (argparse type; any case)."""
+    from backends.core.devices import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_device_option(parser: argparse.ArgumentParser, default: str | None, meaning: str) -> None:
+    """``--device cpu|gpu|auto`` (docs/devices.md); ``meaning`` says what the default is."""
+    parser.add_argument(
+        "--device",
+        type=device_choice,
+        default=default,
+        metavar="cpu|gpu|auto",
+        help=f"where the backends compute: auto takes a GPU when one is visible, gpu without "
+        f"one is refused (default: {meaning})",
+    )
+
+
 def reporter(quiet: bool, title: str = "parity") -> Any:
     """The progress display on stderr (:class:`parity.progress.Progress`), or nothing with
     --quiet."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from parity.commands._common import add_hidden_inject, add_hidden_oracle, reporter
+from parity.commands._common import (
+    add_device_option,
+    add_hidden_inject,
+    add_hidden_oracle,
+    reporter,
+)
 
 HELP = "record one backend through a scenario into an HDF5 trace (compare two with parity compare)"
 
@@ -25,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bundle-dir", type=Path, default=None, help="keep the saved bundle in this directory"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    add_device_option(
+        parser,
+        None,
+        "the scenario's [run] device, cpu unless it says otherwise, so that "
+        "recordings compare with the stored CPU baselines",
+    )
     add_hidden_inject(parser)
     add_hidden_oracle(parser)
 
@@ -53,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             defects=args.inject,
             progress=progress,
             bundle_dir=args.bundle_dir,
+            device=args.device,
         )
     finally:
         close = getattr(progress, "close", None)

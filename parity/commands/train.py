@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from parity.commands._common import reporter
+from parity.commands._common import add_device_option, reporter
 from parity.errors import InputError
 from parity.options import OutputClaim, check_config
 from parity.upstream_config import upstream_yaml_config
@@ -123,8 +123,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="execution setting (repeatable): learning_rate, gradient_clip_val, "
         "accum_steps, deterministic, early_stop_patience, enable_progress_bar, logger_backend, "
-        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false and "
+        "inference_batch_size, accelerator=auto|cpu|gpu (as --device; TensorFlow refuses "
+        "deterministic=false and "
         "logger_backend=csv)",
+    )
+    add_device_option(
+        parser, "auto", "auto, as Lightning and Keras do; the same as --exec accelerator=..."
     )
     parser.add_argument(
         "--execution-config",
@@ -310,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
             progress=False,
             monitor=progress,
             checkpoint_every=args.checkpoint_every,
+            device=args.device,
             **extra,
         )
     _print_outcome(config.backend, outcome)
