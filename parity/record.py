@@ -230,7 +230,8 @@ class Recorder:
         versions = {**base_versions(), **{k: str(v) for k, v in env.get("versions", {}).items()}}
         versions.update({k: str(v) for k, v in env.items() if k in FRAMEWORK_VERSION_KEYS})
         device = str(env.get("device", "unknown"))
-        facts = env.get("device_facts") if isinstance(env.get("device_facts"), Mapping) else {}
+        raw_facts = env.get("device_facts")
+        facts: Mapping[str, Any] = raw_facts if isinstance(raw_facts, Mapping) else {}
         if device == "gpu":
             # the GPU's kernels come with the CUDA and cuDNN builds: part of the fingerprint
             for key, fact in (("cuda", "cuda_version"), ("cudnn", "cudnn_version")):

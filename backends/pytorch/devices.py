@@ -91,7 +91,7 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 
 def facts() -> DeviceFacts:
     """What the current device is (name, CUDA/cuDNN versions, TF32 and determinism flags)."""
-    determinism = {
+    determinism: dict[str, Any] = {
         "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
         "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
@@ -126,7 +126,7 @@ def facts() -> DeviceFacts:
 def _driver_version() -> str | None:
     """The NVIDIA driver version through NVML where torch can reach it, else None."""
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
         version = pynvml.nvmlSystemGetDriverVersion()

@@ -56,7 +56,8 @@ def placement() -> AbstractContextManager[Any]:
     """``tf.device`` of the chosen kind (nothing before :func:`use_device`)."""
     if _kind is None:
         return nullcontext()
-    return _tf().device(device_name())  # type: ignore[no-any-return]
+    scope: AbstractContextManager[Any] = _tf().device(device_name())
+    return scope
 
 
 def _op_determinism() -> bool:

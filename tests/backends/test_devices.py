@@ -156,6 +156,64 @@ def test_pytorch_refuses_a_gpu_it_cannot_see_and_records_its_facts() -> None:
     assert devices.lightning_accelerator() == "cpu"
 
 
+@pytest.fixture
+def meta_device() -> Any:
+    """PyTorch's current device set to ``meta`` (shapes only, no data) for the test: torch
+    refuses to mix a meta tensor with a CPU tensor, so anything the backend still made on the
+    CPU fails here as it would on a GPU."""
+    import torch
+
+    from backends.pytorch import devices
+
+    before = devices.current()
+    devices._current = torch.device("meta")
+    try:
+        yield torch.device("meta")
+    finally:
+        devices._current = before
+
+
+@pytest.mark.pytorch
+@pytest.mark.parametrize("gridsize", [1, 2])
+def test_pytorch_forward_losses_and_an_adam_step_stay_on_the_chosen_device(
+    meta_device: Any, gridsize: int
+) -> None:
+    import torch
+
+    from backends.config import ModelConfig
+    from backends.core.losses import LossWeights
+    from backends.pytorch import devices
+    from backends.pytorch.model import build_model
+    from backends.pytorch.train import KerasAdam, TorchBatch, compute_losses, to_nchw
+
+    with pytest.raises(RuntimeError):  # what a stray CPU tensor would meet
+        torch.zeros(3) + torch.zeros(3, device=meta_device)
+    n, c = 64, gridsize * gridsize
+    model = devices.place(build_model(ModelConfig(N=n, gridsize=gridsize), np.ones((n, n)), 50.0))
+    assert {p.device for p in model.parameters()} == {meta_device}
+    x = to_nchw(np.ones((2, n, n, c), np.float32))
+    positions = to_nchw(np.zeros((2, 1, 2, c), np.float32))
+    y = to_nchw(np.ones((2, n, n, c), np.float32))
+    assert x.device == positions.device == meta_device
+    weights = LossWeights(nll=1.0, mae=1.0, realspace=1.0, realspace_mae=1.0, tv=1.0)
+    total, terms = compute_losses(model, TorchBatch(x, positions, y), weights)
+    assert {t.device for t in terms.values()} == {meta_device}
+    total.backward()
+    KerasAdam(model.parameters()).step()
+    assert {p.device for p in model.parameters()} == {meta_device}
+
+
+@pytest.mark.pytorch
+def test_pytorch_reference_ops_take_their_inputs_to_the_chosen_device(meta_device: Any) -> None:
+    from backends.pytorch import ops
+
+    images = np.ones((1, 8, 8, 2), np.complex64)
+    with pytest.raises(NotImplementedError, match="meta"):  # _n's .cpu() meets a meta tensor
+        ops.NUMPY_OPS.translate(images, np.zeros((1, 2), np.float32))
+    moved = ops.translate(ops._t(images).permute(0, 3, 1, 2), ops._t(np.zeros((1, 2))))
+    assert moved.device == meta_device
+
+
 @pytest.mark.tensorflow
 def test_tensorflow_refuses_a_gpu_it_cannot_see_and_records_its_facts() -> None:
     import backends
@@ -173,6 +231,11 @@ def test_tensorflow_refuses_a_gpu_it_cannot_see_and_records_its_facts() -> None:
     facts = json.loads(json.dumps(env["device_facts"]))
     assert env["device"] == facts["kind"] == "cpu"
     assert "op_determinism" in facts["determinism"]
+    from backends.config import ModelConfig
+
+    handle = backend.build(ModelConfig(N=64, gridsize=1), np.ones((64, 64), np.complex64), 50.0)
+    placed = {v.value.device for v in handle.models.autoencoder.weights}
+    assert placed and all(d.endswith("CPU:0") for d in placed)
 
 
 # --------------------------------------------------------------------------- command line
