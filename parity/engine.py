@@ -380,9 +380,15 @@ def run_scenario(
             for spec in backends
         }
         run_device = "cpu" if any(reasons.values()) else "gpu"
+        without = [spec for spec, why in reasons.items() if why]
         for spec, why in reasons.items():
-            if why:
-                lead = why if device == "cpu" else f"{NO_GPU_REASON} ({why})"
+            if run_device == "cpu":
+                if device == "cpu":
+                    lead = why
+                elif why:
+                    lead = f"{NO_GPU_REASON} ({why})"
+                else:
+                    lead = f"{NO_GPU_REASON} ({', '.join(without)} sees none)"
                 device_skip.append(
                     skipped_finding(
                         "device",
@@ -482,19 +488,46 @@ def run_scenario(
                 if spec not in trace_paths:
                     continue
                 path = traces_dir / f"{i}-{spec.replace(':', '_')}-cpu.h5"
-                record(
-                    spec,
-                    scenario,
-                    path,
-                    reference=trace_paths.get(backends[0]) if i > 0 else None,
-                    oracle=oracle_obj,
-                    data_loader=data_loader,
-                    defects=list(inject) if i == len(backends) - 1 and len(backends) > 1 else [],
-                    metrics_fn=metrics_fn,
-                    progress=progress,
-                    device="cpu",
-                )
-                cpu_paths[spec] = path
+                reference = trace_paths.get(backends[0]) if i > 0 else None
+                defects = list(inject) if i == len(backends) - 1 and len(backends) > 1 else []
+                err = ""
+                if isolate:
+                    _, err = record_isolated(
+                        spec,
+                        scenario,
+                        path,
+                        reference=reference,
+                        inject=defects,
+                        oracle=oracle,
+                        workdir=work,
+                        bundle_dir=None,
+                        timeout=isolate_timeout,
+                        device="cpu",
+                    )
+                else:
+                    record(
+                        spec,
+                        scenario,
+                        path,
+                        reference=reference,
+                        oracle=oracle_obj,
+                        data_loader=data_loader,
+                        defects=defects,
+                        metrics_fn=metrics_fn,
+                        progress=progress,
+                        device="cpu",
+                    )
+                if path.exists():
+                    cpu_paths[spec] = path
+                else:
+                    findings.append(
+                        error_finding(
+                            "device",
+                            "*",
+                            f"the CPU recording of {spec} left no trace:\n{err}",
+                            spec,
+                        )
+                    )
         names, environment, timings = _trace_meta(trace_paths)
         _, cpu_environment, cpu_timings = _trace_meta(cpu_paths)
         for name in cpu_environment:

@@ -68,7 +68,7 @@ def fingerprint(
 def device_kind(fingerprint_or_meta: Mapping[str, Any] | None) -> str:
     """``cpu``, ``gpu`` or ``unknown``: the device a fingerprint (or trace meta) records;
     traces recorded before devices were chosen ran on the CPU unless they say otherwise."""
-    value = str((fingerprint_or_meta or {}).get("device", "cpu")).lower()
+    value = str((fingerprint_or_meta or {}).get("device") or "cpu").lower()
     return value if value in ("cpu", "gpu") else "unknown"
 
 

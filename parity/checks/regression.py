@@ -152,7 +152,7 @@ def compare_baseline(
             baseline.meta_json("machine") or {"device": baseline.meta.get("device")}
         ),
     )
-    cross_device = kinds[0] != kinds[1]
+    cross_device = "unknown" not in kinds and kinds[0] != kinds[1]
     if baseline.backend != backend:
         yield Finding(
             check,

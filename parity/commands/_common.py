@@ -44,6 +44,20 @@ def add_device_option(parser: argparse.ArgumentParser, default: str | None, mean
     )
 
 
+def refuse_missing_gpu(device: str | None, specs: Sequence[str]) -> None:
+    """``--device gpu`` where a backend sees no GPU: InputError with the reason, before anything
+    is recorded (imports the backends' frameworks)."""
+    if device != "gpu":
+        return
+    from parity.engine import gpu_visible
+    from parity.errors import InputError
+
+    for spec in specs:
+        why = gpu_visible(spec)
+        if why:
+            raise InputError(why)
+
+
 def reporter(quiet: bool, title: str = "parity") -> Any:
     """The progress display on stderr (:class:`parity.progress.Progress`), or nothing with
     --quiet."""

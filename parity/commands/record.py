@@ -9,6 +9,7 @@ from parity.commands._common import (
     add_device_option,
     add_hidden_inject,
     add_hidden_oracle,
+    refuse_missing_gpu,
     reporter,
 )
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reference is not None and not args.reference.exists():
         raise FileNotFoundError(f"reference trace {args.reference} does not exist")
     oracle = get_oracle(args.oracle) if args.oracle else None
+    refuse_missing_gpu(args.device, [args.backend])
     progress = reporter(args.quiet)
     try:
         path = record(

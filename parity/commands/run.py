@@ -12,6 +12,7 @@ from parity.commands._common import (
     add_hidden_inject,
     add_hidden_oracle,
     print_findings,
+    refuse_missing_gpu,
     reporter,
 )
 from parity.errors import InputError
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         get_oracle(args.oracle)
     for name in args.inject:
         defects.get(name)
+    refuse_missing_gpu(args.device, backends)
     progress: Any = reporter(args.quiet)
     code = 0
     command = shlex.join(

@@ -129,7 +129,8 @@ def test_fingerprints_of_a_cpu_stay_as_they_were_and_a_gpu_names_its_model() -> 
     gpu = machine.fingerprint({"numpy": "2"}, "gpu", "Some GPU")
     assert gpu["device_name"] == "Some GPU" and gpu["id"] != cpu["id"]
     assert (machine.device_kind(cpu), machine.device_kind(gpu)) == ("cpu", "gpu")
-    assert machine.device_kind(None) == "cpu"
+    assert machine.device_kind(None) == machine.device_kind({"device": None}) == "cpu"
+    assert machine.device_kind({"device": "mps"}) == "unknown"
 
 
 @pytest.mark.pytorch
@@ -271,6 +272,32 @@ def test_an_unknown_device_on_the_command_line_is_a_usage_error(
     assert "choose one of cpu, gpu, auto" in capsys.readouterr().err
 
 
+@pytest.mark.pytorch
+@pytest.mark.parametrize("command", ["record", "train", "infer"])
+def test_commands_refuse_a_gpu_that_is_not_there(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backends.pytorch import devices
+    from parity.cli import main
+
+    if devices.gpu_count():
+        pytest.skip("a GPU is visible: the refusal cannot be shown here")
+    argv = {
+        "record": ["record", "--backend", "pytorch", "smoke", "-o", str(tmp_path / "t.h5")],
+        "train": [
+            *("train", "--backend", "pytorch", "--train-data", "builtin:lines-64-small"),
+            *("--output-dir", str(tmp_path / "run"), "--epochs", "1"),
+        ],
+        "infer": [
+            *("infer", "--backend", "pytorch", "--model", str(tmp_path / "none")),
+            *("--data", "builtin:lines-64-small:test", "--output-dir", str(tmp_path / "out")),
+        ],
+    }[command]
+    assert main([*argv, "--device", "gpu"]) == 2
+    assert "--device gpu: no GPU is visible to PyTorch" in capsys.readouterr().err
+    assert not (tmp_path / "t.h5").exists() and not (tmp_path / "run" / "wts.h5.zip").exists()
+
+
 # --------------------------------------------------------------------------- scenarios
 
 
@@ -348,13 +375,20 @@ HERE = "tests.backends.test_devices"
 CHECKS = ["params", "ops", "forward", "gradients", "training", "inference"]
 
 
-def _cross(tmp_path: Path, backends: list[str], device: str | None = None) -> Any:
+def _cross(
+    tmp_path: Path, backends: list[str], device: str | None = None, isolate: bool = False
+) -> Any:
     scenario = fake_scenario(checks=CHECKS)
     raw = scenario.to_dict()
     raw["run"] = {**raw["run"], "device": "auto", "cross_device": True}
     cross = sc.from_dict({k: v for k, v in raw.items() if k in sc.TOP_KEYS}, source="<test>")
     return engine.run_scenario(
-        cross, backends, out_root=None, oracle=ORACLE, device=device, ledger_path=None
+        cross,
+        backends,
+        out_root=tmp_path / "reports" if isolate else None,
+        oracle=ORACLE,
+        device=device,
+        isolate=isolate,
     )
 
 
@@ -367,6 +401,15 @@ def test_without_a_gpu_the_device_half_is_skipped_with_the_reason(tmp_path: Path
     compared = [f for f in result.findings if f.family in ("forward", "training")]
     assert compared and all(f.verdict == "pass" for f in compared)
     assert result.exit_code == 0
+    assert {e["device"] for e in result.environment.values()} == {"cpu"}
+
+
+def test_one_backend_without_a_gpu_keeps_both_on_the_cpu(tmp_path: Path) -> None:
+    result = _cross(tmp_path, [f"{HERE}:fake_gpu", f"{HERE}:fake_no_gpu_candidate"])
+    device = {f.backend: f for f in result.findings if f.family == "device"}
+    assert {f.verdict for f in device.values()} == {"skipped"}
+    assert "no GPU is visible to the fake" in device[f"{HERE}:fake_no_gpu_candidate"].evidence
+    assert f"{HERE}:fake_no_gpu_candidate sees none" in device[f"{HERE}:fake_gpu"].evidence
     assert {e["device"] for e in result.environment.values()} == {"cpu"}
 
 
@@ -387,6 +430,17 @@ def test_with_a_gpu_each_backend_is_compared_with_itself_on_the_cpu(tmp_path: Pa
     assert envs["fake-reference"]["device"] == "gpu"
     assert envs["fake-reference (cpu)"]["device"] == "cpu"
     assert result.exit_code == 0
+
+
+@pytest.mark.slow
+def test_isolated_recordings_pass_the_device_to_each_subprocess(tmp_path: Path) -> None:
+    result = _cross(tmp_path, [f"{HERE}:fake_gpu"], isolate=True)
+    device = [f for f in result.findings if f.family == "device"]
+    assert any(f.check == "device.forward" and f.verdict == "pass" for f in device)
+    # the paths of the two recordings differ (ignored, as across machines); nothing fails
+    assert all(f.verdict in ("pass", "skipped") for f in device)
+    assert result.environment["fake-reference"]["device"] == "gpu"
+    assert result.environment["fake-reference (cpu)"]["device"] == "cpu"
 
 
 def test_a_device_difference_beyond_the_device_tolerances_fails(tmp_path: Path) -> None:
