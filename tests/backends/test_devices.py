@@ -428,7 +428,9 @@ def test_with_a_gpu_each_backend_is_compared_with_itself_on_the_cpu(tmp_path: Pa
     assert any(f.check == "device.forward" for f in device)
     envs = result.environment
     assert envs["fake-reference"]["device"] == "gpu"
+    assert envs["fake-reference"]["device_facts"]["name"] == "fake gpu"
     assert envs["fake-reference (cpu)"]["device"] == "cpu"
+    assert envs["fake-reference (cpu)"]["device_facts"]["kind"] == "cpu"
     assert result.exit_code == 0
 
 
