@@ -5,6 +5,12 @@ subprocess with ``isolate=True``), compares the candidate with the reference, ch
 against its stored baseline, applies the ledger and writes the report directory, which appears
 only when complete. A backend that raises, or whose subprocess dies, yields ``error`` findings;
 the run goes on and the report is still written.
+
+Every backend is recorded on the run's device (``--device`` or the scenario's ``[run] device``).
+A scenario with ``[run] cross_device = true`` records both backends on the GPU, records each
+again on the CPU and compares each backend's two traces (``device.*`` findings,
+:func:`device_findings`); without a visible GPU that half is ``skipped`` with the reason and the
+backends are recorded and compared on the CPU.
 """
 
 from __future__ import annotations
@@ -44,14 +50,17 @@ class Plan:
     isolate: bool = False
     inject: list[str] = field(default_factory=list)
     families: list[str] = field(default_factory=list)
+    device: str = "cpu"
 
     def describe(self) -> str:
         """One line."""
         mode = "isolated subprocesses" if self.isolate else "in process"
         inj = f", injected defects: {', '.join(self.inject)}" if self.inject else ""
+        cross = " and cpu (cross-device)" if self.scenario.run.cross_device else ""
         return (
             f"scenario {self.scenario.name} ({self.scenario.hash}): "
-            f"{' vs '.join(self.backends)} ({mode}); checks: {', '.join(self.families)}{inj}"
+            f"{' vs '.join(self.backends)} ({mode}, device {self.device}{cross}); "
+            f"checks: {', '.join(self.families)}{inj}"
         )
 
 
@@ -100,11 +109,45 @@ class RunResult:
 
 
 def plan(
-    scenario: Any, backends: Sequence[str], isolate: bool = False, inject: Sequence[str] = ()
+    scenario: Any,
+    backends: Sequence[str],
+    isolate: bool = False,
+    inject: Sequence[str] = (),
+    device: str | None = None,
 ) -> Plan:
-    """The plan of one scenario run."""
+    """The plan of one scenario run (``device`` None: the scenario's ``[run] device``)."""
     families = list(scenario.checks)
-    return Plan(scenario, list(backends), isolate, list(inject), families)
+    return Plan(
+        scenario, list(backends), isolate, list(inject), families, device or scenario.run.device
+    )
+
+
+NO_GPU_REASON = "no GPU is visible to torch/TensorFlow"
+
+
+def gpu_visible(spec: str) -> str:
+    """Empty when backend ``spec`` sees a GPU, else why not (imports its framework)."""
+    from parity.registry import get_backend
+
+    try:
+        backend = get_backend(spec)
+        use_device = getattr(backend, "use_device", None)
+        if not callable(use_device):
+            return f"backend {spec} has no device placement"
+        use_device("gpu")
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def device_findings(gpu_trace: Path, cpu_trace: Path, tolerances: Registry) -> list[Finding]:
+    """One backend's GPU trace against its CPU trace (``device.*`` findings,
+    :func:`parity.checks.regression.compare_devices`)."""
+    from parity.checks.regression import compare_devices
+
+    with Trace(gpu_trace) as gpu, Trace(cpu_trace) as cpu:
+        findings = record_errors([gpu, cpu])
+        return findings + list(compare_devices(gpu, cpu, tolerances))
 
 
 def utc_stamp() -> str:
@@ -145,6 +188,7 @@ def record_isolated(
     workdir: Path,
     bundle_dir: Path | None,
     timeout: float | None = None,
+    device: str = "cpu",
 ) -> tuple[int, str]:
     """Run ``python -m parity record`` for one backend; returns (exit code, stderr tail)."""
     cmd = [
@@ -158,6 +202,8 @@ def record_isolated(
         "-o",
         str(out),
         "--quiet",
+        "--device",
+        device,
     ]
     if reference is not None and reference.exists():
         cmd += ["--reference", str(reference)]
@@ -312,17 +358,48 @@ def run_scenario(
     formats: Sequence[str] | None = None,
     only: Sequence[str] | None = None,
     isolate_timeout: float | None = None,
+    device: str | None = None,
 ) -> RunResult:
     """Record, compare, judge and report one scenario.
 
     ``inject`` names defects (:mod:`parity.defects`) injected into the candidate (the second
     backend). ``only`` restricts the comparisons (not the recording) to some check families.
+    ``device`` (cpu, gpu or auto; None: the scenario's ``[run] device``) is where the backends
+    compute; a cross-device scenario chooses for itself (module docstring).
     With ``out_root=None`` no report is written and the traces stay in a temporary directory
     (``result.traces``).
     """
     progress = progress or Silent()
     backends = list(backends)
-    the_plan = plan(scenario, backends, isolate, inject)
+    run_device = device or scenario.run.device
+    device_skip: list[Finding] = []
+    if scenario.run.cross_device and device != "gpu":
+        # auto (or the scenario's setting): the GPU where every backend sees one
+        reasons = {
+            spec: "--device cpu was given" if device == "cpu" else gpu_visible(spec)
+            for spec in backends
+        }
+        run_device = "cpu" if any(reasons.values()) else "gpu"
+        without = [spec for spec, why in reasons.items() if why]
+        for spec, why in reasons.items():
+            if run_device == "cpu":
+                if device == "cpu":
+                    lead = why
+                elif why:
+                    lead = f"{NO_GPU_REASON} ({why})"
+                else:
+                    lead = f"{NO_GPU_REASON} ({', '.join(without)} sees none)"
+                device_skip.append(
+                    skipped_finding(
+                        "device",
+                        "*",
+                        f"{lead}: the recording on the GPU, its comparison with the CPU "
+                        "recording and the comparison of the backends on the GPU were not run; "
+                        "the backends were compared on the CPU",
+                        backend=spec,
+                    )
+                )
+    the_plan = plan(scenario, backends, isolate, inject, run_device)
     progress.note(the_plan.describe())
     tolerances = (
         Registry.load(tolerances_path) if tolerances_path else Registry.load()
@@ -372,6 +449,7 @@ def run_scenario(
                         workdir=work,
                         bundle_dir=bundle_dir,
                         timeout=isolate_timeout,
+                        device=run_device,
                     )
                 except subprocess.TimeoutExpired as exc:
                     code, err = -1, f"timed out after {exc.timeout} s"
@@ -401,9 +479,60 @@ def run_scenario(
                     metrics_fn=metrics_fn,
                     progress=progress,
                     bundle_dir=bundle_dir,
+                    device=run_device,
                 )
             trace_paths[spec] = path
+        cpu_paths: dict[str, Path] = {}
+        if scenario.run.cross_device and run_device == "gpu":
+            for i, spec in enumerate(backends):
+                if spec not in trace_paths:
+                    continue
+                path = traces_dir / f"{i}-{spec.replace(':', '_')}-cpu.h5"
+                reference = trace_paths.get(backends[0]) if i > 0 else None
+                defects = list(inject) if i == len(backends) - 1 and len(backends) > 1 else []
+                err = ""
+                if isolate:
+                    _, err = record_isolated(
+                        spec,
+                        scenario,
+                        path,
+                        reference=reference,
+                        inject=defects,
+                        oracle=oracle,
+                        workdir=work,
+                        bundle_dir=None,
+                        timeout=isolate_timeout,
+                        device="cpu",
+                    )
+                else:
+                    record(
+                        spec,
+                        scenario,
+                        path,
+                        reference=reference,
+                        oracle=oracle_obj,
+                        data_loader=data_loader,
+                        defects=defects,
+                        metrics_fn=metrics_fn,
+                        progress=progress,
+                        device="cpu",
+                    )
+                if path.exists():
+                    cpu_paths[spec] = path
+                else:
+                    findings.append(
+                        error_finding(
+                            "device",
+                            "*",
+                            f"the CPU recording of {spec} left no trace:\n{err}",
+                            spec,
+                        )
+                    )
         names, environment, timings = _trace_meta(trace_paths)
+        _, cpu_environment, cpu_timings = _trace_meta(cpu_paths)
+        for name in cpu_environment:
+            environment[f"{name} (cpu)"] = cpu_environment[name]
+            timings[f"{name} (cpu)"] = cpu_timings[name]
         ref_spec = backends[0]
         cand_spec = backends[1] if len(backends) > 1 else None
         progress.start("compare")
@@ -449,6 +578,9 @@ def run_scenario(
                 work / "bundles" / f"0-{ref_spec}", cand_spec, tolerances, work / "bundles"
             )
             progress.finish("conversion", "ok", time.perf_counter() - t2)
+        findings += device_skip
+        for spec, cpu_path in cpu_paths.items():
+            findings += device_findings(trace_paths[spec], cpu_path, tolerances)
         if "regression" in families:
             for spec, path in trace_paths.items():
                 name = names.get(spec, spec)
@@ -502,6 +634,7 @@ def _trace_meta(paths: Mapping[str, Path]) -> tuple[dict[str, str], dict[str, An
                 "environment": t.meta_json("environment", {}),
                 "versions": t.meta_json("versions", {}),
                 "device": t.meta.get("device", "unknown"),
+                "device_facts": t.meta_json("device_facts", {}),
                 "git_revision": t.meta.get("git_revision", "unknown"),
                 "injected_defects": t.meta_json("injected_defects", []),
                 "data_source": t.meta.get("data_source", ""),

@@ -39,8 +39,11 @@ def _cpuinfo(path: Path = CPUINFO) -> tuple[str, list[str]]:
     return model or platform.processor() or "unknown", flags
 
 
-def fingerprint(versions: Mapping[str, str], device: str) -> dict[str, Any]:
-    """The fingerprint of this machine for a recording made with ``versions`` on ``device``;
+def fingerprint(
+    versions: Mapping[str, str], device: str, device_name: str | None = None
+) -> dict[str, Any]:
+    """The fingerprint of this machine for a recording made with ``versions`` on ``device``
+    (``cpu`` or ``gpu``; ``device_name``: the GPU's model, which chooses its kernels);
     ``id`` is a digest of every other entry."""
     model, flags = _cpuinfo()
     libc = " ".join(platform.libc_ver()).strip()
@@ -56,8 +59,41 @@ def fingerprint(versions: Mapping[str, str], device: str) -> dict[str, Any]:
             k: str(v) for k, v in sorted(versions.items()) if k not in IGNORED_VERSION_KEYS
         },
     }
+    if device_name:
+        content["device_name"] = device_name
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
     return {"id": digest, **content}
+
+
+def device_kind(fingerprint_or_meta: Mapping[str, Any] | None) -> str:
+    """``cpu``, ``gpu`` or ``unknown``: the device a fingerprint (or trace meta) records;
+    traces recorded before devices were chosen ran on the CPU unless they say otherwise."""
+    value = str((fingerprint_or_meta or {}).get("device") or "cpu").lower()
+    return value if value in ("cpu", "gpu") else "unknown"
+
+
+def describe_device(facts: Mapping[str, Any] | None, kind: str = "") -> str:
+    """One line about a device from its facts (:class:`backends.core.devices.DeviceFacts`)."""
+    facts = facts or {}
+    kind = str(facts.get("kind") or kind or "unknown")
+    parts = [kind]
+    if facts.get("name"):
+        parts.append(str(facts["name"]))
+    for label, key in (
+        ("driver", "driver_version"),
+        ("CUDA", "cuda_version"),
+        ("cuDNN", "cudnn_version"),
+    ):
+        if kind == "gpu" and facts.get(key):
+            parts.append(f"{label} {facts[key]}")
+    if kind == "gpu" and facts.get("tf32") is not None:
+        parts.append("TF32 " + ("on" if facts["tf32"] else "off"))
+    flags = facts.get("determinism")
+    if isinstance(flags, Mapping):
+        on = sorted(str(k) for k, v in flags.items() if v is True)
+        if on:
+            parts.append("deterministic: " + ", ".join(on))
+    return "; ".join(parts)
 
 
 def differences(current: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None) -> str:

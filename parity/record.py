@@ -20,6 +20,7 @@ import time
 import traceback
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,10 @@ class Recorder:
         metrics_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]] | None,
         progress: Reporter,
         bundle_dir: Path | None,
+        device: str = "cpu",
     ) -> None:
         self.w = writer
+        self.device = device
         self.scenario = scenario
         self.spec = backend_spec
         self.reference = reference
@@ -148,7 +151,8 @@ class Recorder:
             for dep in needs:
                 if dep in self.failed:
                     raise SectionFailed(f"not run: section {dep!r} failed: {self.failed[dep]}")
-            fn()
+            with self._placement():
+                fn()
             self.w.record_section(name, status="ok")
         except Exception as exc:
             status = "error"
@@ -160,6 +164,11 @@ class Recorder:
         self.timings[name] = seconds
         self.w.record_section(name, seconds=round(seconds, 4))
         self.progress.finish(label, status, seconds)
+
+    def _placement(self) -> AbstractContextManager[Any]:
+        """The backend's device scope (TensorFlow's ``tf.device``; nothing for PyTorch)."""
+        placement = getattr(self.backend, "placement", None)
+        return placement() if callable(placement) else nullcontext()
 
     @property
     def model_config(self) -> Any:
@@ -193,18 +202,41 @@ class Recorder:
                 backend = defects.inject(backend, name)
         self.backend = backend
         self.label = str(getattr(backend, "name", self.spec))
-        self.w.set_meta(backend=self.label, backend_spec=self.spec, injected_defects=self.defects)
+        self.w.set_meta(
+            backend=self.label,
+            backend_spec=self.spec,
+            injected_defects=self.defects,
+            device_requested=self.device,
+        )
+        use_device = getattr(backend, "use_device", None)
+        if callable(use_device):
+            use_device(self.device)
+        elif self.device == "gpu":
+            raise ValueError(
+                f"--device gpu: backend {self.label!r} has no device placement (use_device); "
+                "use --device cpu or auto"
+            )
 
     def environment(self) -> None:
         env = dict(self.backend.environment())
         versions = {**base_versions(), **{k: str(v) for k, v in env.get("versions", {}).items()}}
         versions.update({k: str(v) for k, v in env.items() if k in FRAMEWORK_VERSION_KEYS})
         device = str(env.get("device", "unknown"))
+        raw_facts = env.get("device_facts")
+        facts: Mapping[str, Any] = raw_facts if isinstance(raw_facts, Mapping) else {}
+        if device == "gpu":
+            # the GPU's kernels come with the CUDA and cuDNN builds: part of the fingerprint
+            for key, fact in (("cuda", "cuda_version"), ("cudnn", "cudnn_version")):
+                if facts.get(fact):
+                    versions.setdefault(key, str(facts[fact]))
         self.w.set_meta(
             environment=env,
             versions=versions,
             device=device,
-            machine=machine.fingerprint(versions, device),
+            device_facts=dict(facts),
+            machine=machine.fingerprint(
+                versions, device, str(facts.get("name", "")) if device == "gpu" else None
+            ),
         )
 
     def load_data(self) -> None:
@@ -618,12 +650,15 @@ def record(
     metrics_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]] | None = None,
     progress: Reporter | None = None,
     bundle_dir: Path | None = None,
+    device: str | None = None,
 ) -> Path:
     """Record ``backend_spec`` through ``scenario`` into the trace ``out`` (written atomically).
 
     ``reference`` is a trace of the reference backend whose activations feed the single-step
     checks. ``oracle`` defaults to :mod:`backends.physics`, ``data_loader`` to
-    :func:`parity.datasets.load`. Errors inside sections are recorded, not raised.
+    :func:`parity.datasets.load`. ``device`` (cpu, gpu or auto; default the scenario's
+    ``[run] device``) is where the backend computes; ``gpu`` without a visible GPU is an error
+    of the ``backend`` section. Errors inside sections are recorded, not raised.
     """
     if oracle is None:
         from parity.registry import get_oracle
@@ -644,6 +679,7 @@ def record(
             metrics_fn=metrics_fn,
             progress=progress or Silent(),
             bundle_dir=bundle_dir,
+            device=device or scenario.run.device,
         )
         recorder.run()
     return Path(out)

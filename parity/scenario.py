@@ -48,8 +48,10 @@ _FORBIDDEN_CONFIG = {
 }
 
 
-_COMPARE_ONLY = ("convert_bundles",)
-"""Run settings that change what is compared, not what a trace holds (not part of the hash)."""
+_COMPARE_ONLY = ("convert_bundles", "device", "cross_device")
+"""Run settings that change what is compared or where it is computed, not what a trace is
+meant to hold (not part of the hash: traces of one scenario on two devices compare)."""
+DEVICES = ("cpu", "gpu", "auto")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,14 @@ class RunSettings:
     """Sizes of the checks: batch for forward/gradients, K training steps and their batch,
     number of test groups for inference, the stitch crop, the op-input batch, and whether the
     bundles check converts the reference's bundle into the candidate backend (explicit
-    conversion; both frameworks in one process, a few seconds)."""
+    conversion; both frameworks in one process, a few seconds).
+
+    ``device`` (cpu, gpu or auto) is where the backends compute; ``parity run --device`` and
+    ``parity record --device`` replace it. ``cross_device`` also records every backend on the
+    CPU and compares each one's GPU trace with its CPU trace under the ``[device]``
+    tolerances; the backends are then compared with each other on the GPU. Without a visible
+    GPU the device comparison is skipped with the reason and the backends are compared on the
+    CPU (docs/devices.md)."""
 
     batch_size: int = 4
     train_steps: int = 3
@@ -80,6 +89,14 @@ class RunSettings:
     workers: int = 2
     """Data-parallel workers of the ``data_parallel`` family (each takes a shard of every
     training batch of ``train_batch_size`` groups)."""
+    device: str = "cpu"
+    cross_device: bool = False
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise InputError(
+                f"[run].device must be one of {', '.join(DEVICES)}, got {self.device!r}"
+            )
 
 
 CONVERGENCE_INIT = ("shared", "own")

@@ -133,6 +133,16 @@ def _backend(name: str) -> Any:
     return backends.get(name)
 
 
+def _use_device(backend: Any, requested: str) -> str:
+    """Put ``backend`` on ``requested`` (cpu, gpu or auto); returns ``cpu`` or ``gpu``."""
+    use_device = getattr(backend, "use_device", None)
+    if callable(use_device):
+        return str(use_device(requested))
+    if requested == "gpu":
+        raise ValueError(f"--device gpu: backend {backend.name!r} has no device placement")
+    return "cpu"
+
+
 def write_json(path: Path, obj: Any) -> Path:
     """Strict JSON (non-finite floats as strings, see :func:`backends.metrics.json_safe`),
     sorted keys, written atomically."""
@@ -191,6 +201,7 @@ def train(
     checkpoint_every: int = 1,
     resume: TrainingState | None = None,
     init_from: str | Path | None = None,
+    device: str | None = None,
 ) -> TrainOutcome:
     """Train a model of ``backend_name`` and write the training outputs into ``output_dir``.
 
@@ -205,13 +216,17 @@ def train(
     ``checkpoint_every`` N writes the training state into ``<output_dir>/checkpoint/`` every N
     epochs and after the last (0: never); ``resume`` continues the run a checkpoint holds
     (:func:`resume_plan` gives its config, seed and settings); ``init_from`` starts from the
-    weights of a bundle (either backend's) with a fresh optimiser.
+    weights of a bundle (either backend's) with a fresh optimiser. ``device`` (cpu, gpu or
+    auto; None: the execution setting ``accelerator``, else auto) is where it trains and infers
+    (:func:`backends.core.devices.requested_device`).
     """
     from backends import physics
     from backends.config.execution import check_backend_settings, execution_values
+    from backends.core.devices import requested_device
     from backends.data import load_training_data
 
     given = execution_values(execution)
+    wanted = requested_device(device, given)
     if checkpoint_every < 0:
         raise ValueError(f"checkpoint_every={checkpoint_every} must be >= 0 (0 writes none)")
     if resume is not None and init_from is not None:
@@ -236,6 +251,7 @@ def train(
         raise ValueError("no training data: give --train-data (a path or builtin:NAME)")
     validate_training_config(config)
     backend = _backend(backend_name)
+    kind = _use_device(backend, wanted)
     out = Path(config.output_dir)
 
     watch: Any = monitor or _NoMonitor()
@@ -249,7 +265,9 @@ def train(
     scale = physics.intensity_scale(config.nphotons, config.model.N)
     initial = None if init_from is None else bundle_weights(init_from)
     model = backend.build(config.model, train_c.probe, scale, weights=initial, seed=seed)
-    extra: dict[str, Any] = {"execution": given} if given else {}
+    # the backend gets the device resolved here, so that its own reading of accelerator agrees
+    placed = {**given, "accelerator": kind} if "accelerator" in given else given
+    extra: dict[str, Any] = {"execution": placed} if placed else {}
     done = 0
     if resume is not None:
         _check_resumable(resume, backend_name, int(config.nepochs))
@@ -288,6 +306,7 @@ def train(
             "intensity_scale": scale,
             "seed": seed,
             "execution": json_safe(given),
+            "device": kind,
         },
     )
     eval_data = test_c if test_c is not None else train_c
@@ -391,12 +410,13 @@ def infer(
     seed: int | None = None,
     batch_size: int = 64,
     monitor: Monitor | None = None,
+    device: str = "auto",
 ) -> InferOutcome:
     """Reconstruct ``data`` with the bundle in ``model_dir`` and write the inference outputs.
 
     ``backend_name`` None means the backend recorded in the bundle; a name that differs from
     it raises BundleBackendMismatchError before anything is loaded. ``monitor`` receives the
-    stages.
+    stages. ``device``: cpu, gpu or auto (a GPU when one is visible).
     """
     from backends.data import load_inference_data
 
@@ -405,6 +425,7 @@ def infer(
     if backend_name is None:
         backend_name = read_bundle(model_dir, expected_backend=None).backend
     backend = _backend(backend_name)
+    _use_device(backend, device)
     model, params = backend.load_bundle(Path(model_dir))
     watch.stage("load data")
     cfg: ModelConfig = model.config

@@ -17,7 +17,9 @@ and ignored (config.md (g), defect 12):
   ``gradient_clip_val`` (gradient norm clipping), ``accum_steps`` (gradient accumulation),
   ``deterministic``, ``early_stop_patience``, ``enable_progress_bar``, ``logger_backend``
   ('csv', 'tensorboard' or None: :mod:`backends.core.training_log`), ``inference_batch_size``
-  (the reconstruction after training), and ``accelerator`` 'auto'/'cpu';
+  (the reconstruction after training), and ``accelerator`` 'auto'/'cpu'/'gpu'/'cuda', which
+  means the same as ``--device`` (:func:`backends.core.devices.requested_device` reconciles the
+  two);
 * rejected unless left at their defaults: the other accelerators, ``strategy``, data-loader
   workers (``num_workers``, ``pin_memory``, ``persistent_workers``, ``prefetch_factor``),
   schedulers other than 'Default', checkpointing, ``middle_trim`` and ``pad_eval``.
@@ -58,9 +60,9 @@ WIRED: dict[str, str] = {
 """Execution field -> the :class:`TrainerSettings` field it sets. ``accelerator`` and
 ``logger_backend`` also appear in :data:`REJECTED`, which limits their values."""
 
-_CPU_ONLY = (
-    "the PyTorch backend trains on the CPU only (no device placement is implemented); "
-    "use 'cpu' or 'auto'"
+_DEVICES_ONLY = (
+    "the backends compute on the CPU or a CUDA GPU only; use 'auto', 'cpu', 'gpu' or 'cuda' "
+    "(the same as --device)"
 )
 _NO_LOADER = (
     "training batches are slices of tensors already in memory, so there is no data loader "
@@ -72,7 +74,7 @@ _NO_CHECKPOINTS = (
 )
 
 REJECTED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "accelerator": (("auto", "cpu"), _CPU_ONLY),
+    "accelerator": (("auto", "cpu", "gpu", "cuda"), _DEVICES_ONLY),
     "strategy": (
         ("auto",),
         "data-parallel training (devices > 1) always uses DDP on PyTorch and MirroredStrategy on "

@@ -516,6 +516,17 @@ def fit_in_workers(
     return run_job(job, on_step=on_step, resume_state=resume)
 
 
+def _check_cpu(backend: Any, workers: int) -> None:
+    """Data-parallel workers compute on the CPU; refuse a backend placed on a GPU."""
+    device = getattr(backend, "device", None)
+    if callable(device) and device() != "cpu":
+        raise ValueError(
+            f"data-parallel training (devices={workers}) runs its workers on the CPU (gloo "
+            "processes, logical CPU devices); data-parallel training over several GPUs is not "
+            "implemented: add --device cpu, or train on one GPU with devices=1"
+        )
+
+
 def train_steps_with_workers(
     backend: Any,
     model: Any,
@@ -528,6 +539,7 @@ def train_steps_with_workers(
     those of worker 0 (every worker holds the same)."""
     from backends.base import StepsResult
 
+    _check_cpu(backend, workers)
     result = steps_in_workers(
         backend.name,
         workers,
@@ -563,6 +575,7 @@ def train_with_workers(
 ) -> Any:
     """``backend.train`` on ``workers`` workers (a :class:`backends.base.TrainResult`); the
     model holds the trained weights afterwards."""
+    _check_cpu(backend, workers)
     start = resume.weights if resume is not None else backend.export_weights(model)
     result = fit_in_workers(
         backend.name,

@@ -30,8 +30,10 @@ from backends.base import (
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
 from backends.core.checkpoint import CheckpointHook, TrainingState
+from backends.core.devices import device_from_accelerator
 from backends.core.hooks import KernelPatch, kernels_replaced
 from backends.core.inputs import square_probe
+from backends.pytorch import devices
 from backends.pytorch.openmp import limit_spinning, spin_limited
 
 NAME = "pytorch"
@@ -66,11 +68,13 @@ class TorchModelHandle:
 
 
 def _module(handle: Any) -> Any:
+    """The handle's module, on the current device (Lightning hands a trained model back on the
+    CPU; a model built before :meth:`PyTorchBackend.use_device` moves with the device)."""
     if not isinstance(handle, TorchModelHandle):
         raise TypeError(
             f"expected a model built by the pytorch backend, got {type(handle).__name__}"
         )
-    return handle.module
+    return devices.place(handle.module)
 
 
 def _to_nchw(name: str, array: np.ndarray) -> torch.Tensor:
@@ -80,11 +84,11 @@ def _to_nchw(name: str, array: np.ndarray) -> torch.Tensor:
     elif a.ndim == 4:
         a = a.transpose(0, 3, 1, 2)
     dtype = np.complex64 if np.iscomplexobj(a) else np.float32
-    return torch.from_numpy(np.array(a, dtype=dtype, order="C"))  # a private, writable copy
+    return devices.from_numpy(a, dtype)
 
 
 def _to_nhwc(t: torch.Tensor) -> np.ndarray:
-    a = t.detach().cpu().numpy()
+    a = devices.to_numpy(t)
     if a.ndim == 4:
         a = a.transpose(0, 2, 3, 1)
     return np.ascontiguousarray(a)
@@ -124,6 +128,23 @@ class PyTorchBackend:
         self.ops = NUMPY_OPS
         configure_threads()
 
+    # ------------------------------------------------------------------ device
+    @property
+    def device(self) -> str:
+        """``cpu`` or ``gpu``: where models and tensors are placed now."""
+        return devices.kind()
+
+    def use_device(self, requested: str, gpu_count: int | None = None) -> str:
+        """Compute on ``requested`` (cpu, gpu or auto) from now on; returns ``cpu`` or ``gpu``.
+        ``gpu`` without a visible GPU raises ValueError (:mod:`backends.core.devices`)."""
+        return devices.use_device(requested, gpu_count)
+
+    def placement(self) -> AbstractContextManager[None]:
+        """Nothing to enter: placement follows the current device (:mod:`.devices`)."""
+        from contextlib import nullcontext
+
+        return nullcontext()
+
     # ------------------------------------------------------------------ environment / config
     def environment(self) -> dict[str, Any]:
         from importlib.metadata import version
@@ -134,7 +155,8 @@ class PyTorchBackend:
             "numpy": np.__version__,
             "torch": torch.__version__,
             "lightning": version("lightning"),
-            "device": "cpu",
+            "device": devices.kind(),
+            "device_facts": devices.facts().to_dict(),
             "intra_op_threads": torch.get_num_threads(),
             "inter_op_threads": torch.get_num_interop_threads(),
             "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
@@ -168,7 +190,7 @@ class PyTorchBackend:
         from backends.pytorch.model import build_model, resolve_model_config
 
         resolved, torch_cfgs, overrides = resolve_model_config(config)
-        module = build_model(resolved, probe, intensity_scale, seed=seed)
+        module = devices.place(build_model(resolved, probe, intensity_scale, seed=seed))
         raw = square_probe(probe).astype(np.complex64)
         handle = TorchModelHandle(
             NAME, resolved, float(intensity_scale), raw, module, torch_cfgs, overrides
@@ -191,8 +213,8 @@ class PyTorchBackend:
             for name, conv in module.conv_layers().items():
                 k = to_torch(f"{name}.kernel", np.asarray(weights[f"{name}.kernel"], np.float32))
                 b = to_torch(f"{name}.bias", np.asarray(weights[f"{name}.bias"], np.float32))
-                conv.weight.copy_(torch.from_numpy(k))
-                conv.bias.copy_(torch.from_numpy(b))
+                conv.weight.copy_(devices.from_numpy(k))
+                conv.bias.copy_(devices.from_numpy(b))
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -238,7 +260,7 @@ class PyTorchBackend:
         out = {}
         for name, g in grads.items():
             canonical = _canonical(name)
-            out[canonical] = from_torch(canonical, g.numpy())
+            out[canonical] = from_torch(canonical, devices.to_numpy(g))
         return LossResult(losses=losses, grads=out)
 
     def train_steps(
@@ -280,13 +302,17 @@ class PyTorchBackend:
         resume: TrainingState | None = None,
     ) -> TrainResult:
         """Train in place; ``execution`` names execution settings (docs/config.md (e)) that
-        replace the trainer's reference behaviour (:mod:`backends.config.execution`).
+        replace the trainer's reference behaviour (:mod:`backends.config.execution`);
+        ``accelerator`` chooses the device as :meth:`use_device` does.
         ``checkpoint`` / ``resume``: see :mod:`backends.core.checkpoint`."""
         from backends.config.execution import trainer_settings
         from backends.data import validation_split
         from backends.pytorch.train import LossWeights, fit, tensor_set
 
         settings = trainer_settings(execution)
+        accelerator = (execution or {}).get("accelerator")
+        if accelerator is not None:
+            self.use_device(device_from_accelerator(accelerator))
         _check_trainable(config)
         if settings.devices > 1:
             from backends.core.parallel import train_with_workers
@@ -338,7 +364,7 @@ class PyTorchBackend:
 
         rec = reconstruct(_module(model), data, batch_size, crop)
         patches = _to_nhwc(rec.patches)
-        stitched = rec.stitched.numpy().astype(np.complex64)
+        stitched = devices.to_numpy(rec.stitched).astype(np.complex64)
         amplitude, phase = amplitude_phase(stitched)
         return InferenceResult(patches=patches, stitched=stitched, amplitude=amplitude, phase=phase)
 
@@ -354,8 +380,8 @@ class PyTorchBackend:
         from backends.pytorch.persistence import load_bundle
 
         loaded = load_bundle(path)
-        module = loaded.model
-        probe = module.probe.detach().numpy().copy()
+        module = devices.place(loaded.model)
+        probe = devices.to_numpy(module.probe).copy()
         handle = TorchModelHandle(
             NAME, module.config, loaded.intensity_scale, probe, module, loaded.native_configs, {}
         )

@@ -39,7 +39,7 @@ def object_patches(
     with torch.inference_mode():
         out = [model.predict_object(x[part], pos[part]) for part in slices]
     if not out:
-        return torch.zeros((0, 1, model.N, model.N), dtype=torch.complex64)
+        return torch.zeros((0, 1, model.N, model.N), dtype=torch.complex64, device=x.device)
     return torch.cat(out, dim=0)
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from backends.core.constants import MERGE_EPSILON, NLL_FLOOR, STITCH_EPSILON
+from backends.pytorch import devices
 
 Tensor = torch.Tensor
 
@@ -64,9 +65,11 @@ def divide_parts(num: Tensor, den: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- masks and probe
 
 
-def center_mask(N: int, dtype: torch.dtype = torch.float32) -> Tensor:
+def center_mask(
+    N: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+) -> Tensor:
     """Q (N, N): ones on rows/cols ``[N/4, 3N/4)``, zeros elsewhere (physics.md 8.1)."""
-    q = torch.zeros((N, N), dtype=dtype)
+    q = torch.zeros((N, N), dtype=dtype, device=device)
     q[N // 4 : N // 4 + N // 2, N // 4 : N // 4 + N // 2] = 1
     return q
 
@@ -120,7 +123,7 @@ def normalize_probe(probe: Tensor, probe_scale: float) -> Tensor:
     """``P / (probe_scale · mean|M_probe · P|)`` (physics.md 2.3) for an (N, N) or (N, N, 1)
     probe, returned in the probe's layout and precision."""
     N = probe.shape[0]
-    mask = probe_mask(N).to(probe.dtype)
+    mask = probe_mask(N).to(device=probe.device, dtype=probe.dtype)
     if probe.ndim == 3:
         mask = mask[..., None]
     denom = probe_scale * torch.mean(torch.abs(mask * probe))
@@ -137,7 +140,7 @@ def axis_sampling(
 
     ``shift`` (..., 1) float32; output pixel ``p`` samples coordinate ``float32(p) - shift``.
     """
-    pos = torch.arange(start, start + count, dtype=torch.float32)
+    pos = torch.arange(start, start + count, dtype=torch.float32, device=shift.device)
     coord = pos - shift  # float32 sample coordinate (physics.md 7.1 precision note)
     base = torch.floor(coord)
     frac = coord - base
@@ -248,7 +251,7 @@ def merge_patches(patches: Tensor, shifts: Tensor, M: int) -> Tensor:
     B, C, N, _ = patches.shape
     neg = -shifts
     num = sum_channels(translate(pad_to(patches, M), neg))
-    q = pad_to(center_mask(N).expand(B, C, N, N), M)
+    q = pad_to(center_mask(N, device=patches.device).expand(B, C, N, N), M)
     den = sum_channels(translate(q, neg)) + MERGE_EPSILON
     return divide_parts(num, den)
 
@@ -266,9 +269,9 @@ def extract_patches(canvas: Tensor, shifts: Tensor, N: int) -> Tensor:
 # --------------------------------------------------------------------------- forward model
 
 
-def gaussian_kernel(sigma: float) -> Tensor:
+def gaussian_kernel(sigma: float, device: torch.device | None = None) -> Tensor:
     """3-tap ``softmax(-k²/(2σ²))``, k = -1, 0, 1, float32."""
-    k2 = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float32)
+    k2 = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float32, device=device)
     # the denominator is formed in double precision and rounded once, as the reference does
     return torch.softmax(-k2 / float(2.0 * float(sigma) ** 2), dim=0)
 
@@ -277,7 +280,7 @@ def gaussian_smooth(x: Tensor, sigma: float) -> Tensor:
     """3x3 separable Gaussian (physics.md 9), REFLECT padding, per channel and complex part."""
     planes, was_complex = _split(x)
     K = planes.shape[1]
-    w = gaussian_kernel(sigma)
+    w = gaussian_kernel(sigma, planes.device)
     kernel = (w[:, None] * w[None, :]).expand(K, 1, 3, 3).contiguous()
     padded = F.pad(planes, (1, 1, 1, 1), mode="reflect")
     out = F.conv2d(padded, kernel, groups=K)
@@ -320,6 +323,7 @@ def stitch(patches: Tensor, offsets: np.ndarray | Tensor, crop: int = 20) -> Ten
     """
     P, _, N, _ = patches.shape
     off = torch.as_tensor(np.asarray(offsets) if not torch.is_tensor(offsets) else offsets)
+    off = off.to(patches.device)
     if P == 0:
         raise ValueError("stitch needs at least one patch")
     if off.numel() != 2 * P:
@@ -338,8 +342,8 @@ def stitch(patches: Tensor, offsets: np.ndarray | Tensor, crop: int = 20) -> Ten
     lo = N // 2 - crop // 2
     cropped = patches[:, 0, lo : lo + crop, lo : lo + crop]
     side = crop + 2 * pad
-    acc = torch.zeros((3, side, side), dtype=torch.float32)
-    ones = torch.ones((1, crop, crop), dtype=torch.float32)
+    acc = torch.zeros((3, side, side), dtype=torch.float32, device=patches.device)
+    ones = torch.ones((1, crop, crop), dtype=torch.float32, device=patches.device)
     for start in range(0, P, STITCH_CHUNK):
         part = cropped[start : start + STITCH_CHUNK]
         n = part.shape[0]
@@ -371,7 +375,7 @@ def total_variation(z: Tensor) -> Tensor:
     ``z`` (..., H, W) real or complex; summed over everything (physics.md 10).
     """
     parts = [z.real, z.imag] if z.is_complex() else [z]
-    total = torch.zeros((), dtype=torch.float32)
+    total = torch.zeros((), dtype=torch.float32, device=z.device)
     for p in parts:
         dx = p[..., :, 1:] - p[..., :, :-1]
         dy = p[..., 1:, :] - p[..., :-1, :]
@@ -389,13 +393,11 @@ def complex_mae(target: Tensor, z: Tensor) -> Tensor:
 
 def _t(a: np.ndarray) -> Tensor:
     arr = np.asarray(a)
-    if np.iscomplexobj(arr):
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.complex64))
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    return devices.from_numpy(arr, np.complex64 if np.iscomplexobj(arr) else np.float32)
 
 
 def _n(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
+    return devices.to_numpy(t)
 
 
 def nhwc_to_nchw(x: Tensor) -> Tensor:
@@ -432,18 +434,17 @@ class ReferenceLayoutOps:
         return _n(center_mask(N))
 
     def normalize_probe(self, probe: np.ndarray, probe_scale: float) -> np.ndarray:
-        p = torch.from_numpy(np.ascontiguousarray(np.asarray(probe), dtype=np.complex64))
+        p = devices.from_numpy(probe, np.complex64)
         return _n(normalize_probe(p, probe_scale))
 
     def illuminate(
         self, obj: np.ndarray, probe: np.ndarray, sigma: float = 0.0, mask: bool = False
     ) -> np.ndarray:
         o = nhwc_to_nchw(_t(np.asarray(obj, dtype=np.complex64)))
-        p = torch.from_numpy(
-            np.ascontiguousarray(np.asarray(probe).reshape(o.shape[-2:]), dtype=np.complex64)
-        )
+        p = devices.from_numpy(np.asarray(probe).reshape(o.shape[-2:]), np.complex64)
+        m = probe_mask(o.shape[-1]).to(o.device) if mask else None
         with torch.no_grad():
-            out = illuminate(o, p, sigma, probe_mask(o.shape[-1]) if mask else None)
+            out = illuminate(o, p, sigma, m)
         return _n(nchw_to_nhwc(out))
 
     def diffract(self, psi: np.ndarray) -> np.ndarray:
@@ -452,9 +453,7 @@ class ReferenceLayoutOps:
 
     def translate(self, images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         x = nhwc_to_nchw(_t(images))
-        s = torch.from_numpy(np.ascontiguousarray(np.asarray(shifts), dtype=np.float32)).reshape(
-            -1, 2
-        )
+        s = devices.from_numpy(shifts, np.float32).reshape(-1, 2)
         return _n(nchw_to_nhwc(translate(x, s)))
 
     def extract_patches(self, canvas: np.ndarray, positions: np.ndarray, N: int) -> np.ndarray:

@@ -41,7 +41,7 @@ from backends.core.checkpoint import (
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.core.training_log import epoch_metrics, step_metrics
-from backends.pytorch import ops
+from backends.pytorch import devices, ops
 from backends.pytorch.model import PtychoPINN
 
 Tensor = torch.Tensor
@@ -81,7 +81,7 @@ def to_torch_batch(batch: Batch, intensity_scale: float) -> TorchBatch:
 def to_nchw(a: np.ndarray) -> Tensor:
     """(B, H, W, C) NumPy -> a private (B, C, H, W) tensor (positions (B, 1, 2, C) ->
     (B, C, 1, 2) by the same permutation)."""
-    return torch.from_numpy(np.array(a.transpose(0, 3, 1, 2), order="C"))
+    return devices.from_numpy(a.transpose(0, 3, 1, 2))
 
 
 # --------------------------------------------------------------------------- losses
@@ -108,7 +108,7 @@ def compute_losses(
     y_int = y_amp * y_amp
 
     def realspace() -> Tensor:
-        value = torch.zeros((), dtype=torch.float32)
+        value = torch.zeros((), dtype=torch.float32, device=trimmed.device)
         if batch.Y_I is None:
             if weights.realspace != 0:
                 raise ValueError(
@@ -210,7 +210,8 @@ class KerasAdam(torch.optim.Optimizer):
             torch._foreach_mul_(dv, one_minus_b2)
             torch._foreach_add_(vs, dv)
             # p -= (m alpha) / (sqrt(v) + eps)
-            num = torch._foreach_mul(ms, alpha)
+            # the step size is formed on the CPU on every device, then moved to the weights
+            num = torch._foreach_mul(ms, alpha.to(params[0].device))
             den = torch._foreach_sqrt(vs)
             torch._foreach_add_(den, eps)
             torch._foreach_div_(num, den)
@@ -265,7 +266,7 @@ def _optimizer_state(
         slots = opt.state.get(p) or {}
         for out, key in ((m, "m"), (v, "v")):
             t = slots.get(key)
-            value = np.zeros(tuple(p.shape), np.float32) if t is None else t.detach().numpy()
+            value = np.zeros(tuple(p.shape), np.float32) if t is None else devices.to_numpy(t)
             out[name] = from_torch(name, value.copy())
     return m, v
 
@@ -288,13 +289,13 @@ def _restore_optimizer(
         )
     for name, p in params.items():
         for key, source in (("m", m), ("v", v)):
-            value = torch.from_numpy(np.array(to_torch(name, np.asarray(source[name])), np.float32))
+            value = devices.from_numpy(to_torch(name, np.asarray(source[name])), np.float32)
             if tuple(value.shape) != tuple(p.shape):
                 raise ValueError(
                     f"optimiser moment {name!r} has shape {tuple(value.shape)} in the "
                     f"checkpoint, {tuple(p.shape)} in the model"
                 )
-            opt.state[p][key] = value
+            opt.state[p][key] = value.to(p.device)
     opt.iterations = int(iterations)
 
 
@@ -425,6 +426,7 @@ class EpochBatches:
         from backends.training import epoch_permutation
 
         perm = torch.from_numpy(epoch_permutation(len(self.data), self.epoch, self.seed))
+        perm = perm.to(self.data.x.device)
         self.epoch += 1
         for sl in self.slices:
             yield self.data.take(perm[sl])
@@ -694,7 +696,7 @@ def fit(
         check_weights(resume.weights, model.config)
         with torch.no_grad():
             for name, p in _canonical_parameters(model).items():
-                p.copy_(torch.from_numpy(np.array(to_torch(name, resume.weights[name]))))
+                p.copy_(devices.from_numpy(to_torch(name, resume.weights[name])))
         first = n_epochs if resume.finished else min(resume.epoch, n_epochs)
         if first >= n_epochs:
             return TrainResult(
@@ -765,7 +767,7 @@ def _run_lightning(
         warnings.filterwarnings("ignore", category=UserWarning, module="lightning_utilities")
         warnings.filterwarnings("ignore", message=".*treespec.*")
         trainer = pl.Trainer(
-            accelerator="cpu",
+            accelerator=devices.lightning_accelerator(),
             devices=workers,
             num_nodes=1,
             strategy=strategy,

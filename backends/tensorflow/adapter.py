@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,8 +24,10 @@ from backends.base import (
 )
 from backends.config.canonical import ModelConfig, TrainingConfig
 from backends.core.checkpoint import CheckpointHook, TrainingState
+from backends.core.devices import device_from_accelerator
 from backends.core.hooks import KernelPatch, kernels_replaced
 from backends.core.inputs import square_probe
+from backends.tensorflow import devices
 
 NAME = "tensorflow"
 KERNEL_MODULES = {
@@ -56,6 +59,20 @@ def _models(handle: Any) -> Any:
     return handle.models
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _placed(method: _F) -> _F:
+    """Run an entry point under the chosen device's ``tf.device`` scope (:mod:`.devices`)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with devices.placement():
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _op_determinism() -> bool:
     """Whether ``tf.config.experimental.enable_op_determinism()`` is in force."""
     try:
@@ -81,20 +98,36 @@ class TensorFlowBackend:
 
         self.ops = TensorFlowOps()
 
+    # ------------------------------------------------------------------ device
+    @property
+    def device(self) -> str:
+        """``cpu`` or ``gpu``: where the entry points run now."""
+        return devices.kind()
+
+    def use_device(self, requested: str, gpu_count: int | None = None) -> str:
+        """Run on ``requested`` (cpu, gpu or auto) from now on; returns ``cpu`` or ``gpu``.
+        ``gpu`` without a visible GPU raises ValueError (:mod:`backends.core.devices`)."""
+        return devices.use_device(requested, gpu_count)
+
+    def placement(self) -> AbstractContextManager[Any]:
+        """The ``tf.device`` scope of the chosen device (for work outside the entry points)."""
+        return devices.placement()
+
     # ------------------------------------------------------------------ environment / config
     def environment(self) -> dict[str, Any]:
         import keras
         import tensorflow as tf
 
-        devices = [d.name for d in tf.config.list_physical_devices()]
+        visible = [d.name for d in tf.config.list_physical_devices()]
         return {
             "backend": NAME,
             "python": platform.python_version(),
             "numpy": np.__version__,
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
-            "devices": devices,
-            "device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu",
+            "devices": visible,
+            "device": devices.kind(),
+            "device_facts": devices.facts().to_dict(),
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "op_determinism": _op_determinism(),
@@ -111,6 +144,7 @@ class TensorFlowBackend:
         return dict(params)
 
     # ------------------------------------------------------------------ build / weights
+    @_placed
     def build(
         self,
         config: ModelConfig,
@@ -127,13 +161,16 @@ class TensorFlowBackend:
         raw = square_probe(probe).astype(np.complex64)
         return TFModelHandle(NAME, config, float(intensity_scale), raw, models)
 
+    @_placed
     def export_weights(self, model: TFModelHandle) -> dict[str, np.ndarray]:
         return _models(model).export_weights()
 
+    @_placed
     def import_weights(self, model: TFModelHandle, weights: Mapping[str, np.ndarray]) -> None:
         _models(model).import_weights(weights)
 
     # ------------------------------------------------------------------ forward
+    @_placed
     def forward(self, model: TFModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
         from backends.tensorflow.train import scaled_input
 
@@ -157,12 +194,14 @@ class TensorFlowBackend:
         }
         return ForwardResult(outputs=outputs)
 
+    @_placed
     def run_stage(
         self, model: TFModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
     ) -> np.ndarray:
         return _models(model).run_stage(stage, feeds)
 
     # ------------------------------------------------------------------ training
+    @_placed
     def loss_and_grads(
         self, model: TFModelHandle, batch: Batch, config: TrainingConfig
     ) -> LossResult:
@@ -170,6 +209,7 @@ class TensorFlowBackend:
 
         return loss_and_grads(_models(model), batch, config, model.intensity_scale)
 
+    @_placed
     def train_steps(
         self,
         model: TFModelHandle,
@@ -211,8 +251,11 @@ class TensorFlowBackend:
         )
         from backends.tensorflow.train import fit
 
-        check_backend_settings(NAME, execution_values(execution))
+        given = execution_values(execution)
+        check_backend_settings(NAME, given)
         settings = trainer_settings(execution)
+        if "accelerator" in given:
+            self.use_device(device_from_accelerator(given["accelerator"]))
         if settings.devices > 1:
             from backends.core.parallel import train_with_workers
 
@@ -231,25 +274,27 @@ class TensorFlowBackend:
             )
         if settings.progress_bar is not None:
             progress = settings.progress_bar
-        return fit(
-            _models(model),
-            train_data,
-            config,
-            model.intensity_scale,
-            seed=seed,
-            epochs=epochs,
-            on_step=on_step,
-            progress=progress,
-            learning_rate=settings.learning_rate,
-            gradient_clip_val=settings.gradient_clip_val,
-            early_stop_patience=settings.early_stop_patience,
-            accum_steps=settings.accum_steps,
-            logger=settings.logger,
-            checkpoint=checkpoint,
-            resume=resume,
-        )
+        with devices.placement():
+            return fit(
+                _models(model),
+                train_data,
+                config,
+                model.intensity_scale,
+                seed=seed,
+                epochs=epochs,
+                on_step=on_step,
+                progress=progress,
+                learning_rate=settings.learning_rate,
+                gradient_clip_val=settings.gradient_clip_val,
+                early_stop_patience=settings.early_stop_patience,
+                accum_steps=settings.accum_steps,
+                logger=settings.logger,
+                checkpoint=checkpoint,
+                resume=resume,
+            )
 
     # ------------------------------------------------------------------ inference
+    @_placed
     def infer(
         self, model: TFModelHandle, data: Any, batch_size: int = 64, crop: int = 20
     ) -> InferenceResult:
@@ -258,11 +303,13 @@ class TensorFlowBackend:
         return infer(_models(model), data, model.intensity_scale, batch_size, crop)
 
     # ------------------------------------------------------------------ persistence
+    @_placed
     def save_bundle(self, model: TFModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
         from backends.tensorflow.persistence import save_bundle
 
         return save_bundle(_models(model), bundle_dir, config, model.intensity_scale)
 
+    @_placed
     def load_bundle(self, path: Path) -> tuple[TFModelHandle, dict[str, Any]]:
         from backends.tensorflow.persistence import load_bundle
 

@@ -14,6 +14,11 @@ reductions: the training trajectory is then compared with the cross-backend ``[t
 tolerances (which allow the same reordering, share of mismatched weights included), and the long
 convergence trainings, chaotic after that many steps, are skipped with the reason; the
 convergence check covers them statistically.
+
+A baseline recorded on another device kind (a CPU baseline for a GPU run) is compared with the
+``[device*]`` tolerances instead, never with the same-device ones, and the findings say so; the
+``cross-device`` scenario uses the same comparison (:func:`compare_devices`) for one backend's
+GPU trace against its CPU trace.
 """
 
 from __future__ import annotations
@@ -124,12 +129,33 @@ def _summary_finding(
     )
 
 
-def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> Iterator[Finding]:
-    """Findings of ``current`` against ``baseline`` of the same backend and scenario."""
+DEVICE_FAMILY = "device"
+"""Tolerance family (``[device.<kind>]``) of comparisons across device kinds."""
+
+
+def compare_devices(current: Trace, other: Trace, tolerances: Registry) -> Iterator[Finding]:
+    """One backend's trace on one device against its trace on another (checks ``device.*``,
+    ``[device.<kind>]`` tolerances)."""
+    yield from compare_baseline(current, other, tolerances, check="device")
+
+
+def compare_baseline(
+    current: Trace, baseline: Trace, tolerances: Registry, check: str = "regression"
+) -> Iterator[Finding]:
+    """Findings of ``current`` against ``baseline`` of the same backend and scenario
+    (checks named ``<check>.<stage>``). Traces of different device kinds are compared with
+    the ``[device.<kind>]`` tolerances."""
     backend = current.backend
+    kinds = (
+        machine.device_kind(current.meta_json("machine") or {"device": current.meta.get("device")}),
+        machine.device_kind(
+            baseline.meta_json("machine") or {"device": baseline.meta.get("device")}
+        ),
+    )
+    cross_device = "unknown" not in kinds and kinds[0] != kinds[1]
     if baseline.backend != backend:
         yield Finding(
-            "regression",
+            check,
             "*",
             "backend",
             None,
@@ -145,7 +171,7 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
         current.scenario_hash,
     ):
         yield Finding(
-            "regression",
+            check,
             "*",
             "scenario",
             None,
@@ -162,7 +188,7 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
     current_legacy = current.json("params", "legacy")
     if base_legacy is not None and current_legacy is not None:
         for f in keyed_diff(
-            "regression.params",
+            f"{check}.params",
             base_legacy,
             current_legacy,
             "baseline",
@@ -173,6 +199,14 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
             f.backend = backend
             yield f
     elsewhere = machine.differences(current.meta_json("machine"), baseline.meta_json("machine"))
+    across = (
+        f"{kinds[0]} against {kinds[1]}, [{DEVICE_FAMILY}*] tolerances: " if cross_device else ""
+    )
+    if cross_device:
+        elsewhere = (
+            f"recorded on the {kinds[0]} against one recorded on the {kinds[1]}, compared with "
+            f"the [{DEVICE_FAMILY}] tolerances (not yet measured on a GPU); {elsewhere}"
+        )
     groups: dict[str, list[Finding]] = {}
     by_stage: dict[str, list[Finding]] = {}
     chaotic: list[str] = []
@@ -180,16 +214,16 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
         top = stage.split("/", 1)[0]
         if top in SKIP_STAGES:
             continue
-        check = f"regression.{top}"
+        group = f"{check}.{top}"
         tensor = f"{stage}/{name}"
         if elsewhere and stage.startswith(CHAOTIC_PREFIX):
             chaotic.append(tensor)
             continue
-        bucket = groups.setdefault(check, [])
+        bucket = groups.setdefault(group, [])
         if not current.has(stage, name):
             bucket.append(
                 Finding(
-                    check,
+                    group,
                     tensor,
                     "presence",
                     None,
@@ -206,30 +240,30 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
             ds_dtype = baseline.summary(stage, name)["dtype"]
         summary = baseline.is_summary(stage, name) or current.is_summary(stage, name)
         kind = _kind(stage, ds_dtype, name)
-        tol = _tolerance(tolerances, stage, kind, tensor, bool(elsewhere), summary)
+        tol = _tolerance(tolerances, stage, kind, tensor, bool(elsewhere), summary, cross_device)
         if summary:
-            bucket.append(
-                _summary_finding(
-                    check,
-                    tensor,
-                    current.summary(stage, name),
-                    baseline.summary(stage, name),
-                    tol,
-                    backend,
-                )
+            found = _summary_finding(
+                group,
+                tensor,
+                current.summary(stage, name),
+                baseline.summary(stage, name),
+                tol,
+                backend,
             )
+            found.evidence = f"{across}{found.evidence}"
+            bucket.append(found)
             continue
         cmp = numeric.compare(current.get(stage, name), baseline.get(stage, name), tol)
         bucket.append(
             Finding(
-                check,
+                group,
                 tensor,
                 tol.describe(),
                 cmp.measured,
                 cmp.allowed,
                 cmp.margin,
                 PASS if cmp.ok else FAIL,
-                cmp.message(),
+                f"{across}{cmp.message()}",
                 backend,
                 details=cmp.details(),
             )
@@ -238,7 +272,7 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
     if chaotic:
         stages = sorted({t.rsplit("/", 1)[0] for t in chaotic})
         yield skipped_finding(
-            "regression.convergence",
+            f"{check}.convergence",
             f"<{len(chaotic)} tensors of {', '.join(stages)}>",
             f"{elsewhere}. After this many float32 training steps the reordering between "
             "machines grows chaotically (stitched objects move by several percent), so these "
@@ -247,21 +281,33 @@ def compare_baseline(current: Trace, baseline: Trace, tolerances: Registry) -> I
             backend,
         )
     for stage, kind in CROSS_MACHINE_KINDS.items():
-        tol = tolerances.lookup("training", kind)
+        tol = tolerances.lookup(DEVICE_FAMILY if cross_device else "training", kind)
         if elsewhere and tol.mismatch_fraction > 0 and by_stage.get(stage):
-            groups[f"regression.{stage.split('/', 1)[0]}"].append(
-                _mismatch_share(by_stage[stage], tol, stage, elsewhere, backend)
-            )
-    for check, findings in groups.items():
-        yield from summarize_passes(findings, check, "tensors unchanged", backend)
+            name = f"{check}.{stage.split('/', 1)[0]}"
+            groups[name].append(_mismatch_share(by_stage[stage], tol, stage, elsewhere, backend))
+    for name, findings in groups.items():
+        yield from summarize_passes(findings, name, "tensors unchanged", backend)
 
 
 def _tolerance(
-    tolerances: Registry, stage: str, kind: str, tensor: str, elsewhere: bool, summary: bool
+    tolerances: Registry,
+    stage: str,
+    kind: str,
+    tensor: str,
+    elsewhere: bool,
+    summary: bool,
+    cross_device: bool = False,
 ) -> Tolerance:
     """The ``[regression.<kind>]`` entry, or across machines the cross-backend training entry
-    of a training stage. A sketch cannot count a share of mismatched elements, so a summarised
-    tensor keeps the regression entry where the training entry relies on such a share."""
+    of a training stage, or across device kinds the ``[device.<kind>]`` entry. A sketch cannot
+    count a share of mismatched elements, so a summarised tensor keeps the regression entry
+    where the training entry relies on such a share."""
+    if cross_device:
+        if kind != "exact" and stage in CROSS_MACHINE_KINDS:
+            tol = tolerances.lookup(DEVICE_FAMILY, CROSS_MACHINE_KINDS[stage], tensor)
+            if not (summary and tol.mismatch_fraction > 0):
+                return tol
+        return tolerances.lookup(DEVICE_FAMILY, kind, tensor)
     if elsewhere and kind != "exact" and stage in CROSS_MACHINE_KINDS:
         tol = tolerances.lookup("training", CROSS_MACHINE_KINDS[stage], tensor)
         if not (summary and tol.mismatch_fraction > 0):
@@ -289,7 +335,7 @@ def _mismatch_share(
                 f"{stage}; {f.evidence}"
             )
     return Finding(
-        f"regression.{stage.split('/', 1)[0]}",
+        f"{findings[0].check if findings else 'regression'}",
         f"{stage}/<all>",
         f"share of elements outside {tol.describe()}",
         share,

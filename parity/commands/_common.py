@@ -22,6 +22,42 @@ def add_hidden_inject(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inject", action="append", default=[], help=argparse.SUPPRESS)
 
 
+def device_choice(text: str) -> str:
+    """``--device`` value: cpu, gpu or auto (argparse type; any case)."""
+    from backends.core.devices import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_device_option(parser: argparse.ArgumentParser, default: str | None, meaning: str) -> None:
+    """``--device cpu|gpu|auto`` (docs/devices.md); ``meaning`` says what the default is."""
+    parser.add_argument(
+        "--device",
+        type=device_choice,
+        default=default,
+        metavar="cpu|gpu|auto",
+        help=f"where the backends compute: auto takes a GPU when one is visible, gpu without "
+        f"one is refused (default: {meaning})",
+    )
+
+
+def refuse_missing_gpu(device: str | None, specs: Sequence[str]) -> None:
+    """``--device gpu`` where a backend sees no GPU: InputError with the reason, before anything
+    is recorded (imports the backends' frameworks)."""
+    if device != "gpu":
+        return
+    from parity.engine import gpu_visible
+    from parity.errors import InputError
+
+    for spec in specs:
+        why = gpu_visible(spec)
+        if why:
+            raise InputError(why)
+
+
 def reporter(quiet: bool, title: str = "parity") -> Any:
     """The progress display on stderr (:class:`parity.progress.Progress`), or nothing with
     --quiet."""

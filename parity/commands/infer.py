@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from parity.commands._common import reporter
+from parity.commands._common import add_device_option, reporter
 from parity.commands.train import check_backend_available
 from parity.options import check_output_root, positive_int
 
@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prediction batch (default 64)",
     )
     parser.add_argument("--no-progress", "--quiet", action="store_true", help="no progress display")
+    add_device_option(parser, "auto", "auto, as Lightning and Keras do")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             monitor=progress,
+            device=args.device,
         )
     print(f"backend         {backend}")
     print(f"groups          {outcome.groups}")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from parity.commands._common import add_hidden_inject, add_hidden_oracle, reporter
+from parity.commands._common import (
+    add_device_option,
+    add_hidden_inject,
+    add_hidden_oracle,
+    refuse_missing_gpu,
+    reporter,
+)
 
 HELP = "record one backend through a scenario into an HDF5 trace (compare two with parity compare)"
 
@@ -25,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bundle-dir", type=Path, default=None, help="keep the saved bundle in this directory"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    add_device_option(
+        parser,
+        None,
+        "the scenario's [run] device, cpu unless it says otherwise, so that "
+        "recordings compare with the stored CPU baselines",
+    )
     add_hidden_inject(parser)
     add_hidden_oracle(parser)
 
@@ -42,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reference is not None and not args.reference.exists():
         raise FileNotFoundError(f"reference trace {args.reference} does not exist")
     oracle = get_oracle(args.oracle) if args.oracle else None
+    refuse_missing_gpu(args.device, [args.backend])
     progress = reporter(args.quiet)
     try:
         path = record(
@@ -53,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             defects=args.inject,
             progress=progress,
             bundle_dir=args.bundle_dir,
+            device=args.device,
         )
     finally:
         close = getattr(progress, "close", None)

@@ -7,7 +7,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from parity.commands._common import add_hidden_inject, add_hidden_oracle, print_findings, reporter
+from parity.commands._common import (
+    add_device_option,
+    add_hidden_inject,
+    add_hidden_oracle,
+    print_findings,
+    refuse_missing_gpu,
+    reporter,
+)
 from parity.errors import InputError
 from parity.options import check_formats, check_output_root, positive_seconds, resolve_backends
 
@@ -53,6 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", type=Path, default=None, help="directory of baseline traces")
     parser.add_argument("--all", action="store_true", help="print passing findings too")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    add_device_option(
+        parser,
+        None,
+        "each scenario's [run] device, cpu unless it says otherwise, so that "
+        "runs compare with the stored CPU baselines; the cross-device scenario takes the GPU "
+        "when one is visible",
+    )
     add_hidden_inject(parser)
     add_hidden_oracle(parser)
 
@@ -75,11 +89,13 @@ def run(args: argparse.Namespace) -> int:
         get_oracle(args.oracle)
     for name in args.inject:
         defects.get(name)
+    refuse_missing_gpu(args.device, backends)
     progress: Any = reporter(args.quiet)
     code = 0
     command = shlex.join(
         ["parity", "run", *names, "--backends", ",".join(backends), "--out", str(args.out)]
         + (["--isolate"] if args.isolate else [])
+        + (["--device", args.device] if args.device else [])
         + [x for name in args.inject for x in ("--inject", name)]
     )
     try:
@@ -98,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 command=command,
                 formats=formats,
                 isolate_timeout=args.timeout,
+                device=args.device,
             )
             progress.close()
             print_findings(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from parity.commands._common import reporter
+from parity.commands._common import add_device_option, reporter
 from parity.errors import InputError
 from parity.options import OutputClaim, check_config
 from parity.upstream_config import upstream_yaml_config
@@ -125,7 +125,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="execution setting (repeatable): learning_rate, gradient_clip_val, "
         "accum_steps, deterministic, early_stop_patience, enable_progress_bar, "
         "logger_backend=csv|tensorboard|none (both backends; default csv), "
-        "inference_batch_size, accelerator=cpu (TensorFlow refuses deterministic=false)",
+        "inference_batch_size, devices, accelerator=auto|cpu|gpu (as --device; TensorFlow "
+        "refuses deterministic=false)",
     )
     parser.add_argument(
         "--logger",
@@ -141,6 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="data-parallel training on N workers (PyTorch: Lightning DDP, N processes; "
         "TensorFlow: MirroredStrategy over N devices); the same as --exec devices=N",
+    )
+    add_device_option(
+        parser, "auto", "auto, as Lightning and Keras do; the same as --exec accelerator=..."
     )
     parser.add_argument(
         "--execution-config",
@@ -354,6 +358,7 @@ def run(args: argparse.Namespace) -> int:
             progress=False,
             monitor=progress,
             checkpoint_every=args.checkpoint_every,
+            device=args.device,
             **extra,
         )
     _print_outcome(config.backend, outcome)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.findings import VERDICTS
+from parity.machine import describe_device
 from parity.report.metrics import format_value
 
 COLOURS = {
@@ -294,7 +295,7 @@ def _environment(data: Mapping[str, Any]) -> list[str]:
         versions: Mapping[Any, Any] = raw_versions if isinstance(raw_versions, Mapping) else {}
         extra: Mapping[Any, Any] = raw_extra if isinstance(raw_extra, Mapping) else {}
         rows = {
-            "device": env.get("device"),
+            "device": describe_device(env.get("device_facts"), str(env.get("device", "?"))),
             "git revision": env.get("git_revision"),
             "data source": env.get("data_source"),
             **{f"version: {k}": v for k, v in sorted(versions.items(), key=lambda kv: str(kv[0]))},

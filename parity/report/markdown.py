@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from parity.findings import VERDICTS
+from parity.machine import describe_device
 
 ICON = {"pass": "✅", "fail": "❌", "known": "🟡", "xpass": "🔵", "error": "💥", "skipped": "⏭️"}
 
@@ -136,8 +137,9 @@ def render(data: dict[str, Any]) -> str:
             for k, v in sorted(versions.items(), key=lambda kv: str(kv[0]))
             if k != "platform"
         )
+        device = describe_device(env.get("device_facts"), str(env.get("device", "?")))
         lines.append(
-            f"- **{_text(backend)}**: device {_text(env.get('device', '?'))}; {_text(shown)}; "
+            f"- **{_text(backend)}**: device {_text(device)}; {_text(shown)}; "
             f"git {_text(env.get('git_revision', 'unknown'))}"
         )
     seconds = data.get("seconds")

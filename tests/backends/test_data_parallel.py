@@ -229,3 +229,14 @@ def test_two_workers_train_as_one_and_resume_bit_for_bit(name: str, tmp_path: Pa
     x, y = _bundle_weights(name, straight), _bundle_weights(name, stopped)
     for key in x:
         assert np.array_equal(x[key], y[key]), key
+
+
+def test_data_parallel_refuses_a_gpu_placed_backend() -> None:
+    class OnGpu:
+        name = "pytorch"
+
+        def device(self) -> str:
+            return "gpu"
+
+    with pytest.raises(ValueError, match=r"devices=2\) runs its workers on the CPU.*--device cpu"):
+        parallel.train_steps_with_workers(OnGpu(), None, [], None, 1e-3, 2)

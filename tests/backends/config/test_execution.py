@@ -92,8 +92,8 @@ def test_named_fields_change_only_their_setting(lr, patience, accum, batch, name
 @pytest.mark.parametrize(
     ("key", "value", "reason"),
     [
-        ("accelerator", "cuda", "CPU only"),
-        ("accelerator", "mps", "CPU only"),
+        ("accelerator", "tpu", "CPU or a CUDA GPU only"),
+        ("accelerator", "mps", "CPU or a CUDA GPU only"),
         ("strategy", "ddp", "no other strategy"),
         ("num_workers", 2, "no data loader"),
         ("pin_memory", True, "no data loader"),
@@ -120,6 +120,8 @@ def test_refused_settings_say_why(key: str, value: object, reason: str) -> None:
     [
         {"accelerator": "cpu"},
         {"accelerator": "auto"},
+        {"accelerator": "gpu"},
+        {"accelerator": "cuda"},
         {"num_workers": 0, "pin_memory": False, "strategy": "auto"},
         {"scheduler": "Default", "enable_checkpointing": False, "middle_trim": 0},
         {"logger_backend": "csv"},
