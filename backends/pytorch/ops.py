@@ -269,9 +269,9 @@ def extract_patches(canvas: Tensor, shifts: Tensor, N: int) -> Tensor:
 # --------------------------------------------------------------------------- forward model
 
 
-def gaussian_kernel(sigma: float, device: torch.device | None = None) -> Tensor:
-    """3-tap ``softmax(-k²/(2σ²))``, k = -1, 0, 1, float32."""
-    k2 = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float32, device=device)
+def gaussian_kernel(sigma: float) -> Tensor:
+    """3-tap ``softmax(-k²/(2σ²))``, k = -1, 0, 1, float32 (on the CPU)."""
+    k2 = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float32)
     # the denominator is formed in double precision and rounded once, as the reference does
     return torch.softmax(-k2 / float(2.0 * float(sigma) ** 2), dim=0)
 
@@ -280,7 +280,7 @@ def gaussian_smooth(x: Tensor, sigma: float) -> Tensor:
     """3x3 separable Gaussian (physics.md 9), REFLECT padding, per channel and complex part."""
     planes, was_complex = _split(x)
     K = planes.shape[1]
-    w = gaussian_kernel(sigma, planes.device)
+    w = gaussian_kernel(sigma).to(planes.device)
     kernel = (w[:, None] * w[None, :]).expand(K, 1, 3, 3).contiguous()
     padded = F.pad(planes, (1, 1, 1, 1), mode="reflect")
     out = F.conv2d(padded, kernel, groups=K)
