@@ -25,6 +25,7 @@ TWIN_MODULES = (
     "layers",
     "bench",
     "parallel",
+    "devices",
 )
 
 FRAMEWORK_ONLY = {
@@ -38,11 +39,24 @@ FRAMEWORK_ONLY = {
         # TensorFlow's models export their own weights (TFModels.export_weights)
         "train": {"Tensor", "to_nchw", "export_weights"},
         "layers": {"Tensor", "ConvLayout", "conv_memory_format"},
+        # PyTorch places every tensor and module explicitly (TensorFlow: one device scope), and
+        # sets its GPU numerics in one function (TensorFlow: inside use_device)
+        "devices": {
+            "CUBLAS_WORKSPACE",
+            "configure_gpu_numerics",
+            "current",
+            "from_numpy",
+            "lightning_accelerator",
+            "place",
+            "to_numpy",
+        },
     },
     "tensorflow": {
         # Lightning clips PyTorch's gradients (Trainer(gradient_clip_val=...)); only TensorFlow
         # traces its train step, and runs short step lists eagerly
         "train": {"clip_gradient_norm", "EAGER_STEPS"},
+        # TensorFlow places work with a device scope and names devices by string
+        "devices": {"device_name", "placement"},
         # the NumPy ops namespace class (PyTorch: ReferenceLayoutOps)
         "ops": {"TensorFlowOps"},
         # Keras layers are registered classes, one per stage; PyTorch builds stages as modules
