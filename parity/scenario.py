@@ -143,7 +143,9 @@ class Scenario:
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines a trace's contents (not the description or source; the
-        convergence settings only where the scenario runs convergence)."""
+        convergence settings and the data-parallel workers only where the scenario runs those
+        families)."""
+        skip = _COMPARE_ONLY if "data_parallel" in self.checks else (*_COMPARE_ONLY, "workers")
         out: dict[str, Any] = {
             "name": self.name,
             "dataset": self.dataset,
@@ -151,7 +153,7 @@ class Scenario:
             "checks": list(self.checks),
             "seeds": dataclasses.asdict(self.seeds),
             "run": {
-                k: v for k, v in dataclasses.asdict(self.run).items() if k not in _COMPARE_ONLY
+                k: v for k, v in dataclasses.asdict(self.run).items() if k not in skip
             },
             "config": self.config,
         }

@@ -119,3 +119,19 @@ def test_extends_cycle_is_refused(tmp_path: Path) -> None:
     b.write_text(f'extends = "{a}"\nname = "b"\ndataset = "d"\n')
     with pytest.raises(InputError, match="cycle"):
         scenario.load(a)
+
+
+def test_data_parallel_workers_count_only_where_the_family_runs() -> None:
+    """A trace's identity holds the data-parallel worker count only where the scenario records
+    the data_parallel family, so adding the setting left every other scenario's hash alone."""
+    import dataclasses
+
+    from parity import scenario as scenarios
+
+    smoke = scenarios.load("smoke")
+    more = dataclasses.replace(smoke, run=dataclasses.replace(smoke.run, workers=3))
+    assert more.hash == smoke.hash
+    dp = scenarios.load("data-parallel")
+    assert "data_parallel" in dp.checks
+    changed = dataclasses.replace(dp, run=dataclasses.replace(dp.run, workers=3))
+    assert changed.hash != dp.hash
