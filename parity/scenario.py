@@ -152,9 +152,7 @@ class Scenario:
             "test_dataset": self.test_dataset,
             "checks": list(self.checks),
             "seeds": dataclasses.asdict(self.seeds),
-            "run": {
-                k: v for k, v in dataclasses.asdict(self.run).items() if k not in skip
-            },
+            "run": {k: v for k, v in dataclasses.asdict(self.run).items() if k not in skip},
             "config": self.config,
         }
         if "convergence" in self.checks:

@@ -32,7 +32,7 @@ from backends.base import Batch, InferenceResult, StepCallback
 from backends.bundle import BUNDLE_NAME, read_bundle
 from backends.bundle.archive import atomic_write_bytes
 from backends.config import ModelConfig, TrainingConfig, validate_training_config
-from backends.config.io import config_to_dict
+from backends.config.io import config_to_dict, training_config_from_params
 from backends.core.checkpoint import (
     CHECKPOINT_DIR,
     STATE_JSON,
@@ -56,6 +56,7 @@ __all__ = [
     "bundle_weights",
     "convert_bundle",
     "convert_loaded",
+    "convert_upstream",
     "evaluate",
     "infer",
     "probe_batch",
@@ -467,36 +468,6 @@ def infer(
 # ----------------------------------------------------------------------------- convert
 
 
-def training_config_from_params(params: Mapping[str, Any], backend: str) -> TrainingConfig:
-    """The canonical TrainingConfig a legacy params snapshot records (inverse of the
-    canonical -> legacy translation; keys the snapshot lacks or holds as None keep their
-    defaults), with ``backend`` set."""
-    from backends.config import fields as config_fields
-    from backends.config.io import config_from_dict
-    from backends.config.legacy import legacy_name
-
-    def section(cls: type) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name in config_fields.field_specs(cls):
-            if name == "model":
-                continue
-            key = legacy_name(name)
-            if params.get(key) is not None:
-                values[name] = params[key]
-        return values
-
-    top = section(TrainingConfig)
-    top["backend"] = backend
-    if top.get("n_groups") is not None:
-        top.pop("n_images", None)  # n_groups already carries it (no deprecation warning)
-    model = section(ModelConfig)
-    config = config_from_dict(
-        {**top, "model": model}, kind="training", source="bundle params", validate=False
-    )
-    assert isinstance(config, TrainingConfig)
-    return config
-
-
 def probe_batch(config: ModelConfig, size: int = 4, seed: int = 0) -> Batch:
     """A deterministic batch for comparing forward outputs: smooth positive diffraction-like
     amplitudes and small random group offsets (zero for gridsize 1)."""
@@ -644,3 +615,47 @@ def convert_loaded(
         params_differences=differences,
         passed=passed,
     )
+
+
+def convert_upstream(
+    bundle: str | Path,
+    to: str,
+    output_dir: str | Path,
+    *,
+    rtol: float = 1e-4,
+    monitor: Monitor | None = None,
+) -> ConversionReport:
+    """Import the upstream ``bundle`` as a ``to`` bundle in ``output_dir``, with a forward check
+    (:func:`convert_loaded`): the upstream weights are loaded into the reference (TensorFlow)
+    backend when it is installed, otherwise into the target backend, and that model is the
+    source of the comparison. ``source_backend`` of the report names upstream."""
+    import backends
+    from backends.bundle import BACKENDS
+    from backends.bundle.upstream import read_upstream_bundle, reference_backend, save_imported
+
+    if to not in BACKENDS:
+        raise ValueError(f"--to {to!r} is not a backend; choose one of: {', '.join(BACKENDS)}")
+    if monitor is not None:
+        monitor.stage("read upstream bundle")
+    upstream = read_upstream_bundle(bundle)
+    source = reference_backend(to)
+    source_config = upstream.training_config(source)
+    src_model = backends.get(source).build(
+        source_config.model, upstream.probe, upstream.intensity_scale, weights=upstream.weights
+    )
+    config = upstream.training_config(to)
+    report = convert_loaded(
+        src_model,
+        upstream.params,
+        upstream.probe,
+        config,
+        output_dir,
+        rtol=rtol,
+        monitor=monitor,
+        save=lambda model, where: save_imported(model, upstream, config, where),
+    )
+    report.source_backend = f"upstream ({upstream.path.name}, checked with {source})"
+    report.params_differences = [
+        d for d in report.params_differences if "only in the original" not in d
+    ]
+    return report

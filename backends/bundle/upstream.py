@@ -33,6 +33,7 @@ __all__ = [
     "is_upstream_bundle",
     "legacy_refusal_message",
     "read_upstream_bundle",
+    "reference_backend",
 ]
 
 IMPORTED_COMBINE_MODE = "legacy_rect"
@@ -114,7 +115,7 @@ class UpstreamBundle:
 
     def training_config(self, backend: str) -> Any:
         """The canonical TrainingConfig the params record, for ``backend``."""
-        from backends.workflows import training_config_from_params
+        from backends.config.io import training_config_from_params
 
         return training_config_from_params(self.params, backend)
 
@@ -258,6 +259,14 @@ def import_legacy_bundle(
 ) -> Path:
     """:func:`convert_upstream_bundle` with the output directory second (tensorflow default)."""
     return convert_upstream_bundle(path, backend, out_dir)
+
+
+def reference_backend(target: str) -> str:
+    """The backend that stands for upstream's model when an import is checked: tensorflow
+    when installed, else ``target``."""
+    import backends
+
+    return "tensorflow" if "tensorflow" in backends.available() else target
 
 
 def convert_upstream_bundle(path: Path | str, backend: str, out_dir: Path | str) -> Path:

@@ -261,3 +261,31 @@ def apply_overrides(
         top["n_groups"] = top["n_images"]
     new_model = dataclasses.replace(config.model, **model) if model else config.model
     return dataclasses.replace(config, model=new_model, **top)
+
+
+def training_config_from_params(params: Mapping[str, Any], backend: str) -> TrainingConfig:
+    """The canonical TrainingConfig a legacy params snapshot records (inverse of the
+    canonical -> legacy translation; keys the snapshot lacks or holds as None keep their
+    defaults), with ``backend`` set."""
+    from backends.config.legacy import legacy_name
+
+    def section(cls: type) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in _fields.field_specs(cls):
+            if name == "model":
+                continue
+            key = legacy_name(name)
+            if params.get(key) is not None:
+                values[name] = params[key]
+        return values
+
+    top = section(TrainingConfig)
+    top["backend"] = backend
+    if top.get("n_groups") is not None:
+        top.pop("n_images", None)  # n_groups already carries it (no deprecation warning)
+    model = section(ModelConfig)
+    config = config_from_dict(
+        {**top, "model": model}, kind="training", source="bundle params", validate=False
+    )
+    assert isinstance(config, TrainingConfig)
+    return config

@@ -45,13 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from backends import workflows
     from backends.bundle import read_bundle
     from backends.bundle.upstream import is_upstream_bundle
-    from backends.bundle.upstream_convert import convert_and_check
 
     check_output_root(args.output_dir, "--output-dir")
     check_backend_available(args.to)
     if is_upstream_bundle(args.bundle):
         with reporter(args.no_progress, "convert-bundle") as progress:
-            report = convert_and_check(
+            report = workflows.convert_upstream(
                 args.bundle, args.to, args.output_dir, rtol=args.rtol, monitor=progress
             )
     else:

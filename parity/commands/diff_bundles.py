@@ -30,8 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Diff; exit 1 when anything differs."""
-    from backends.bundle.upstream import is_upstream_bundle
-    from backends.bundle.upstream_convert import reference_backend
+    from backends.bundle.upstream import is_upstream_bundle, reference_backend
     from parity import bundlediff
     from parity.findings import exit_code
 

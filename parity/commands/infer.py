@@ -79,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     """Reconstruct and report where the outputs went."""
     from backends import workflows
     from backends.bundle import read_bundle
-    from backends.bundle.upstream import import_legacy_bundle, is_upstream_bundle
-    from backends.bundle.upstream_convert import reference_backend
+    from backends.bundle.upstream import import_legacy_bundle, is_upstream_bundle, reference_backend
 
     check_output_root(args.output_dir, "--output-dir")
     backend = args.backend
