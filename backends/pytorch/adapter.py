@@ -359,14 +359,9 @@ class PyTorchBackend:
     def infer(
         self, model: TorchModelHandle, data: Any, batch_size: int = 64, crop: int = 20
     ) -> InferenceResult:
-        from backends.core.inference import amplitude_phase
-        from backends.pytorch.infer import reconstruct
+        from backends.pytorch.infer import infer
 
-        rec = reconstruct(_module(model), data, batch_size, crop)
-        patches = _to_nhwc(rec.patches)
-        stitched = devices.to_numpy(rec.stitched).astype(np.complex64)
-        amplitude, phase = amplitude_phase(stitched)
-        return InferenceResult(patches=patches, stitched=stitched, amplitude=amplitude, phase=phase)
+        return infer(_module(model), data, model.intensity_scale, batch_size, crop)
 
     # ------------------------------------------------------------------ persistence
     def save_bundle(

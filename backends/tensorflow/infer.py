@@ -40,7 +40,7 @@ class Predictor:
 
 
 def predict_patches(
-    models: TFModels,
+    model: TFModels,
     X: np.ndarray,
     positions: np.ndarray,
     intensity_scale: float,
@@ -51,19 +51,19 @@ def predict_patches(
     and positions (G, 1, 2, C), fed as ``s * X`` in batches."""
     slices = batch_slices(int(np.shape(X)[0]), batch_size)
     x, positions = model_inputs(X, positions, intensity_scale)
-    predictor = predictor or Predictor(models, compiled=len(slices) > EAGER_BATCHES)
+    predictor = predictor or Predictor(model, compiled=len(slices) > EAGER_BATCHES)
     out = [predictor(x[part], positions[part]) for part in slices]
-    N = models.config.N
+    N = model.config.N
     return np.concatenate(out, axis=0) if out else np.zeros((0, N, N, 1), np.complex64)
 
 
 def infer(
-    models: TFModels, data: Any, intensity_scale: float, batch_size: int = 64, crop: int = 20
+    model: TFModels, data: Any, intensity_scale: float, batch_size: int = 64, crop: int = 20
 ) -> InferenceResult:
     """Object patches of every group of a ``PtychoData`` container, stitched at the groups'
     ``global_offsets``, with amplitude and phase of the stitched object."""
     patches = predict_patches(
-        models, data.X, data.coords_nominal, intensity_scale, batch_size=batch_size
+        model, data.X, data.coords_nominal, intensity_scale, batch_size=batch_size
     )
     stitched = ops.stitch(tf.constant(patches), np.asarray(data.global_offsets), crop).numpy()
     stitched = stitched[..., 0].astype(np.complex64)

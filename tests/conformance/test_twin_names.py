@@ -99,7 +99,7 @@ NOT_YET_TWINNED = {
             "layer_seed",
         },
         "train": {"LossComputer", "Trainer", "enable_determinism"},
-        "infer": {"Predictor", "infer", "predict_patches"},
+        "infer": {"Predictor"},
         "persistence": {
             "DiffractionToObjectAdapter",
             "PAYLOAD_FORMAT",
@@ -140,12 +140,6 @@ NOT_YET_TWINNED = {
             "tensor_set",
             "to_torch_batch",
         },
-        "infer": {
-            "Reconstruction",
-            "model_scale",
-            "object_patches",
-            "reconstruct",
-        },
         "persistence": {
             "ARRAY_REF",
             "BundleConfigMismatchError",
@@ -182,6 +176,8 @@ NOT_YET_TWINNED = {
 :mod:`backends.core` or give a twin. Do not add to this table."""
 
 SIGNATURES_DIFFER = {
+    # TensorFlow can reuse one traced predictor across calls (tracing costs seconds)
+    ("infer", "predict_patches"),
     # PyTorch passes its tensor dtype; TensorFlow masks are always float32
     ("ops", "center_mask"),
     # TensorFlow can return the padded wave as well (its PadAndDiffract layer needs it)
