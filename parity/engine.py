@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import BACKEND_NAMES
+from backends.core.parallel import die_with_parent
 from backends.core.vocabulary import BUNDLE_NAME
 from parity import ledger as ledger_mod
 from parity.checks import FAMILIES, Context, run_all
@@ -167,16 +168,6 @@ def _scenario_file(scenario: Any, directory: Path) -> Path:
     return path
 
 
-def _die_with_parent() -> None:
-    """In a child before ``exec``: be killed when the parent dies, even by SIGKILL (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
 def record_isolated(
     backend: str,
     scenario: Any,
@@ -217,7 +208,7 @@ def record_isolated(
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=_die_with_parent
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=die_with_parent
     )
     return proc.returncode, proc.stderr[-8000:]
 

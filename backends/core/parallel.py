@@ -46,6 +46,7 @@ __all__ = [
     "Job",
     "Shard",
     "WorkerError",
+    "die_with_parent",
     "fit_in_workers",
     "read_job",
     "run_job",
@@ -357,6 +358,16 @@ def _commands(job: Job, directory: Path) -> list[tuple[list[str], dict[str, str]
     return out
 
 
+def die_with_parent() -> None:
+    """In a child before ``exec``: be killed when the parent dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _tail(path: Path, lines: int = 25) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -392,9 +403,14 @@ def run_job(
         for i, (cmd, env) in enumerate(_commands(job, directory)):
             log = directory / f"worker-{i}.log"
             with open(log, "wb") as handle:
-                procs.append(
-                    (subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT), log)
+                proc = subprocess.Popen(
+                    cmd,
+                    env=env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
                 )
+                procs.append((proc, log))
         reader = _ProgressReader(directory / PROGRESS, on_step) if on_step else None
         while True:
             if reader is not None:

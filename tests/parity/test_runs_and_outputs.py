@@ -166,9 +166,9 @@ def test_backend_subprocess_dies_with_its_parent(tmp_path: Path) -> None:
     parent = textwrap.dedent(
         f"""
         import subprocess, sys, time
-        from parity.engine import _die_with_parent
+        from backends.core.parallel import die_with_parent
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                                 preexec_fn=_die_with_parent)
+                                 preexec_fn=die_with_parent)
         open({str(pid_file)!r}, "w").write(str(child.pid))
         time.sleep(60)
         """
