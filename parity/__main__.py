@@ -1,5 +1,3 @@
-import sys
+from parity.cli import entry
 
-from parity.cli import main
-
-sys.exit(main())
+entry()

@@ -8,7 +8,9 @@ check passes or is known), 1 a failure was found, 2 a usage or input error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -77,5 +79,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+FRAMEWORK_MODULES = ("tensorflow", "torch")
+
+
+def entry() -> None:
+    """The ``parity`` console script: :func:`main`, then exit at once.
+
+    When a framework is loaded, its interpreter teardown (thread pools, finalizers of TensorFlow
+    and PyTorch) takes about 2 s on 2 cores and does nothing the command needs: every output was
+    written, flushed and closed before :func:`main` returned. So the streams and logging are
+    flushed and the process exits without it.
+    """
+    code = main()
+    if not any(name in sys.modules for name in FRAMEWORK_MODULES):
+        sys.exit(code)
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from scipy.signal import windows
 
 from backends.physics._arrays import as_complex
 
@@ -25,6 +24,8 @@ def default_probe(N: int, default_probe_scale: float = 0.7) -> np.ndarray:
     if not default_probe_scale > 0:
         raise ValueError(f"default_probe_scale={default_probe_scale!r} must be > 0")
     sigma_w = N / (default_probe_scale * np.pi**2)
+    from scipy.signal import windows  # scipy.signal costs 0.4 s to import; only needed here
+
     window = windows.gaussian(N, std=sigma_w, sym=True)
     disk = (np.outer(window, window) > 0.5).astype(np.float64)
     smoothed = gaussian_filter(disk, sigma=1) + 1e-9

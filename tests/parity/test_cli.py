@@ -155,3 +155,38 @@ def test_baseline_update_and_check(scenario_file: Path, tmp_path: Path) -> None:
     stored = list(base.iterdir())
     assert len(stored) == 1 and stored[0].stat().st_size < 600_000
     assert main(["baseline", "check", *args]) == 0
+
+
+def test_the_console_script_exits_with_the_commands_code_after_its_output() -> None:
+    """``python -m parity`` (the console script's :func:`parity.cli.entry`) ends without the
+    frameworks' teardown once a framework is loaded, with main's exit code and all output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "parity", "run", "no-such-scenario"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "unknown scenario 'no-such-scenario'" in done.stderr
+
+
+@pytest.mark.pytorch
+def test_the_console_script_skips_teardown_but_not_output() -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    code = (
+        "import sys, torch\n"
+        "from parity import cli\n"
+        "cli.main = lambda: (print('last line', flush=False), 3)[1]\n"
+        "cli.entry()\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert loaded.returncode == 3
+    assert loaded.stdout.strip() == "last line"
