@@ -208,6 +208,14 @@ def test_two_workers_train_as_one_and_resume_bit_for_bit(name: str, tmp_path: Pa
     b = np.asarray(one["steps"]["loss"][:steps])
     assert len(many["steps"]["loss"]) == 2 * steps
     np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+    # worker 0 writes the training log (csv by default) with the whole batches' losses
+    import pandas as pd
+
+    from backends.core.training_log import METRICS_CSV, backend_log_dir
+
+    log = pd.read_csv(backend_log_dir(straight, name) / "version_0" / METRICS_CSV)
+    logged = log["loss_step"].dropna().to_numpy()
+    np.testing.assert_array_equal(logged, np.asarray(many["steps"]["loss"]))
 
     workflows.train(
         name, SMALL, None, small_config(nepochs=1, **ODD), stopped, seed=3, execution=two
