@@ -52,6 +52,7 @@ __all__ = [
     "run_job",
     "shards",
     "steps_in_workers",
+    "steps_result",
     "train_steps_with_workers",
     "train_with_workers",
     "write_result",
@@ -247,24 +248,33 @@ def resume_dir(directory: Path | str) -> Path:
     return Path(directory) / RESUME_DIR
 
 
-def write_result(
-    directory: Path | str,
-    weights: Mapping[str, np.ndarray],
-    history: Mapping[str, Sequence[float]],
-    step_loss: Sequence[float],
-    step_terms: Sequence[Mapping[str, float]],
-    stopped_epoch: int | None,
-    seconds: float,
-) -> None:
-    """Worker 0 writes its outcome (``result.npz`` first, then ``result.json``)."""
+def steps_result(
+    step_terms: Sequence[Mapping[str, float]], weights: Mapping[str, np.ndarray]
+) -> Any:
+    """The :class:`backends.base.TrainResult` of a ``steps`` job: the loss terms of every step
+    and the weights after the last."""
+    from backends.base import TrainResult
+
+    terms = [dict(t) for t in step_terms]
+    return TrainResult(
+        history={},
+        step_loss=[t["total"] for t in terms],
+        weights=dict(weights),
+        step_terms=terms,
+    )
+
+
+def write_result(directory: Path | str, result: Any) -> None:
+    """Worker 0 writes its outcome, a :class:`backends.base.TrainResult` (``result.npz``
+    first, then ``result.json``)."""
     directory = Path(directory)
-    write_bytes_atomic(directory / RESULT_NPZ, _npz_bytes(dict(weights)))
+    write_bytes_atomic(directory / RESULT_NPZ, _npz_bytes(dict(result.weights)))
     doc = {
-        "history": {k: [float(x) for x in v] for k, v in history.items()},
-        "step_loss": [float(x) for x in step_loss],
-        "step_terms": [{k: float(x) for k, x in t.items()} for t in step_terms],
-        "stopped_epoch": stopped_epoch,
-        "seconds": float(seconds),
+        "history": {k: [float(x) for x in v] for k, v in result.history.items()},
+        "step_loss": [float(x) for x in result.step_loss],
+        "step_terms": [{k: float(x) for k, x in t.items()} for t in result.step_terms],
+        "stopped_epoch": result.stopped_epoch,
+        "seconds": float(result.seconds),
     }
     write_text_atomic(directory / RESULT_JSON, json.dumps(doc))
 
@@ -534,8 +544,8 @@ def fit_in_workers(
 
 def _check_cpu(backend: Any, workers: int) -> None:
     """Data-parallel workers compute on the CPU; refuse a backend placed on a GPU."""
-    device = getattr(backend, "device", None)
-    if callable(device) and device() != "cpu":
+    device = getattr(backend, "device", "cpu")  # a property of the backends: "cpu" or "gpu"
+    if device != "cpu":
         raise ValueError(
             f"data-parallel training (devices={workers}) runs its workers on the CPU (gloo "
             "processes, logical CPU devices); data-parallel training over several GPUs is not "
@@ -580,17 +590,20 @@ def train_with_workers(
     model: Any,
     train_data: Any,
     config: Any,
-    *,
     seed: int,
     epochs: int | None,
     on_step: Callable[[int, Mapping[str, float]], None] | None,
-    execution: Mapping[str, Any],
+    execution: Mapping[str, Any] | None,
     checkpoint: Any,
     resume: Any,
-    workers: int,
 ) -> Any:
-    """``backend.train`` on ``workers`` workers (a :class:`backends.base.TrainResult`); the
-    model holds the trained weights afterwards."""
+    """``backend.train`` (same arguments) on the ``devices`` workers its execution settings
+    name: a :class:`backends.base.TrainResult`; the model holds the trained weights
+    afterwards."""
+    from backends.config.execution import trainer_settings
+
+    execution = dict(execution or {})
+    workers = trainer_settings(execution).devices
     _check_cpu(backend, workers)
     start = resume.weights if resume is not None else backend.export_weights(model)
     result = fit_in_workers(

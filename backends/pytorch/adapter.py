@@ -317,19 +317,8 @@ class PyTorchBackend:
         if settings.devices > 1:
             from backends.core.parallel import train_with_workers
 
-            return train_with_workers(
-                self,
-                model,
-                train_data,
-                config,
-                seed=seed,
-                epochs=epochs,
-                on_step=on_step,
-                execution=execution or {},
-                checkpoint=checkpoint,
-                resume=resume,
-                workers=settings.devices,
-            )
+            args = (train_data, config, seed, epochs, on_step, execution, checkpoint, resume)
+            return train_with_workers(self, model, *args)
         module = _module(model)
         need_y = LossWeights.from_config(config).realspace > 0
         if need_y and not getattr(train_data, "has_ground_truth", True):

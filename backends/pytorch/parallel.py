@@ -40,9 +40,7 @@ def run(directory: Path, rank: int = 0) -> None:
             rank=rank,
             workers=job.workers,
         )
-        history: dict[str, list[float]] = {}
-        step_loss = [t["total"] for t in step_terms]
-        stopped, seconds = None, 0.0
+        result = parallel.steps_result(step_terms, backend.export_weights(handle))
     else:
         from backends.config.execution import trainer_settings
         from backends.data import validation_split
@@ -54,7 +52,7 @@ def run(directory: Path, rank: int = 0) -> None:
         va = None
         if val_part is not None and len(val_part):
             va = tensor_set(val_part, job.intensity_scale, need_y)
-        fitted = fit(
+        result = fit(
             module,
             tr,
             va,
@@ -69,18 +67,8 @@ def run(directory: Path, rank: int = 0) -> None:
             rank=rank,
             workers=job.workers,
         )
-        history, step_loss, step_terms = fitted.history, fitted.step_loss, fitted.step_terms
-        stopped, seconds = fitted.stopped_epoch, fitted.seconds
     if rank == 0:
-        parallel.write_result(
-            directory,
-            backend.export_weights(handle),
-            history,
-            step_loss,
-            step_terms,
-            stopped,
-            seconds,
-        )
+        parallel.write_result(directory, result)
 
 
 if __name__ == "__main__":

@@ -259,19 +259,8 @@ class TensorFlowBackend:
         if settings.devices > 1:
             from backends.core.parallel import train_with_workers
 
-            return train_with_workers(
-                self,
-                model,
-                train_data,
-                config,
-                seed=seed,
-                epochs=epochs,
-                on_step=on_step,
-                execution=execution or {},
-                checkpoint=checkpoint,
-                resume=resume,
-                workers=settings.devices,
-            )
+            args = (train_data, config, seed, epochs, on_step, execution, checkpoint, resume)
+            return train_with_workers(self, model, *args)
         if settings.progress_bar is not None:
             progress = settings.progress_bar
         with devices.placement():

@@ -10,7 +10,6 @@ it runs in a process of its own), builds the model in the scope of a
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,21 +56,11 @@ def run(directory: Path, rank: int = 0) -> None:
                 job.learning_rate,
                 strategy=strategy,
             )
-            step_terms = steps.step_losses
-            history: Mapping[str, list[float]] = {}
-            step_loss = [t["total"] for t in step_terms]
-            stopped, seconds = None, 0.0
+            result = parallel.steps_result(steps.step_losses, steps.weights)
         else:
             from backends.config.execution import trainer_settings
 
             settings = trainer_settings(job.execution)
-            progress = parallel.ProgressWriter(directory)
-            step_terms = []
-
-            def on_step(step: int, terms: Mapping[str, float]) -> None:
-                step_terms.append(dict(terms))
-                progress(step, terms)
-
             result = fit(
                 models,
                 job.container(),
@@ -79,7 +68,7 @@ def run(directory: Path, rank: int = 0) -> None:
                 job.intensity_scale,
                 seed=job.seed,
                 epochs=job.epochs,
-                on_step=on_step,
+                on_step=parallel.ProgressWriter(directory),
                 checkpoint=job.checkpoint_hook(),
                 resume=job.resume_state(directory),
                 learning_rate=settings.learning_rate,
@@ -87,17 +76,7 @@ def run(directory: Path, rank: int = 0) -> None:
                 logger=settings.logger,
                 strategy=strategy,
             )
-            history, step_loss = result.history, result.step_loss
-            stopped, seconds = result.stopped_epoch, result.seconds
-    parallel.write_result(
-        directory,
-        backend.export_weights(handle),
-        history,
-        step_loss,
-        step_terms,
-        stopped,
-        seconds,
-    )
+    parallel.write_result(directory, result)
 
 
 if __name__ == "__main__":

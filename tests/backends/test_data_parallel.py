@@ -242,9 +242,24 @@ def test_two_workers_train_as_one_and_resume_bit_for_bit(name: str, tmp_path: Pa
 def test_data_parallel_refuses_a_gpu_placed_backend() -> None:
     class OnGpu:
         name = "pytorch"
-
-        def device(self) -> str:
-            return "gpu"
+        device = "gpu"  # as the backends' ``device`` property reports it
 
     with pytest.raises(ValueError, match=r"devices=2\) runs its workers on the CPU.*--device cpu"):
         parallel.train_steps_with_workers(OnGpu(), None, [], None, 1e-3, 2)
+
+
+@pytest.mark.pytorch
+def test_a_real_backend_on_the_cpu_passes_the_device_check() -> None:
+    pytest.importorskip("lightning")
+    import backends
+
+    backend = backends.get("pytorch")
+    assert backend.device == "cpu"
+    parallel._check_cpu(backend, 2)  # no error
+    previous = backend.device
+    try:
+        backend.use_device("gpu", gpu_count=1)  # resolution only: pretends a GPU is visible
+        with pytest.raises(ValueError, match="runs its workers on the CPU"):
+            parallel._check_cpu(backend, 2)
+    finally:
+        backend.use_device(previous)
