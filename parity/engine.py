@@ -421,29 +421,60 @@ def run_scenario(
             from parity.registry import get_oracle
 
             oracle_obj = get_oracle(oracle)
+
+        def record_one(
+            spec: str,
+            path: Path,
+            reference: Path | None,
+            defects: list[str],
+            bundle_dir: Path | None,
+            device: str,
+        ) -> tuple[int, str]:
+            """Record ``spec`` into ``path``, in a subprocess with ``isolate``; returns the
+            subprocess's exit code and stderr tail (0 and "" in process)."""
+            if not isolate:
+                record(
+                    spec,
+                    scenario,
+                    path,
+                    reference=reference,
+                    oracle=oracle_obj,
+                    data_loader=data_loader,
+                    defects=defects,
+                    metrics_fn=metrics_fn,
+                    progress=progress,
+                    bundle_dir=bundle_dir,
+                    device=device,
+                )
+                return 0, ""
+            try:
+                return record_isolated(
+                    spec,
+                    scenario,
+                    path,
+                    reference=reference,
+                    inject=defects,
+                    oracle=oracle,
+                    workdir=work,
+                    bundle_dir=bundle_dir,
+                    timeout=isolate_timeout,
+                    device=device,
+                )
+            except subprocess.TimeoutExpired as exc:
+                return -1, f"timed out after {exc.timeout} s"
+
+        def defects_of(i: int) -> list[str]:
+            return list(inject) if i == len(backends) - 1 and len(backends) > 1 else []
+
         for i, spec in enumerate(backends):
             path = traces_dir / f"{i}-{spec.replace(':', '_')}.h5"
             reference = trace_paths.get(backends[0]) if i > 0 else None
-            defects = list(inject) if i == len(backends) - 1 and len(backends) > 1 else []
             bundle_dir = work / "bundles" / f"{i}-{spec.replace(':', '_')}"
             if isolate:
                 progress.start(f"{spec}: subprocess")
-                t1 = time.perf_counter()
-                try:
-                    code, err = record_isolated(
-                        spec,
-                        scenario,
-                        path,
-                        reference=reference,
-                        inject=defects,
-                        oracle=oracle,
-                        workdir=work,
-                        bundle_dir=bundle_dir,
-                        timeout=isolate_timeout,
-                        device=run_device,
-                    )
-                except subprocess.TimeoutExpired as exc:
-                    code, err = -1, f"timed out after {exc.timeout} s"
+            t1 = time.perf_counter()
+            code, err = record_one(spec, path, reference, defects_of(i), bundle_dir, run_device)
+            if isolate:
                 progress.finish(
                     f"{spec}: subprocess", "ok" if code == 0 else "error", time.perf_counter() - t1
                 )
@@ -458,20 +489,6 @@ def run_scenario(
                         )
                     )
                     continue
-            else:
-                record(
-                    spec,
-                    scenario,
-                    path,
-                    reference=reference,
-                    oracle=oracle_obj,
-                    data_loader=data_loader,
-                    defects=defects,
-                    metrics_fn=metrics_fn,
-                    progress=progress,
-                    bundle_dir=bundle_dir,
-                    device=run_device,
-                )
             trace_paths[spec] = path
         cpu_paths: dict[str, Path] = {}
         if scenario.run.cross_device and run_device == "gpu":
@@ -480,34 +497,7 @@ def run_scenario(
                     continue
                 path = traces_dir / f"{i}-{spec.replace(':', '_')}-cpu.h5"
                 reference = trace_paths.get(backends[0]) if i > 0 else None
-                defects = list(inject) if i == len(backends) - 1 and len(backends) > 1 else []
-                err = ""
-                if isolate:
-                    _, err = record_isolated(
-                        spec,
-                        scenario,
-                        path,
-                        reference=reference,
-                        inject=defects,
-                        oracle=oracle,
-                        workdir=work,
-                        bundle_dir=None,
-                        timeout=isolate_timeout,
-                        device="cpu",
-                    )
-                else:
-                    record(
-                        spec,
-                        scenario,
-                        path,
-                        reference=reference,
-                        oracle=oracle_obj,
-                        data_loader=data_loader,
-                        defects=defects,
-                        metrics_fn=metrics_fn,
-                        progress=progress,
-                        device="cpu",
-                    )
+                _, err = record_one(spec, path, reference, defects_of(i), None, "cpu")
                 if path.exists():
                     cpu_paths[spec] = path
                 else:

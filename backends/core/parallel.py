@@ -47,11 +47,9 @@ __all__ = [
     "Shard",
     "WorkerError",
     "die_with_parent",
-    "fit_in_workers",
     "read_job",
     "run_job",
     "shards",
-    "steps_in_workers",
     "steps_result",
     "train_steps_with_workers",
     "train_with_workers",
@@ -452,96 +450,6 @@ def run_job(
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _model_arrays(probe: np.ndarray, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    arrays = {"probe": np.asarray(probe, np.complex64)}
-    arrays.update({f"w/{k}": np.asarray(v, np.float32) for k, v in weights.items()})
-    return arrays
-
-
-def steps_in_workers(
-    backend: str,
-    workers: int,
-    model_config: Any,
-    training_config: Any,
-    probe: np.ndarray,
-    intensity_scale: float,
-    weights: Mapping[str, np.ndarray],
-    batches: Sequence[Any],
-    learning_rate: float,
-) -> Any:
-    """One optimiser step per batch on ``workers`` workers from ``weights`` (a ``steps`` job)."""
-    from backends.config.io import config_to_dict
-
-    arrays = _model_arrays(probe, weights) | batch_arrays(batches)
-    job = Job(
-        backend=backend,
-        workers=workers,
-        mode="steps",
-        model=config_to_dict(model_config),
-        training=config_to_dict(training_config),
-        intensity_scale=float(intensity_scale),
-        learning_rate=float(learning_rate),
-        data_info={"batches": len(batches)},
-        arrays=arrays,
-    )
-    return run_job(job)
-
-
-def fit_in_workers(
-    backend: str,
-    workers: int,
-    model_config: Any,
-    training_config: Any,
-    probe: np.ndarray,
-    intensity_scale: float,
-    weights: Mapping[str, np.ndarray],
-    data: Any,
-    *,
-    seed: int,
-    epochs: int | None,
-    execution: Mapping[str, Any],
-    checkpoint: Any = None,
-    resume: Any = None,
-    on_step: Callable[[int, Mapping[str, float]], None] | None = None,
-) -> Any:
-    """Full training of a data container on ``workers`` workers (a ``fit`` job).
-
-    ``checkpoint`` must be a :class:`backends.core.checkpoint.EveryNEpochs` (worker 0 writes
-    it); ``resume`` a :class:`backends.core.checkpoint.TrainingState`."""
-    from backends.config.io import config_to_dict
-    from backends.core.checkpoint import EveryNEpochs
-
-    hook = None
-    if checkpoint is not None:
-        if not isinstance(checkpoint, EveryNEpochs):
-            raise ValueError(
-                "data-parallel training writes checkpoints every N epochs (EveryNEpochs); "
-                f"a {type(checkpoint).__name__} hook cannot be handed to worker processes"
-            )
-        hook = {
-            "output_dir": str(checkpoint.output_dir),
-            "every": int(checkpoint.every),
-            "run": dict(checkpoint.run),
-        }
-    data_arrays, info = container_arrays(data)
-    arrays = _model_arrays(probe, weights) | data_arrays
-    job = Job(
-        backend=backend,
-        workers=workers,
-        mode="fit",
-        model=config_to_dict(model_config),
-        training=config_to_dict(training_config),
-        intensity_scale=float(intensity_scale),
-        seed=int(seed),
-        epochs=None if epochs is None else int(epochs),
-        execution={k: v for k, v in execution.items() if k != "devices"},
-        checkpoint=hook,
-        data_info=info,
-        arrays=arrays,
-    )
-    return run_job(job, on_step=on_step, resume_state=resume)
-
-
 def _check_cpu(backend: Any, workers: int) -> None:
     """Data-parallel workers compute on the CPU; refuse a backend placed on a GPU."""
     device = getattr(backend, "device", "cpu")  # a property of the backends: "cpu" or "gpu"
@@ -553,6 +461,34 @@ def _check_cpu(backend: Any, workers: int) -> None:
         )
 
 
+def _job(
+    backend: Any,
+    model: Any,
+    config: Any,
+    workers: int,
+    mode: str,
+    weights: Mapping[str, np.ndarray],
+    arrays: Mapping[str, np.ndarray],
+    **fields: Any,
+) -> Job:
+    """The job of ``model`` (a backend's model handle) from ``weights``; ``arrays`` holds the
+    batches or the data."""
+    from backends.config.io import config_to_dict
+
+    model_arrays = {"probe": np.asarray(model.probe, np.complex64)}
+    model_arrays.update({f"w/{k}": np.asarray(v, np.float32) for k, v in weights.items()})
+    return Job(
+        backend=backend.name,
+        workers=workers,
+        mode=mode,
+        model=config_to_dict(model.config),
+        training=config_to_dict(config),
+        intensity_scale=float(model.intensity_scale),
+        arrays=model_arrays | dict(arrays),
+        **fields,
+    )
+
+
 def train_steps_with_workers(
     backend: Any,
     model: Any,
@@ -561,22 +497,24 @@ def train_steps_with_workers(
     learning_rate: float,
     workers: int,
 ) -> Any:
-    """``backend.train_steps`` on ``workers`` workers: the model's weights afterwards are
-    those of worker 0 (every worker holds the same)."""
+    """``backend.train_steps`` on ``workers`` workers from the model's weights (a ``steps``
+    job): a :class:`backends.base.StepsResult`; the model holds worker 0's weights afterwards
+    (every worker holds the same)."""
     from backends.base import StepsResult
 
     _check_cpu(backend, workers)
-    result = steps_in_workers(
-        backend.name,
-        workers,
-        model.config,
+    job = _job(
+        backend,
+        model,
         config,
-        model.probe,
-        model.intensity_scale,
+        workers,
+        "steps",
         backend.export_weights(model),
-        batches,
-        learning_rate,
+        batch_arrays(batches),
+        learning_rate=float(learning_rate),
+        data_info={"batches": len(batches)},
     )
+    result = run_job(job)
     backend.import_weights(model, result.weights)
     return StepsResult(
         step_losses=result.step_terms,
@@ -598,30 +536,44 @@ def train_with_workers(
     resume: Any,
 ) -> Any:
     """``backend.train`` (same arguments) on the ``devices`` workers its execution settings
-    name: a :class:`backends.base.TrainResult`; the model holds the trained weights
-    afterwards."""
+    name (a ``fit`` job): a :class:`backends.base.TrainResult`; the model holds the trained
+    weights afterwards. ``checkpoint`` must be a
+    :class:`backends.core.checkpoint.EveryNEpochs` (worker 0 writes it); ``resume`` a
+    :class:`backends.core.checkpoint.TrainingState`."""
     from backends.config.execution import trainer_settings
+    from backends.core.checkpoint import EveryNEpochs
 
     execution = dict(execution or {})
     workers = trainer_settings(execution).devices
     _check_cpu(backend, workers)
-    start = resume.weights if resume is not None else backend.export_weights(model)
-    result = fit_in_workers(
-        backend.name,
-        workers,
-        model.config,
+    hook = None
+    if checkpoint is not None:
+        if not isinstance(checkpoint, EveryNEpochs):
+            raise ValueError(
+                "data-parallel training writes checkpoints every N epochs (EveryNEpochs); "
+                f"a {type(checkpoint).__name__} hook cannot be handed to worker processes"
+            )
+        hook = {
+            "output_dir": str(checkpoint.output_dir),
+            "every": int(checkpoint.every),
+            "run": dict(checkpoint.run),
+        }
+    data_arrays, info = container_arrays(train_data)
+    job = _job(
+        backend,
+        model,
         config,
-        model.probe,
-        model.intensity_scale,
-        start,
-        train_data,
-        seed=seed,
-        epochs=epochs,
-        execution=execution,
-        checkpoint=checkpoint,
-        resume=resume,
-        on_step=on_step,
+        workers,
+        "fit",
+        resume.weights if resume is not None else backend.export_weights(model),
+        data_arrays,
+        seed=int(seed),
+        epochs=None if epochs is None else int(epochs),
+        execution={k: v for k, v in execution.items() if k != "devices"},
+        checkpoint=hook,
+        data_info=info,
     )
+    result = run_job(job, on_step=on_step, resume_state=resume)
     backend.import_weights(model, result.weights)
     result.weights = backend.export_weights(model)
     return result

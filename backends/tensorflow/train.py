@@ -177,8 +177,8 @@ class Trainer:
 
     def _distributed_step(self, share, *feeds):
         per_replica = self.strategy.run(self._replica_step, args=(share, *feeds))
-        total = tf.distribute.ReduceOp.SUM
-        return {k: self.strategy.reduce(total, v, axis=None) for k, v in per_replica.items()}
+        add = tf.distribute.ReduceOp.SUM
+        return {k: self.strategy.reduce(add, v, axis=None) for k, v in per_replica.items()}
 
     def _grads_step(self, *feeds):
         # (x, positions[, Y_I], k): the gradients of total / k, as Lightning divides the loss
