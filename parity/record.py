@@ -61,6 +61,12 @@ def crop_to_covered(recon: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, n
     return crop(recon, truth)
 
 
+def flat_object(truth: np.ndarray) -> np.ndarray:
+    """The trivial reconstruction a trained one must beat: constant amplitude, zero phase, the
+    shape of ``truth`` (its metrics are those of an object with no structure at all)."""
+    return np.ones(np.shape(truth), dtype=np.complex128)
+
+
 def _default_metrics() -> Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]:
     from backends.metrics import reconstruction_metrics
 
@@ -521,26 +527,27 @@ class Recorder:
         from backends.training import steps_per_epoch
 
         conv = self.scenario.convergence
+        model_config = self.scenario.convergence_model_config()
         data = self.data_loader(self.scenario, n_groups=conv.n_groups, test_groups=conv.test_groups)
-        truth = ground_truth(
-            data.test, self.oracle, self.model_config.N, self.scenario.run.stitch_crop
-        )
+        truth = ground_truth(data.test, self.oracle, model_config.N, self.scenario.run.stitch_crop)
         self.w.put("convergence", "truth", truth)
         metrics_fn = self.metrics_fn or _default_metrics()
         cfg = self.scenario.training_config(data.train_file, data.test_file)
+        cfg.model = model_config
         cfg.nepochs = conv.epochs
         if conv.n_groups is not None:
             cfg.n_groups = conv.n_groups
         probe = np.asarray(data.train.probe, dtype=np.complex64)
-        scale = data.intensity_scale(self.model_config.N)
+        scale = data.intensity_scale(model_config.N)
         summary: dict[str, Any] = {}
         own_init: dict[str, Any] = {}
+        reference: dict[str, Any] | None = None
         for seed in conv.seeds:
             t0 = time.perf_counter()
-            model = self.backend.build(self.model_config, probe, scale, seed=seed)
+            model = self.backend.build(model_config, probe, scale, seed=seed)
             own_init[str(seed)] = weight_summaries(self.backend.export_weights(model))
             if conv.init == "shared":
-                shared = glorot_weights(self.model_config, seed, bias_limit=0.0)
+                shared = glorot_weights(model_config, seed, bias_limit=0.0)
                 self.backend.import_weights(model, shared)
             on_step = training_callback(
                 self.progress,
@@ -559,6 +566,8 @@ class Recorder:
             )
             recon_region, truth_region = crop_to_covered(np.asarray(inferred.stitched), truth)
             metrics = _flatten_metrics(metrics_fn(recon_region, truth_region))
+            if reference is None:
+                reference = _flatten_metrics(metrics_fn(flat_object(truth_region), truth_region))
             history = {k: [float(x) for x in v] for k, v in trained.history.items()}
             if history.get("loss"):
                 metrics["final_loss"] = history["loss"][-1]
@@ -574,6 +583,7 @@ class Recorder:
                 "stopped_epoch": trained.stopped_epoch,
             }
         self.w.put_json("params", "convergence", summary)
+        self.w.put_json("params", "convergence_reference", {"flat object": reference or {}})
         self.w.put_json("params", "convergence_init", own_init)
 
     # -- driver -------------------------------------------------------------------------------

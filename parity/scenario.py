@@ -116,6 +116,10 @@ class ConvergenceSettings:
     n_groups: int | None = None
     test_groups: int = 64
     init: str = "shared"
+    model: dict[str, Any] = field(default_factory=dict)
+    """ModelConfig fields that the convergence trainings override (``[convergence.model]``):
+    the sign-off trains a narrower network than the one the other checks compare, so that
+    several seeds of both backends reach a trained reconstruction within its time budget."""
 
     def __post_init__(self) -> None:
         if self.init not in CONVERGENCE_INIT:
@@ -180,6 +184,13 @@ class Scenario:
         from backends.config import ModelConfig
 
         return ModelConfig(**self.config.get("model", {}))
+
+    def convergence_model_config(self) -> Any:
+        """The model the convergence trainings use: :meth:`model_config` with the
+        ``[convergence.model]`` overrides."""
+        from backends.config import ModelConfig
+
+        return ModelConfig(**{**self.config.get("model", {}), **self.convergence.model})
 
     def training_config(self, train_data_file: Any = None, test_data_file: Any = None) -> Any:
         """The canonical :class:`backends.config.TrainingConfig` with the given data files."""
@@ -306,6 +317,11 @@ def _section(cls: type, table: Any, where: str, source: str) -> Any:
             ):
                 raise InputError(f"{source}: [{where}].seeds must be a non-empty list of integers")
             kwargs[key] = tuple(value)
+        elif key == "model" and cls is ConvergenceSettings:
+            if not isinstance(value, Mapping):
+                raise InputError(f"{source}: [{where}.model] must be a table of model fields")
+            kwargs[key] = dict(value)
+            continue
         elif key == "n_groups":
             kwargs[key] = None if value is None else _typed(value, int, key, where, source)
         else:
@@ -407,10 +423,24 @@ def from_dict(raw: Mapping[str, Any], source: str = "<memory>", default_name: st
         config=_validate_config(raw.get("config", {}), source),
         source=source,
     )
+    _validate_convergence_model(scenario, source)
     for key in ("batch_size", "train_batch_size", "infer_batch_size", "op_batch"):
         if getattr(scenario.run, key) < 1:
             raise InputError(f"{source}: [run].{key} must be >= 1")
     return scenario
+
+
+def _validate_convergence_model(scenario: Scenario, source: str) -> None:
+    from backends.config.canonical import ModelConfig, validate_model_config
+
+    overrides = scenario.convergence.model
+    _check_keys(
+        overrides, [f.name for f in dataclasses.fields(ModelConfig)], "[convergence.model]", source
+    )
+    try:
+        validate_model_config(scenario.convergence_model_config())
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{source}: invalid [convergence.model]: {exc}") from None
 
 
 def from_json(data: Mapping[str, Any]) -> Scenario:

@@ -174,6 +174,12 @@ def run(ctx: Context) -> Iterator[Finding]:
         yield from init_findings(
             trace.backend, trace.json("params", "convergence_init") or {}, settings
         )
+        yield from resemblance_findings(
+            trace.backend,
+            trace.json("params", "convergence") or {},
+            trace.json("params", "convergence_reference") or {},
+            settings,
+        )
     if ctx.cand is None:
         return
     yield from metric_findings(ctx, settings)
@@ -272,6 +278,82 @@ def metric_findings(ctx: Context, settings: Mapping[str, Any]) -> Iterator[Findi
                 f"SD of the differences {sd:.2g}{hint}"
             ),
             details={**details, "power": power},
+        )
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of the metric means a better reconstruction (errors)."""
+    return metric.rsplit(".", 1)[-1] in ("mae", "mse", "rmse")
+
+
+def resemblance_findings(
+    backend: str,
+    per_seed: Mapping[str, Mapping[str, Any]],
+    reference: Mapping[str, Mapping[str, float]],
+    settings: Mapping[str, Any],
+) -> Iterator[Finding]:
+    """Did training make the reconstruction resemble the object? For each metric of
+    ``resemblance_metrics``, the backend's mean over seeds must beat the flat object (constant
+    amplitude, zero phase, measured the same way) by ``resemblance_margins`` times the metric's
+    equivalence margin (training must move it further than the backends may differ): a backend
+    whose training does nothing passes every equivalence test against an equally broken twin,
+    and fails here."""
+    flat = reference.get("flat object")
+    metrics = settings.get("resemblance_metrics", [])
+    if not per_seed or not metrics:
+        return
+    if not flat:
+        yield skipped_finding(
+            "convergence.trained",
+            "*",
+            "the trace holds no flat-object reference (recorded before it existed): record again",
+            backend=backend,
+        )
+        return
+    factor = float(settings.get("resemblance_margins", 2.0))
+    margins = settings.get("margins", {})
+    measured = [m for m in metrics if m in flat]
+    if not measured:
+        yield skipped_finding(
+            "convergence.trained",
+            "*",
+            f"the metric function computes none of {', '.join(metrics)}",
+            backend=backend,
+        )
+        return
+    for metric in measured:
+        values = [
+            float(run["metrics"][metric])
+            for run in per_seed.values()
+            if metric in run.get("metrics", {})
+        ]
+        if not values or metric not in margins:
+            yield skipped_finding(
+                "convergence.trained",
+                metric,
+                "no trained value, or no margin in [convergence.margins] to scale the gain by",
+                backend=backend,
+            )
+            continue
+        mean = float(np.mean(values))
+        gain = (flat[metric] - mean) if lower_is_better(metric) else (mean - flat[metric])
+        needed = factor * float(margins[metric])
+        verdict = PASS if math.isfinite(gain) and gain >= needed else FAIL
+        yield Finding(
+            check="convergence.trained",
+            tensor=metric,
+            metric="gain over a flat object",
+            measured=gain,
+            tolerance=needed,
+            margin=(gain - needed) / needed if math.isfinite(gain) and needed > 0 else None,
+            verdict=verdict,
+            evidence=(
+                f"trained mean {mean:.4g} over {len(values)} seeds vs flat object "
+                f"{flat[metric]:.4g}: {'better' if gain >= 0 else 'worse'} by {abs(gain):.3g}, "
+                f"needed {needed:.3g} ({factor:g} times the equivalence margin)"
+                + ("" if verdict == PASS else "; training did not reconstruct the object")
+            ),
+            backend=backend,
         )
 
 

@@ -202,19 +202,32 @@ def _metric_table(table: dict[str, Any]) -> list[str]:
             + " | ".join(_cell(format_value(values.get(n))) for n, _ in columns)
             + " |"
         )
-    lines.append(
-        "| **convergence verdict** | | "
-        + " | ".join(
-            _cell(
-                ICON.get(str((verdicts.get(n) or {}).get("verdict")), "")
-                + " "
-                + str((verdicts.get(n) or {}).get("verdict", ""))
-            )
-            for n, _ in columns
+    reference = table.get("reference") or {}
+    if reference:
+        lines.append(
+            "| flat object | reference | "
+            + " | ".join(_cell(format_value(reference.get(n))) for n, _ in columns)
+            + " |"
         )
-        + " |"
-    )
+    for backend, cells in (table.get("resemblance") or {}).items():
+        lines.append(
+            f"| **{_cell(backend)}: trained beats flat** | | "
+            + _verdict_cells(cells, columns)
+            + " |"
+        )
+    lines.append("| **convergence verdict** | | " + _verdict_cells(verdicts, columns) + " |")
     return [*lines, ""]
+
+
+def _verdict_cells(verdicts: dict[str, Any], columns: list[tuple[str, ...]]) -> str:
+    return " | ".join(
+        _cell(
+            ICON.get(str((verdicts.get(n) or {}).get("verdict")), "")
+            + " "
+            + str((verdicts.get(n) or {}).get("verdict", ""))
+        )
+        for n, *_ in columns
+    )
 
 
 def _bad_findings(data: dict[str, Any]) -> list[str]:

@@ -36,10 +36,14 @@ def _number(value: Any) -> float | None:
 
 def metric_table(doc: Mapping[str, Any], directory: Path) -> dict[str, Any]:
     """``{"columns": [[name, label], ...], "rows": [{"backend", "seed", "values"}],
-    "verdicts": {name: {"verdict", "evidence"}}}``; empty rows without convergence traces."""
+    "reference": {name: value}, "resemblance": {backend: {name: {"verdict", "evidence"}}},
+    "verdicts": {name: {"verdict", "evidence"}}}``: the trained metrics, those of a flat object
+    (the trivial reconstruction), each backend's verdict on beating it and the equivalence
+    verdicts; empty rows without convergence traces."""
     from parity.trace import Trace
 
     rows: list[dict[str, Any]] = []
+    reference: dict[str, float | None] = {}
     for backend, rel in (doc.get("traces") or {}).items():
         path = Path(directory) / str(rel)
         if not path.is_file():
@@ -47,17 +51,32 @@ def metric_table(doc: Mapping[str, Any], directory: Path) -> dict[str, Any]:
         try:
             with Trace(path) as trace:
                 runs = trace.json("params", "convergence") or {}
+                flat = (trace.json("params", "convergence_reference") or {}).get("flat object")
         except Exception:  # a damaged trace shows as an error finding elsewhere
             continue
+        if flat and not reference:
+            reference = {name: _number(flat.get(name)) for name, _ in COLUMNS}
         for seed, run in sorted(runs.items(), key=lambda kv: str(kv[0])):
             metrics = run.get("metrics", {}) if isinstance(run, Mapping) else {}
             values = {name: _number(metrics.get(name)) for name, _ in COLUMNS}
             rows.append({"backend": str(backend), "seed": str(seed), "values": values})
     verdicts: dict[str, dict[str, str]] = {}
+    resemblance: dict[str, dict[str, dict[str, str]]] = {}
     for f in doc.get("findings", []):
-        if f.get("check") == "convergence" and f.get("tensor") in dict(COLUMNS):
-            verdicts[f["tensor"]] = {"verdict": f["verdict"], "evidence": str(f.get("evidence"))}
-    return {"columns": [list(c) for c in COLUMNS], "rows": rows, "verdicts": verdicts}
+        if f.get("tensor") not in dict(COLUMNS):
+            continue
+        cell = {"verdict": f["verdict"], "evidence": str(f.get("evidence"))}
+        if f.get("check") == "convergence":
+            verdicts[f["tensor"]] = cell
+        elif f.get("check") == "convergence.trained":
+            resemblance.setdefault(str(f.get("backend")), {})[f["tensor"]] = cell
+    return {
+        "columns": [list(c) for c in COLUMNS],
+        "rows": rows,
+        "reference": reference,
+        "resemblance": resemblance,
+        "verdicts": verdicts,
+    }
 
 
 def format_value(value: Any) -> str:

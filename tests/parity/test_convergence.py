@@ -64,6 +64,11 @@ def test_convergence_family_on_fake_backends(tmp_path, init: str, test: str) -> 
     with Trace(a) as trace:  # the environment section records the machine fingerprint
         versions, device = trace.meta_json("versions"), str(trace.meta["device"])
         assert trace.meta_json("machine") == machine.fingerprint(versions, device)
+    # the fakes' metric function computes none of the metrics resemblance is judged on
+    trained = [f for f in findings if f.check == "convergence.trained"]
+    assert sorted(f.backend for f in trained) == ["fake-candidate", "fake-reference"]
+    assert all(f.verdict == "skipped" and "computes none of" in f.evidence for f in trained)
+    findings = [f for f in findings if f.check != "convergence.trained"]
     verdicts = {f.tensor: f.verdict for f in findings if f.check == "convergence"}
     if init == "own":
         # the fakes' phase MAE varies between seeds far more than 5% of its mean: with three
@@ -99,6 +104,14 @@ def _metrics_trace(path, scenario, backend: str, values: list[float], name="ampl
     return path
 
 
+def _equivalence(findings):
+    """The equivalence findings (these traces hold no flat-object reference to judge the
+    reconstructions' resemblance by)."""
+    trained = [f for f in findings if f.check == "convergence.trained"]
+    assert all(f.verdict == "skipped" and "record again" in f.evidence for f in trained)
+    return [f for f in findings if f.check == "convergence"]
+
+
 def test_shifted_metric_distribution_fails_and_names_the_metric(tmp_path) -> None:
     from parity.engine import compare_traces
     from parity.tolerances import Registry
@@ -109,9 +122,9 @@ def test_shifted_metric_distribution_fails_and_names_the_metric(tmp_path) -> Non
     same = _metrics_trace(tmp_path / "b.h5", sc, "cand", [30.1, 29.9, 30.2, 29.8, 30.0])
     worse = _metrics_trace(tmp_path / "c.h5", sc, "cand", [27.0, 27.3, 26.8, 27.1, 26.9])
     reg = Registry.load()
-    ok = compare_traces(ref, same, sc, reg)
+    ok = _equivalence(compare_traces(ref, same, sc, reg))
     assert [f.verdict for f in ok] == ["pass"] and ok[0].tensor == "amplitude.psnr"
-    bad = compare_traces(ref, worse, sc, reg)
+    bad = _equivalence(compare_traces(ref, worse, sc, reg))
     assert [f.verdict for f in bad] == ["fail"] and bad[0].tensor == "amplitude.psnr"
     assert "difference -3.02" in bad[0].evidence and "(table)" in bad[0].evidence
 
@@ -130,10 +143,10 @@ def test_non_finite_metrics(tmp_path) -> None:
     same = _metrics_trace(tmp_path / "b.h5", sc, "cand", [inf, inf, inf], name)
     mixed = _metrics_trace(tmp_path / "c.h5", sc, "cand", [inf, 2.0, inf], name)
     reg = Registry.load()
-    skipped = compare_traces(ref, same, sc, reg)
+    skipped = _equivalence(compare_traces(ref, same, sc, reg))
     assert [(f.verdict, f.tensor) for f in skipped] == [("skipped", name)]
     assert "undefined on every seed" in skipped[0].evidence
-    bad = compare_traces(ref, mixed, sc, reg)
+    bad = _equivalence(compare_traces(ref, mixed, sc, reg))
     assert [(f.verdict, f.tensor) for f in bad] == [("fail", name)]
     assert "non-finite" in bad[0].evidence
 
@@ -323,9 +336,9 @@ def test_signoff_margin_passes_the_measured_runs_and_fails_a_shift_of_one_seed_s
     worse = _seed_metrics(
         tmp_path / "c.h5", sc, "cand", {"amplitude.ssim": [v - margin for v in pt]}
     )
-    ok = compare_traces(ref, same, sc, reg)
+    ok = _equivalence(compare_traces(ref, same, sc, reg))
     assert [f.verdict for f in ok] == ["pass"] and "power 86% at n=3" in ok[0].evidence
-    bad = compare_traces(ref, worse, sc, reg)
+    bad = _equivalence(compare_traces(ref, worse, sc, reg))
     assert [f.verdict for f in bad] == ["fail"]
 
 
@@ -341,7 +354,7 @@ def test_reported_metrics_are_shown_but_decide_nothing(tmp_path) -> None:
     far = [v + 0.5 for v in pt]  # even a huge difference only shows in the evidence
     ref = _seed_metrics(tmp_path / "a.h5", sc, "ref", {"phase.ssim": tf})
     cand = _seed_metrics(tmp_path / "b.h5", sc, "cand", {"phase.ssim": far})
-    (found,) = compare_traces(ref, cand, sc, reg)
+    (found,) = _equivalence(compare_traces(ref, cand, sc, reg))
     assert found.verdict == "skipped" and found.metric == "reported only"
     assert found.evidence.startswith(f"reported only: {reported['phase.ssim']}")
     assert "mean paired difference 0.5" in found.evidence and "90% CI" in found.evidence
@@ -356,3 +369,60 @@ def test_no_metric_is_both_tested_and_reported() -> None:
     assert reported_reason("phase.frc.threshold_half-bit.resolution_px", conv["reported"])
     assert reported_reason("amplitude.frc.threshold_1/7.frequency", conv["reported"])
     assert reported_reason("amplitude.ssim", conv["reported"]) is None
+
+
+def _trained(values: dict[str, list[float]]) -> dict[str, dict[str, dict[str, float]]]:
+    seeds = len(next(iter(values.values())))
+    return {str(i): {"metrics": {m: v[i] for m, v in values.items()}} for i in range(seeds)}
+
+
+RESEMBLANCE = {
+    "resemblance_metrics": ["amplitude.psnr", "phase.mae"],
+    "resemblance_margins": 2.0,
+    "margins": {"amplitude.psnr": 1.0, "phase.mae": 0.025},
+}
+
+
+def _resemblance(backend: str, psnr: list[float], phase_mae: list[float]) -> dict:
+    """Findings against a flat object of amplitude PSNR 14 dB and phase MAE 0.25 rad."""
+    from parity.checks.convergence import resemblance_findings
+
+    flat = {"flat object": {"amplitude.psnr": 14.0, "phase.mae": 0.25}}
+    runs = _trained({"amplitude.psnr": psnr, "phase.mae": phase_mae})
+    return {f.tensor: f for f in resemblance_findings(backend, runs, flat, RESEMBLANCE)}
+
+
+def test_trained_reconstructions_must_beat_a_flat_object() -> None:
+    """The gain over the flat object, by hand: PSNR mean 16.5 - 14.0 = 2.5 dB >= 2 x 1.0 dB;
+    phase MAE 0.25 - 0.19 = 0.06 >= 2 x 0.025 (lower is better)."""
+    found = _resemblance("tf", [16.0, 17.0, 16.5], [0.18, 0.20, 0.19])
+    assert {t: f.verdict for t, f in found.items()} == {
+        "amplitude.psnr": "pass",
+        "phase.mae": "pass",
+    }
+    assert math.isclose(found["amplitude.psnr"].measured, 2.5)
+    assert math.isclose(found["phase.mae"].measured, 0.06)
+    assert math.isclose(found["phase.mae"].tolerance, 0.05)
+    assert all(f.check == "convergence.trained" and f.backend == "tf" for f in found.values())
+
+
+def test_an_untrained_or_worse_reconstruction_fails_resemblance() -> None:
+    # 1 dB better than flat is within the margin; a larger phase error than flat is worse
+    found = _resemblance("pt", [15.0, 15.0, 15.0], [0.30, 0.26, 0.28])
+    assert {t: f.verdict for t, f in found.items()} == {
+        "amplitude.psnr": "fail",
+        "phase.mae": "fail",
+    }
+    assert "worse by 0.03" in found["phase.mae"].evidence
+    assert "training did not reconstruct the object" in found["amplitude.psnr"].evidence
+
+
+def test_resemblance_without_a_reference_or_metrics_is_skipped_with_the_reason() -> None:
+    from parity.checks.convergence import resemblance_findings
+
+    runs = _trained({"amp_mae": [0.1, 0.2]})
+    old = list(resemblance_findings("tf", runs, {}, RESEMBLANCE))
+    assert [f.verdict for f in old] == ["skipped"] and "record again" in old[0].evidence
+    other = list(resemblance_findings("tf", runs, {"flat object": {"amp_mae": 0.3}}, RESEMBLANCE))
+    assert [f.verdict for f in other] == ["skipped"]
+    assert "computes none of amplitude.psnr, phase.mae" in other[0].evidence

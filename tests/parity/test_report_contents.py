@@ -137,7 +137,7 @@ KEEP = {
     "details", "name", "description", "reproduce", "command", "seconds", "started",
     "scenario_hash", "git_revision", "localisation", "cumulative", "single_step",
     "injected_defects", "where", "oracle", "summary", "follows", "follows_by_family", "id",
-    "family", "seed", "versions", "device", "data_source",
+    "family", "seed", "versions", "device", "data_source", "resemblance",
 }  # fmt: skip
 """Keys the renderers look up, kept so that the hostile values reach every output field."""
 
@@ -155,6 +155,8 @@ def test_reports_are_inert(injected: Path, tmp_path: Path) -> None:
     data = json.loads((injected / "report.json").read_text())
     data["metrics"]["rows"] = [{"backend": "b", "seed": "0", "values": {"phase.psnr": 1.0}}]
     data["metrics"]["verdicts"] = {"phase.psnr": {"verdict": "pass", "evidence": "e"}}
+    data["metrics"]["reference"] = {"phase.psnr": 2.0}
+    data["metrics"]["resemblance"] = {"b": {"phase.psnr": {"verdict": "fail", "evidence": "e"}}}
     count = [0]
     hostile = _hostile(data, count)
     assert count[0] > 500
@@ -200,3 +202,39 @@ def test_a_curve_of_fewer_than_three_points_is_stated_not_drawn() -> None:
     import base64
 
     assert base64.b64decode(drawn)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metric_table_shows_the_flat_object_and_each_backends_resemblance(tmp_path: Path) -> None:
+    from parity.report.metrics import metric_table
+    from parity.trace import TraceWriter
+
+    sc = fake_scenario(checks=["convergence"])
+    traces = {}
+    for backend, psnr in (("tf", [20.0, 21.0]), ("pt", [20.5, 20.7])):
+        with TraceWriter(tmp_path / f"{backend}.h5", backend, sc) as w:
+            runs = {str(i): {"metrics": {"amplitude.psnr": v}} for i, v in enumerate(psnr)}
+            w.put_json("params", "convergence", runs)
+            w.put_json("params", "convergence_reference", {"flat object": {"amplitude.psnr": 14.3}})
+            w.record_section("convergence", status="ok", seconds=0.0)
+        traces[backend] = f"{backend}.h5"
+    findings = [
+        {"check": "convergence.trained", "tensor": "amplitude.psnr", "backend": "pt",
+         "verdict": "fail", "evidence": "worse"},
+        {"check": "convergence", "tensor": "amplitude.psnr", "backend": "both",
+         "verdict": "pass", "evidence": "equivalent"},
+    ]  # fmt: skip
+    table = metric_table({"traces": traces, "findings": findings}, tmp_path)
+    assert [(r["backend"], r["seed"]) for r in table["rows"]] == [
+        ("tf", "0"), ("tf", "1"), ("pt", "0"), ("pt", "1"),
+    ]  # fmt: skip
+    assert table["reference"]["amplitude.psnr"] == 14.3
+    assert table["resemblance"] == {
+        "pt": {"amplitude.psnr": {"verdict": "fail", "evidence": "worse"}}
+    }
+    written = write_from_data({"metrics": table, "findings": findings}, tmp_path, ["md", "html"])
+    md = written["md"].read_text()
+    assert "| flat object | reference | 14.3 |" in md
+    assert re.search(r"\| \*\*pt: trained beats flat\*\* \| \| \S* ?fail \|", md)
+    page = written["html"].read_text()
+    assert "<td>flat object</td><td>reference</td><td>14.3</td>" in page
+    assert "pt: trained beats flat" in page

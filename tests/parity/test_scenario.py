@@ -56,6 +56,22 @@ def test_signoff_adds_convergence_with_several_seeds() -> None:
     assert "convergence" not in scenario.load("default").checks
 
 
+def test_convergence_model_overrides_only_the_convergence_trainings(tmp_path: Path) -> None:
+    sc = scenario.load("signoff")
+    assert sc.convergence_model_config().n_filters_scale == 1
+    assert sc.model_config().n_filters_scale == 2  # every other check: the default model
+    assert scenario.from_json(sc.to_dict()).convergence.model == {"n_filters_scale": 1}
+    base = 'extends = "signoff"\nname = "x"\n'
+    wider = scenario.load(_write(tmp_path, base + "[convergence.model]\nn_filters_scale = 2\n"))
+    assert wider.hash != sc.hash  # a different trained network: traces do not compare
+    with pytest.raises(InputError, match=r"\[convergence.model\].*did you mean 'n_filters_scale'"):
+        scenario.load(_write(tmp_path, base + "[convergence.model]\nn_filter_scale = 1\n"))
+    with pytest.raises(InputError, match=r"s\.toml: invalid \[convergence.model\]"):
+        scenario.load(_write(tmp_path, base + "[convergence.model]\nn_filters_scale = 0\n"))
+    with pytest.raises(InputError, match=r"\[convergence.model\] must be a table"):
+        scenario.load(_write(tmp_path, base + "[convergence]\nmodel = 1\n"))
+
+
 def test_test_dataset_defaults_to_the_builtin_test_file() -> None:
     assert scenario.load("default").test_dataset == "builtin:lines-phase-64:test"
 
