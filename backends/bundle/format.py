@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,6 +49,8 @@ __all__ = [
     "VERSION_TAGS",
     "BundleBackendMismatchError",
     "BundleContents",
+    "WeightsMismatchError",
+    "WeightsPayload",
     "read_bundle",
     "resolve_bundle_path",
     "write_bundle",
@@ -74,6 +76,21 @@ DISTRIBUTION = "ptychopinn-parity"
 
 class BundleBackendMismatchError(ValueError):
     """A bundle written by one backend was given to the other backend's loader."""
+
+
+class WeightsMismatchError(ValueError):
+    """A model's weights payload does not match the model rebuilt from the bundle exactly (a
+    missing, extra, misshapen or mistyped variable)."""
+
+
+class WeightsPayload(NamedTuple):
+    """One model's weights as a backend stores them in a bundle."""
+
+    format: str
+    """The payload id written into the manifest (a key of :data:`PAYLOAD_FORMATS`)."""
+    file_name: str
+    """The file inside the model's directory."""
+    data: bytes
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,17 @@
-"""The legacy params snapshot a bundle records, built the same way by both backends."""
+"""The legacy params snapshot a bundle records, built the same way by both backends, and the
+model configuration read back from it."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from backends.core.inputs import square_probe
+
+if TYPE_CHECKING:
+    from backends.config.canonical import ModelConfig
 
 
 def params_snapshot(
@@ -32,3 +37,23 @@ def params_snapshot(
     params["max_position_jitter"] = int(max_position_jitter)
     params["backend"] = backend
     return params
+
+
+def model_config_from_params(params: Mapping[str, Any]) -> ModelConfig:
+    """The canonical ``ModelConfig`` a params snapshot describes (legacy names, e.g.
+    ``object.big``); a field absent from the snapshot keeps its canonical default. ``N`` and
+    ``gridsize`` are required."""
+    from backends.config.canonical import ModelConfig, model_fields
+    from backends.config.legacy import legacy_name
+
+    values: dict[str, Any] = {}
+    for name in model_fields():
+        key = legacy_name(name)
+        if key in params and params[key] is not None:
+            values[name] = params[key]
+    for required in ("N", "gridsize"):
+        if required not in values:
+            raise ValueError(
+                f"params snapshot lacks {required!r}; the architecture cannot be reconstructed"
+            )
+    return ModelConfig(**values)

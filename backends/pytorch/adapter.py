@@ -44,16 +44,16 @@ KERNEL_MODULES = {
     "weights": "backends.weights",
     "bridge": "backends.config.bridge",
 }
-"""The modules whose public functions :meth:`PyTorchBackend.override_kernels` can replace."""
+"""The modules whose public functions :meth:`BackendAdapter.override_kernels` can replace."""
 THREADS_ENV = "PTYCHOPINN_TORCH_THREADS"
 
 
 @dataclass
-class TorchModelHandle:
+class ModelHandle:
     """A built PyTorch model (:class:`backends.base.ModelHandle`).
 
     ``config`` is the canonical config the torch-native path produced (and the module was
-    built from); ``probe`` the probe given to :meth:`PyTorchBackend.build` (raw), or the
+    built from); ``probe`` the probe given to :meth:`BackendAdapter.build` (raw), or the
     model's normalised probe after loading a bundle; ``torch_configs`` / ``overrides`` the
     torch-native configs that stand for it.
     """
@@ -69,8 +69,8 @@ class TorchModelHandle:
 
 def _module(handle: Any) -> Any:
     """The handle's module, on the current device (Lightning hands a trained model back on the
-    CPU; a model built before :meth:`PyTorchBackend.use_device` moves with the device)."""
-    if not isinstance(handle, TorchModelHandle):
+    CPU; a model built before :meth:`BackendAdapter.use_device` moves with the device)."""
+    if not isinstance(handle, ModelHandle):
         raise TypeError(
             f"expected a model built by the pytorch backend, got {type(handle).__name__}"
         )
@@ -113,7 +113,7 @@ def configure_threads(n: int | None = None) -> int:
     return n
 
 
-class PyTorchBackend:
+class BackendAdapter:
     """The PyTorch / Lightning backend."""
 
     name = NAME
@@ -186,25 +186,25 @@ class PyTorchBackend:
         intensity_scale: float,
         weights: Mapping[str, np.ndarray] | None = None,
         seed: int = 0,
-    ) -> TorchModelHandle:
+    ) -> ModelHandle:
         from backends.pytorch.model import build_model, resolve_model_config
 
         resolved, torch_cfgs, overrides = resolve_model_config(config)
         module = devices.place(build_model(resolved, probe, intensity_scale, seed=seed))
         raw = square_probe(probe).astype(np.complex64)
-        handle = TorchModelHandle(
+        handle = ModelHandle(
             NAME, resolved, float(intensity_scale), raw, module, torch_cfgs, overrides
         )
         if weights is not None:
             self.import_weights(handle, weights)
         return handle
 
-    def export_weights(self, model: TorchModelHandle) -> dict[str, np.ndarray]:
+    def export_weights(self, model: ModelHandle) -> dict[str, np.ndarray]:
         from backends.pytorch.train import export_weights
 
         return export_weights(_module(model))
 
-    def import_weights(self, model: TorchModelHandle, weights: Mapping[str, np.ndarray]) -> None:
+    def import_weights(self, model: ModelHandle, weights: Mapping[str, np.ndarray]) -> None:
         from backends.weights import check_weights, to_torch
 
         module = _module(model)
@@ -217,9 +217,7 @@ class PyTorchBackend:
                 conv.bias.copy_(devices.from_numpy(b))
 
     # ------------------------------------------------------------------ forward
-    def forward(
-        self, model: TorchModelHandle, batch: Batch, capture: bool = False
-    ) -> ForwardResult:
+    def forward(self, model: ModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
         from backends.pytorch.train import to_torch_batch
 
         module = _module(model)
@@ -237,7 +235,7 @@ class PyTorchBackend:
         return ForwardResult(outputs=outputs, activations=activations)
 
     def run_stage(
-        self, model: TorchModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
+        self, model: ModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
     ) -> np.ndarray:
         module = _module(model)
         tensors = {k: _to_nchw(k, v) for k, v in feeds.items()}
@@ -247,7 +245,7 @@ class PyTorchBackend:
 
     # ------------------------------------------------------------------ training
     def loss_and_grads(
-        self, model: TorchModelHandle, batch: Batch, config: TrainingConfig
+        self, model: ModelHandle, batch: Batch, config: TrainingConfig
     ) -> LossResult:
         from backends.pytorch.train import LossWeights, loss_and_grads, to_torch_batch
         from backends.weights import from_torch
@@ -265,7 +263,7 @@ class PyTorchBackend:
 
     def train_steps(
         self,
-        model: TorchModelHandle,
+        model: ModelHandle,
         batches: Sequence[Batch],
         config: TrainingConfig,
         learning_rate: float = 1e-3,
@@ -290,7 +288,7 @@ class PyTorchBackend:
 
     def train(
         self,
-        model: TorchModelHandle,
+        model: ModelHandle,
         train_data: Any,
         config: TrainingConfig,
         seed: int = 0,
@@ -346,27 +344,25 @@ class PyTorchBackend:
 
     # ------------------------------------------------------------------ inference
     def infer(
-        self, model: TorchModelHandle, data: Any, batch_size: int = 64, crop: int = 20
+        self, model: ModelHandle, data: Any, batch_size: int = 64, crop: int = 20
     ) -> InferenceResult:
         from backends.pytorch.infer import infer
 
         return infer(_module(model), data, model.intensity_scale, batch_size, crop)
 
     # ------------------------------------------------------------------ persistence
-    def save_bundle(
-        self, model: TorchModelHandle, bundle_dir: Path, config: TrainingConfig
-    ) -> Path:
+    def save_bundle(self, model: ModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
         from backends.pytorch.persistence import save_bundle
 
         return save_bundle(_module(model), bundle_dir, config, model.intensity_scale)
 
-    def load_bundle(self, path: Path) -> tuple[TorchModelHandle, dict[str, Any]]:
+    def load_bundle(self, path: Path) -> tuple[ModelHandle, dict[str, Any]]:
         from backends.pytorch.persistence import load_bundle
 
         loaded = load_bundle(path)
         module = devices.place(loaded.model)
         probe = devices.to_numpy(module.probe).copy()
-        handle = TorchModelHandle(
+        handle = ModelHandle(
             NAME, module.config, loaded.intensity_scale, probe, module, loaded.native_configs, {}
         )
         return handle, loaded.params
@@ -392,6 +388,6 @@ def _check_trainable(config: TrainingConfig) -> None:
         )
 
 
-def create_backend() -> PyTorchBackend:
+def create_backend() -> BackendAdapter:
     """The backend object :func:`backends.get` returns for ``"pytorch"``."""
-    return PyTorchBackend()
+    return BackendAdapter()

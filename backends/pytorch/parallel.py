@@ -19,13 +19,13 @@ from backends.core import parallel
 def run(directory: Path, rank: int = 0) -> None:
     """Work through the job in ``directory`` as worker ``rank``."""
     from backends.core.losses import LossWeights
-    from backends.pytorch.adapter import PyTorchBackend, _module
+    from backends.pytorch.adapter import BackendAdapter, _module
     from backends.pytorch.train import fit, tensor_set, to_torch_batch, train_steps
 
     torch.set_num_threads(parallel.worker_threads())
     job = parallel.read_job(directory)
     config = job.training_config()
-    backend = PyTorchBackend()
+    backend = BackendAdapter()
     handle = backend.build(
         config.model, job.arrays["probe"], job.intensity_scale, weights=job.weights()
     )

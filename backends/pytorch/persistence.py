@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from backends.base import LoadedBundle
+from backends.bundle import MODEL_NAMES, WeightsMismatchError, WeightsPayload
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
 from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.pytorch.model import (
@@ -39,9 +40,11 @@ from backends.safeio.weights import check_safetensors, reading_weights
 
 BACKEND = "pytorch"
 MODEL_DIR = "diffraction_to_obj"
-SAFETENSORS_FORMAT = "torch-safetensors"
+PAYLOAD_FORMAT = "torch-safetensors"
+WEIGHTS_FILE = "model.safetensors"
+# the fallback payload (a weights-only ``torch.save`` mapping) where safetensors is missing or
+# cannot store a dtype
 STATE_DICT_FORMAT = "torch-state-dict"
-SAFETENSORS_FILE = "model.safetensors"
 STATE_DICT_FILE = "model.pt"
 HPARAMS_FILE = "hparams.json"
 PROBE_MASK_FILE = "probe_mask.npy"
@@ -161,12 +164,12 @@ def decode_hparams(
 # ----------------------------------------------------------------------------- params
 
 
-def params_snapshot(model: PtychoPINN, bridged: TrainingConfig, intensity_scale: float) -> Any:
-    """The legacy params populated from the bridged config plus the runtime keys
+def params_snapshot(model: PtychoPINN, config: TrainingConfig, intensity_scale: float) -> Any:
+    """The legacy params populated from ``config`` (the bridged config) plus the runtime keys
     (``intensity_scale``, the model's normalised ``probe`` (N, N, 1) complex64, ``offset``,
     ``max_position_jitter``, ``backend``) as the TensorFlow backend records them."""
     return core_snapshot(
-        bridged,
+        config,
         backend=BACKEND,
         intensity_scale=intensity_scale,
         probe=model.probe.detach().cpu().numpy(),
@@ -186,32 +189,32 @@ def _model_diffs(a: ModelConfig, b: ModelConfig) -> list[str]:
 # ----------------------------------------------------------------------------- weights
 
 
-def state_dict_bytes(model: PtychoPINN) -> tuple[str, str, bytes]:
-    """(payload id, file name, bytes) of the flat state dict: safetensors when it supports
+def weights_bytes(model: PtychoPINN) -> WeightsPayload:
+    """The payload id, file name and bytes of the flat state dict: safetensors when it supports
     every dtype present, otherwise a weights-only ``torch.save`` mapping."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     try:
         from safetensors.torch import save
 
-        return SAFETENSORS_FORMAT, SAFETENSORS_FILE, save(state)
+        return WeightsPayload(PAYLOAD_FORMAT, WEIGHTS_FILE, save(state))
     except (ImportError, TypeError, ValueError):
         import io
 
         buf = io.BytesIO()
         torch.save(state, buf)
-        return STATE_DICT_FORMAT, STATE_DICT_FILE, buf.getvalue()
+        return WeightsPayload(STATE_DICT_FORMAT, STATE_DICT_FILE, buf.getvalue())
 
 
 def load_state(fmt: str, files: Mapping[str, bytes], where: str) -> dict[str, torch.Tensor]:
     """The flat state dict of a payload, read without unpickling anything."""
-    if fmt == SAFETENSORS_FORMAT:
-        if SAFETENSORS_FILE not in files:
-            raise ValueError(f"{where}: payload {fmt!r} has no {SAFETENSORS_FILE}")
+    if fmt == PAYLOAD_FORMAT:
+        if WEIGHTS_FILE not in files:
+            raise ValueError(f"{where}: payload {fmt!r} has no {WEIGHTS_FILE}")
         from safetensors.torch import load
 
-        name = f"{where}/{SAFETENSORS_FILE}"
+        name = f"{where}/{WEIGHTS_FILE}"
         with reading_weights(name, "safetensors"):
-            return dict(load(check_safetensors(files[SAFETENSORS_FILE], name)))
+            return dict(load(check_safetensors(files[WEIGHTS_FILE], name)))
     if fmt == STATE_DICT_FORMAT:
         if STATE_DICT_FILE not in files:
             raise ValueError(f"{where}: payload {fmt!r} has no {STATE_DICT_FILE}")
@@ -230,12 +233,13 @@ def load_state(fmt: str, files: Mapping[str, bytes], where: str) -> dict[str, to
         return state
     raise ValueError(
         f"{where}: payload format {fmt!r} is not a PyTorch payload "
-        f"({SAFETENSORS_FORMAT!r} or {STATE_DICT_FORMAT!r})"
+        f"({PAYLOAD_FORMAT!r} or {STATE_DICT_FORMAT!r})"
     )
 
 
 def load_state_strict(model: PtychoPINN, state: Mapping[str, torch.Tensor], where: str) -> None:
-    """``load_state_dict(strict=True)`` plus exact dtype checks (torch would cast silently)."""
+    """``load_state_dict(strict=True)`` plus exact dtype checks (torch would cast silently); a
+    mismatch raises :class:`backends.bundle.WeightsMismatchError`."""
     own = model.state_dict()
     wrong = [
         f"{k} ({state[k].dtype}, expected {own[k].dtype})"
@@ -243,11 +247,13 @@ def load_state_strict(model: PtychoPINN, state: Mapping[str, torch.Tensor], wher
         if k in state and state[k].dtype != own[k].dtype
     ]
     if wrong:
-        raise ValueError(f"{where}: state dict entries of the wrong dtype: {', '.join(wrong)}")
+        raise WeightsMismatchError(
+            f"{where}: state dict entries of the wrong dtype: {', '.join(wrong)}"
+        )
     try:
         model.load_state_dict(dict(state), strict=True)
     except RuntimeError as exc:
-        raise ValueError(
+        raise WeightsMismatchError(
             f"{where}: the state dict does not match the rebuilt model: {exc}"
         ) from exc
 
@@ -286,7 +292,7 @@ def save_bundle(
     # the stored configs must reproduce the canonical config under the bridge
     rebuilt, rebuilt_overrides = decode_hparams(hparams, extra, "hparams.json (before saving)")
     _check_against_params(rebuilt, rebuilt_overrides, dict(params), "hparams.json (before saving)")
-    fmt, name, data = state_dict_bytes(model)
+    fmt, name, data = weights_bytes(model)
     payload = {name: data, HPARAMS_FILE: hparams, **extra}
     prod = {
         "framework": BACKEND,
@@ -336,10 +342,11 @@ def _check_against_params(
     return bridged
 
 
-def load_bundle(path: Path | str) -> LoadedBundle:
+def load_bundle(path: Path | str, names: tuple[str, ...] | None = None) -> LoadedBundle:
     """Read a PyTorch bundle: restore its params into a fresh legacy dict, rebuild the module
     from ``hparams.json`` (checked against ``params.json``) and load the state dict strictly.
 
+    ``names``: the models the caller needs (default: all; an absent one raises ValueError).
     Returns the module, a copy of the params, the intensity scale and the torch configs
     (:class:`backends.base.LoadedBundle`); the ``autoencoder`` alias resolves to the same
     module.
@@ -347,7 +354,7 @@ def load_bundle(path: Path | str) -> LoadedBundle:
     from backends.bundle import read_bundle, restore_params
     from backends.config.legacy import LegacyParams
 
-    contents = read_bundle(path, expected_backend=BACKEND)
+    contents = read_bundle(path, expected_backend=BACKEND, names=names)
     where = f"bundle {contents.path}"
     params = LegacyParams()
     restore_params(params, contents)
@@ -383,17 +390,16 @@ def load_bundle(path: Path | str) -> LoadedBundle:
     return LoadedBundle(model, snapshot, scale, configs)
 
 
-def load_models(path: Path | str, names: tuple[str, ...] | None = None) -> dict[str, PtychoPINN]:
-    """The bundle's models by name (default: all); ``autoencoder`` and ``diffraction_to_obj``
-    are the same module object (the autoencoder is an alias)."""
-    from backends.bundle import read_bundle
+def load_bundle_models(
+    path: Path | str, names: tuple[str, ...] | None = None
+) -> dict[str, PtychoPINN]:
+    """The bundle's modules by name (default: all) after restoring the process-wide legacy
+    params from its snapshot (a client entry point, persistence.md 3.7); ``autoencoder`` and
+    ``diffraction_to_obj`` are the same module object (the autoencoder is an alias)."""
+    from backends.bundle import restore_params
+    from backends.config.legacy import params as legacy
 
-    available = read_bundle(path, expected_backend=BACKEND).models
-    wanted = tuple(available if names is None else names)
-    absent = [n for n in wanted if n not in available]
-    if absent:
-        raise ValueError(
-            f"Requested models not found in archive: {absent} (available: {list(available)})"
-        )
-    model = load_bundle(path).model
-    return dict.fromkeys(wanted, model)
+    loaded = load_bundle(path, names)
+    restore_params(legacy, loaded.params)
+    wanted = MODEL_NAMES if names is None else names
+    return dict.fromkeys(wanted, loaded.model)

@@ -37,11 +37,11 @@ KERNEL_MODULES = {
     "train": "backends.tensorflow.train",
     "weights": "backends.weights",
 }
-"""The modules whose public functions :meth:`TensorFlowBackend.override_kernels` can replace."""
+"""The modules whose public functions :meth:`BackendAdapter.override_kernels` can replace."""
 
 
 @dataclass
-class TFModelHandle:
+class ModelHandle:
     """A built TensorFlow model (:class:`backends.base.ModelHandle`)."""
 
     backend: str
@@ -52,7 +52,7 @@ class TFModelHandle:
 
 
 def _models(handle: Any) -> Any:
-    if not isinstance(handle, TFModelHandle):
+    if not isinstance(handle, ModelHandle):
         raise TypeError(
             f"expected a model built by the tensorflow backend, got {type(handle).__name__}"
         )
@@ -83,7 +83,7 @@ def _op_determinism() -> bool:
         return os.environ.get("TF_DETERMINISTIC_OPS", "") in ("1", "true", "True")
 
 
-class TensorFlowBackend:
+class BackendAdapter:
     """Keras 3 / TensorFlow reference backend."""
 
     name = NAME
@@ -152,26 +152,26 @@ class TensorFlowBackend:
         intensity_scale: float,
         weights: Mapping[str, np.ndarray] | None = None,
         seed: int = 0,
-    ) -> TFModelHandle:
+    ) -> ModelHandle:
         from backends.tensorflow.model import build_models
 
         models = build_models(config, probe, intensity_scale, seed=seed)
         if weights is not None:
             models.import_weights(weights)
         raw = square_probe(probe).astype(np.complex64)
-        return TFModelHandle(NAME, config, float(intensity_scale), raw, models)
+        return ModelHandle(NAME, config, float(intensity_scale), raw, models)
 
     @_placed
-    def export_weights(self, model: TFModelHandle) -> dict[str, np.ndarray]:
+    def export_weights(self, model: ModelHandle) -> dict[str, np.ndarray]:
         return _models(model).export_weights()
 
     @_placed
-    def import_weights(self, model: TFModelHandle, weights: Mapping[str, np.ndarray]) -> None:
+    def import_weights(self, model: ModelHandle, weights: Mapping[str, np.ndarray]) -> None:
         _models(model).import_weights(weights)
 
     # ------------------------------------------------------------------ forward
     @_placed
-    def forward(self, model: TFModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
+    def forward(self, model: ModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
         from backends.tensorflow.train import scaled_input
 
         m = _models(model)
@@ -196,14 +196,14 @@ class TensorFlowBackend:
 
     @_placed
     def run_stage(
-        self, model: TFModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
+        self, model: ModelHandle, stage: str, feeds: Mapping[str, np.ndarray]
     ) -> np.ndarray:
         return _models(model).run_stage(stage, feeds)
 
     # ------------------------------------------------------------------ training
     @_placed
     def loss_and_grads(
-        self, model: TFModelHandle, batch: Batch, config: TrainingConfig
+        self, model: ModelHandle, batch: Batch, config: TrainingConfig
     ) -> LossResult:
         from backends.tensorflow.train import loss_and_grads
 
@@ -212,7 +212,7 @@ class TensorFlowBackend:
     @_placed
     def train_steps(
         self,
-        model: TFModelHandle,
+        model: ModelHandle,
         batches: Sequence[Batch],
         config: TrainingConfig,
         learning_rate: float = 1e-3,
@@ -228,7 +228,7 @@ class TensorFlowBackend:
 
     def train(
         self,
-        model: TFModelHandle,
+        model: ModelHandle,
         train_data: Any,
         config: TrainingConfig,
         seed: int = 0,
@@ -285,7 +285,7 @@ class TensorFlowBackend:
     # ------------------------------------------------------------------ inference
     @_placed
     def infer(
-        self, model: TFModelHandle, data: Any, batch_size: int = 64, crop: int = 20
+        self, model: ModelHandle, data: Any, batch_size: int = 64, crop: int = 20
     ) -> InferenceResult:
         from backends.tensorflow.infer import infer
 
@@ -293,23 +293,23 @@ class TensorFlowBackend:
 
     # ------------------------------------------------------------------ persistence
     @_placed
-    def save_bundle(self, model: TFModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
+    def save_bundle(self, model: ModelHandle, bundle_dir: Path, config: TrainingConfig) -> Path:
         from backends.tensorflow.persistence import save_bundle
 
         return save_bundle(_models(model), bundle_dir, config, model.intensity_scale)
 
     @_placed
-    def load_bundle(self, path: Path) -> tuple[TFModelHandle, dict[str, Any]]:
+    def load_bundle(self, path: Path) -> tuple[ModelHandle, dict[str, Any]]:
         from backends.tensorflow.persistence import load_bundle
 
         loaded = load_bundle(path)
         models = loaded.model
-        handle = TFModelHandle(
+        handle = ModelHandle(
             NAME, models.config, loaded.intensity_scale, models.probe.copy(), models
         )
         return handle, loaded.params
 
 
-def create_backend() -> TensorFlowBackend:
+def create_backend() -> BackendAdapter:
     """The backend object :func:`backends.get` returns for ``"tensorflow"``."""
-    return TensorFlowBackend()
+    return BackendAdapter()

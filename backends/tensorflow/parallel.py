@@ -36,11 +36,11 @@ def run(directory: Path, rank: int = 0) -> None:
     job = parallel.read_job(directory)
     strategy = _mirrored_strategy(job.workers)
 
-    from backends.tensorflow.adapter import TensorFlowBackend, _models
+    from backends.tensorflow.adapter import BackendAdapter, _models
     from backends.tensorflow.train import enable_determinism, fit, train_steps
 
     config = job.training_config()
-    backend = TensorFlowBackend()
+    backend = BackendAdapter()
     with strategy.scope():
         handle = backend.build(
             config.model, job.arrays["probe"], job.intensity_scale, weights=job.weights()

@@ -19,7 +19,9 @@ import numpy as np
 
 from backends import graph
 from backends.base import LoadedBundle
+from backends.bundle import MODEL_NAMES, WeightsMismatchError, WeightsPayload
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.core.snapshot import model_config_from_params
 from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.safeio import WeightsFileError, open_hdf5
 from backends.tensorflow.layers import CUSTOM_OBJECTS
@@ -28,25 +30,19 @@ from backends.tensorflow.model import TFModels, build_models, layer_name
 PAYLOAD_FORMAT = "keras-weights-h5"
 WEIGHTS_FILE = "model.weights.h5"
 BACKEND = "tensorflow"
-SAVED_MODELS = ("autoencoder", "diffraction_to_obj")
-
-
-class WeightsMismatchError(ValueError):
-    """A weights file does not match the rebuilt model exactly."""
-
 
 # ----------------------------------------------------------------------------- params
 
 
-def params_snapshot(models: TFModels, config: TrainingConfig, intensity_scale: float) -> Any:
+def params_snapshot(model: TFModels, config: TrainingConfig, intensity_scale: float) -> Any:
     """The legacy params populated from ``config`` (update_legacy_dict) plus the runtime keys
     ``intensity_scale`` and ``probe`` (the model's normalised probe, (N, N, 1) complex64) and
     the geometry the model was built with (``offset``, ``max_position_jitter``)."""
-    if config.model != models.config:
+    if config.model != model.config:
         diffs = [
-            f"{f}: {getattr(config.model, f)!r} (config) != {getattr(models.config, f)!r} (model)"
+            f"{f}: {getattr(config.model, f)!r} (config) != {getattr(model.config, f)!r} (model)"
             for f in model_fields()
-            if getattr(config.model, f) != getattr(models.config, f)
+            if getattr(config.model, f) != getattr(model.config, f)
         ]
         raise ValueError(
             "the training config does not describe the model being saved; differing fields: "
@@ -56,39 +52,22 @@ def params_snapshot(models: TFModels, config: TrainingConfig, intensity_scale: f
         config,
         backend=BACKEND,
         intensity_scale=intensity_scale,
-        probe=np.asarray(models.probe),
-        offset=models.offset,
-        max_position_jitter=models.max_position_jitter,
+        probe=np.asarray(model.probe),
+        offset=model.offset,
+        max_position_jitter=model.max_position_jitter,
     )
-
-
-def model_config_from_params(params: Mapping[str, Any]) -> ModelConfig:
-    """The canonical ModelConfig described by a legacy snapshot (legacy names, e.g.
-    ``object.big``); a field absent from the snapshot keeps its canonical default."""
-    from backends.config.legacy import legacy_name
-
-    values: dict[str, Any] = {}
-    for name in model_fields():
-        key = legacy_name(name)
-        if key in params and params[key] is not None:
-            values[name] = params[key]
-    for required in ("N", "gridsize"):
-        if required not in values:
-            raise ValueError(
-                f"params snapshot lacks {required!r}; the architecture cannot be reconstructed"
-            )
-    return ModelConfig(**values)
 
 
 # ----------------------------------------------------------------------------- weights files
 
 
-def weights_bytes(model: Any) -> bytes:
-    """``model.save_weights`` into a private temporary directory, returned as bytes."""
+def weights_bytes(model: Any) -> WeightsPayload:
+    """The payload id, file name and bytes of ``model.save_weights`` (written into a private
+    temporary directory)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / WEIGHTS_FILE
         model.save_weights(str(path))
-        return path.read_bytes()
+        return WeightsPayload(PAYLOAD_FORMAT, WEIGHTS_FILE, path.read_bytes())
 
 
 def read_weights_file(data: bytes, model_name: str) -> dict[str, list[np.ndarray]]:
@@ -161,27 +140,29 @@ def weights_from_file(data: bytes, config: ModelConfig, model_name: str) -> dict
 
 
 def save_bundle(
-    models: TFModels,
+    model: TFModels,
     bundle_dir: Path | str,
     config: TrainingConfig,
     intensity_scale: float,
     producer: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``<bundle_dir>/wts.h5.zip`` (persistence.md 3.6: CONFIG gate, intensity scale,
-    consistency, atomic write) and return its path."""
+    """Write ``model`` (both built models, :class:`TFModels`) to ``<bundle_dir>/wts.h5.zip``
+    (persistence.md 3.6: CONFIG gate, intensity scale, consistency, atomic write) and return
+    its path."""
     import keras
     import tensorflow as tf
 
     from backends.bundle import check_save_gate, check_snapshot_consistency, write_bundle
     from backends.config.legacy import to_legacy_snapshot
 
-    params = params_snapshot(models, config, intensity_scale)
+    params = params_snapshot(model, config, intensity_scale)
     check_save_gate(params)
     check_snapshot_consistency(dict(params), to_legacy_snapshot(config))
-    payloads = {
-        "autoencoder": {WEIGHTS_FILE: weights_bytes(models.autoencoder)},
-        "diffraction_to_obj": {WEIGHTS_FILE: weights_bytes(models.diffraction_to_obj)},
-    }
+    payloads: dict[str, dict[str, bytes]] = {}
+    formats: dict[str, str] = {}
+    for name in MODEL_NAMES:
+        fmt, file_name, data = weights_bytes(getattr(model, name))
+        payloads[name], formats[name] = {file_name: data}, fmt
     prod = {
         "framework": BACKEND,
         "framework_version": tf.__version__,
@@ -192,10 +173,10 @@ def save_bundle(
         bundle_dir,
         backend=BACKEND,
         payloads=payloads,
-        payload_formats={m: PAYLOAD_FORMAT for m in SAVED_MODELS},
+        payload_formats=formats,
         params=dict(params),
         intensity_scale=float(intensity_scale),
-        model_geometry=models.config,
+        model_geometry=model.config,
         producer=prod,
         custom_objects=sorted(CUSTOM_OBJECTS),
     )
@@ -295,18 +276,16 @@ class DiffractionToObjectAdapter:
         return getattr(self.model, name)
 
 
-def load_bundle_models(
-    model_dir: Path | str, names: tuple[str, ...] | None = None
-) -> dict[str, Any]:
-    """Keras models of a bundle by name (persistence.md 3.7); restores the process-wide legacy
-    params from the snapshot first."""
+def load_bundle_models(path: Path | str, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The bundle's Keras models by name (default: all) after restoring the process-wide legacy
+    params from its snapshot (a client entry point, persistence.md 3.7)."""
     from backends.bundle import restore_params
     from backends.config.legacy import params as legacy
 
-    loaded = load_bundle(model_dir, names)
+    loaded = load_bundle(path, names)
     models, snapshot = loaded.model, loaded.params
     restore_params(legacy, snapshot)
-    wanted = SAVED_MODELS if names is None else names
+    wanted = MODEL_NAMES if names is None else names
     return {name: getattr(models, name) for name in wanted}
 
 

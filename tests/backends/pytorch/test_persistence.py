@@ -15,6 +15,7 @@ import pytest
 
 from backends import physics
 from backends.base import Batch
+from backends.bundle import WeightsMismatchError
 from backends.config import ModelConfig, TrainingConfig
 from backends.safeio import WeightsFileError
 
@@ -96,14 +97,29 @@ def test_manifest_payload_and_hparams(saved) -> None:
     assert state["probe"].dtype == np.complex64 and state["log_scale"].dtype == np.float32
 
 
-def test_both_model_names_give_the_same_module(saved) -> None:
-    from backends.pytorch.persistence import load_models
+@pytest.fixture
+def legacy_params():
+    from backends.config.legacy import params
 
-    models = load_models(saved[2])
+    state = params.snapshot()
+    yield params
+    params.restore(state)
+
+
+def test_both_model_names_give_the_same_module(saved, legacy_params) -> None:
+    from backends.pytorch.persistence import load_bundle_models
+
+    handle, _, path = saved
+    legacy_params["gridsize"] = 7
+    models = load_bundle_models(path)
     assert set(models) == {"autoencoder", "diffraction_to_obj"}
     assert models["autoencoder"] is models["diffraction_to_obj"]
+    # the client entry point restores the process-wide params from the bundle
+    assert legacy_params["gridsize"] == handle.config.gridsize
+    assert legacy_params.populated_from == "bundle"
+    assert set(load_bundle_models(path, ("autoencoder",))) == {"autoencoder"}
     with pytest.raises(ValueError, match="Requested models not found"):
-        load_models(saved[2], ("encoder",))
+        load_bundle_models(path, ("encoder",))
 
 
 def test_saving_a_model_with_another_config_is_refused(backend, saved, tmp_path) -> None:
@@ -178,7 +194,7 @@ def test_state_dict_is_loaded_strictly(backend, saved, tmp_path, change) -> None
     else:
         state["enc1.conv1.bias"] = np.zeros(5, np.float32)
     bad = _rewrite(saved[2], tmp_path, state={"model.safetensors": save(state)})
-    with pytest.raises(ValueError, match=r"enc1\.conv1\.bias|amp\.head\.extra"):
+    with pytest.raises(WeightsMismatchError, match=r"enc1\.conv1\.bias|amp\.head\.extra"):
         backend.load_bundle(bad)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import backends.physics as oracle
+from backends.bundle import WeightsMismatchError
 from backends.config import ModelConfig, TrainingConfig
 
 pytestmark = pytest.mark.tensorflow
@@ -106,7 +107,7 @@ def test_payload_is_a_keras_weights_file(tfp, saved, tmp_path):
 
 def _weights_file(tfp, **kw) -> bytes:
     _, persistence = tfp
-    return persistence.weights_bytes(build(tfp, **kw).diffraction_to_obj)
+    return persistence.weights_bytes(build(tfp, **kw).diffraction_to_obj).data
 
 
 def test_strict_loading_names_model_and_variable(tfp):
@@ -116,16 +117,17 @@ def test_strict_loading_names_model_and_variable(tfp):
     gs2 = _weights_file(tfp, gridsize=2)
     cfg = ModelConfig(n_filters_scale=1)
     with pytest.raises(
-        ValueError, match=r"'diffraction_to_obj'.*amp\.head\.border\.conv1\.kernel.*missing"
+        WeightsMismatchError,
+        match=r"'diffraction_to_obj'.*amp\.head\.border\.conv1\.kernel.*missing",
     ):
         persistence.weights_from_file(small_head, cfg, "diffraction_to_obj")
     with pytest.raises(
-        ValueError, match=r"'autoencoder'.*unexpected variable amp_head_border_conv1"
+        WeightsMismatchError, match=r"'autoencoder'.*unexpected variable amp_head_border_conv1"
     ):
         persistence.weights_from_file(
             big_head, ModelConfig(n_filters_scale=1, probe_big=False), "autoencoder"
         )
-    with pytest.raises(ValueError, match=r"enc1\.conv1\.kernel.*shape \(3, 3, 4, 32\)"):
+    with pytest.raises(WeightsMismatchError, match=r"enc1\.conv1\.kernel.*shape \(3, 3, 4, 32\)"):
         persistence.weights_from_file(gs2, cfg, "diffraction_to_obj")
     with pytest.raises(ValueError, match="not a readable HDF5"):
         persistence.weights_from_file(b"not hdf5", cfg, "diffraction_to_obj")
