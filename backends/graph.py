@@ -12,9 +12,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from backends.config.canonical import SUPPORTED_N, ModelConfig
+from backends.config.canonical import AMP_ACTIVATIONS, SUPPORTED_N, ModelConfig
 
 C_OUTER = 4  # channels of the border branch (model.md section 4)
+
+PHASE_ACTIVATION = "pi_tanh"
+"""Activation of the phase head: ``π · tanh(x)`` (model.md section 4)."""
+
+HEAD_ACTIVATIONS = (*AMP_ACTIVATIONS, PHASE_ACTIVATION)
+"""Every head activation by name: the amplitude head's choices and the phase head's."""
 
 
 @dataclass(frozen=True)

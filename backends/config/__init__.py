@@ -5,8 +5,9 @@ Modules: :mod:`~backends.config.canonical` (the dataclasses and validators),
 :mod:`~backends.config.legacy` (the legacy params dict and the canonical -> legacy translation),
 :mod:`~backends.config.io` (TOML/YAML/JSON files, command-line overrides),
 :mod:`~backends.config.torch_native` (torch-native and execution configs),
-:mod:`~backends.config.bridge` (torch <-> canonical), :mod:`~backends.config.factory` (payload
-factories), :mod:`~backends.config.snapshots` (each backend's legacy snapshot and their diff),
+:mod:`~backends.config.bridge` (torch <-> canonical), :mod:`~backends.config.roundtrip`
+(canonical -> torch-native -> canonical, what the PyTorch backend builds from),
+:mod:`~backends.config.factory` (payload factories), :mod:`~backends.config.snapshots` (each backend's legacy snapshot and their diff),
 :mod:`~backends.config.drift` (the default-drift table).
 """
 

@@ -171,7 +171,7 @@ class BackendAdapter:
         """Canonical -> torch-native configs -> bridge -> canonical -> legacy (update_legacy_dict
         on a fresh legacy params object)."""
         from backends.config.legacy import LegacyParams, update_legacy_dict
-        from backends.pytorch.model import bridge_training_config
+        from backends.config.roundtrip import bridge_training_config
 
         _, _, bridged = bridge_training_config(config)
         params = LegacyParams()
@@ -187,7 +187,8 @@ class BackendAdapter:
         weights: Mapping[str, np.ndarray] | None = None,
         seed: int = 0,
     ) -> ModelHandle:
-        from backends.pytorch.model import build_model, resolve_model_config
+        from backends.config.roundtrip import resolve_model_config
+        from backends.pytorch.model import build_model
 
         resolved, torch_cfgs, overrides = resolve_model_config(config)
         module = devices.place(build_model(resolved, probe, intensity_scale, seed=seed))

@@ -16,12 +16,33 @@ from backends.pytorch.model import PtychoPINN
 from backends.pytorch.train import to_nchw
 
 
+class Predictor:
+    """A ``diffraction_to_obj`` call for one model (any batch size): the module in eval mode,
+    without autograd. PyTorch runs it eagerly (the twin of TensorFlow's traced predictor)."""
+
+    def __init__(self, model: PtychoPINN) -> None:
+        self._model = model
+
+    def objects(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """``trimmed_obj`` (B, 1, N, N) complex64 for channels-first ``s·X`` (B, C, N, N) and
+        positions (B, C, 1, 2)."""
+        self._model.eval()
+        with torch.inference_mode():
+            return self._model.predict_object(x, positions)
+
+    def __call__(self, x_in: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """``trimmed_obj`` (B, N, N, 1) complex64 for ``s·X`` (B, N, N, C) and positions
+        (B, 1, 2, C), reference layout."""
+        return _to_reference(self.objects(to_nchw(x_in), to_nchw(positions)))
+
+
 def predict_patches(
     model: PtychoPINN,
     X: np.ndarray,
     positions: np.ndarray,
     intensity_scale: float,
     batch_size: int = 64,
+    predictor: Predictor | None = None,
 ) -> np.ndarray:
     """``trimmed_obj`` (G, N, N, 1) complex64 for normalised diffraction ``X`` (G, N, N, C) and
     positions (G, 1, 2, C) (``coords_nominal``), fed as ``s * X`` in batches.
@@ -29,7 +50,12 @@ def predict_patches(
     The batch size can change results at float32 rounding level only (the convolution kernels
     chosen depend on it; measured: batch 1 vs 64, 3e-6 relative).
     """
-    return _to_reference(_patches(model, X, positions, intensity_scale, batch_size))
+    slices = batch_slices(int(np.shape(X)[0]), batch_size)
+    x, positions = model_inputs(X, positions, intensity_scale)
+    predictor = predictor or Predictor(model)
+    out = [predictor(x[part], positions[part]) for part in slices]
+    N = model.N
+    return np.concatenate(out, axis=0) if out else np.zeros((0, N, N, 1), np.complex64)
 
 
 def _patches(
@@ -38,9 +64,8 @@ def _patches(
     slices = batch_slices(int(np.shape(X)[0]), batch_size)
     x_in, pos_in = model_inputs(X, positions, intensity_scale)
     x, pos = to_nchw(x_in), to_nchw(pos_in)
-    model.eval()
-    with torch.inference_mode():
-        out = [model.predict_object(x[part], pos[part]) for part in slices]
+    predictor = Predictor(model)
+    out = [predictor.objects(x[part], pos[part]) for part in slices]
     if not out:
         return torch.zeros((0, 1, model.N, model.N), dtype=torch.complex64, device=x.device)
     return torch.cat(out, dim=0)

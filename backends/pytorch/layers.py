@@ -14,36 +14,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backends.graph import C_OUTER
+from backends import graph
+from backends.config.canonical import ModelConfig
+from backends.graph import C_OUTER, HEAD_ACTIVATIONS, PHASE_ACTIVATION
 
 Tensor = torch.Tensor
 
-AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
 
-
-def swish(x: Tensor) -> Tensor:
+def _swish(x: Tensor) -> Tensor:
     """``x · sigmoid(x)``, written out as the reference computes it."""
     return x * torch.sigmoid(x)
 
 
-def activation(name: str) -> Callable[[Tensor], Tensor]:
-    """Main-path activation of the amplitude head (model.md section 4)."""
-    if name == "sigmoid":
-        return torch.sigmoid
-    if name == "swish":
-        return swish
-    if name == "softplus":
-        return F.softplus
-    if name == "relu":
-        return torch.relu
-    raise ValueError(
-        f"Unknown activation {name!r}; amp_activation must be one of: {', '.join(AMP_ACTIVATIONS)}"
-    )
-
-
-def phase_activation(x: Tensor) -> Tensor:
+def _pi_tanh(x: Tensor) -> Tensor:
     """``π · tanh(x)``."""
     return math.pi * torch.tanh(x)
+
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "swish": _swish,
+    "softplus": F.softplus,
+    "relu": torch.relu,
+    PHASE_ACTIVATION: _pi_tanh,
+}
+
+
+def head_activation(kind: str) -> Callable[[Tensor], Tensor]:
+    """The head activation named ``kind`` (one of :data:`backends.graph.HEAD_ACTIVATIONS`:
+    the amplitude head's choices, or ``pi_tanh`` for the phase head; model.md section 4)."""
+    if kind not in HEAD_ACTIVATIONS:
+        raise ValueError(
+            f"Unknown activation {kind!r}; choose one of: {', '.join(HEAD_ACTIVATIONS)}"
+        )
+    return _ACTIVATIONS[kind]
 
 
 def conv_memory_format(n: int) -> torch.memory_format:
@@ -71,7 +75,7 @@ class ConvLayout:
         return x.contiguous(memory_format=self.memory_format)
 
 
-def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
+def _conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
     """3x3, stride 1, padding 1 (= Keras "same" here), with bias."""
     return nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1, bias=True)
 
@@ -81,8 +85,8 @@ class EncoderBlock(ConvLayout, nn.Module):
 
     def __init__(self, c_in: int, f: int) -> None:
         super().__init__()
-        self.conv1 = conv3x3(c_in, f)
-        self.conv2 = conv3x3(f, f)
+        self.conv1 = _conv3x3(c_in, f)
+        self.conv2 = _conv3x3(f, f)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.conv1(self.conv_input(x)), inplace=True)
@@ -95,8 +99,8 @@ class DecoderBlock(ConvLayout, nn.Module):
 
     def __init__(self, c_in: int, f: int) -> None:
         super().__init__()
-        self.conv1 = conv3x3(c_in, f)
-        self.conv2 = conv3x3(f, f)
+        self.conv1 = _conv3x3(c_in, f)
+        self.conv2 = _conv3x3(f, f)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.conv1(self.conv_input(x)), inplace=True)
@@ -128,13 +132,13 @@ class Head(ConvLayout, nn.Module):
         self.pad_object = pad_object
         self.probe_big = probe_big
         if pad_object:
-            self.conv_main = conv3x3(c_in - C_OUTER, c_out)
+            self.conv_main = _conv3x3(c_in - C_OUTER, c_out)
             if probe_big:
                 self.border = DecoderBlock(C_OUTER, border_filters)
-                self.conv_border_out = conv3x3(border_filters, c_out)
+                self.conv_border_out = _conv3x3(border_filters, c_out)
         else:
             self.border = DecoderBlock(c_in, border_filters)
-            self.conv_border_out = conv3x3(border_filters, c_out)
+            self.conv_border_out = _conv3x3(border_filters, c_out)
 
     def main(self, h: Tensor) -> Tensor:
         """Main path after its activation, before padding (stages ``amp`` / ``phi``)."""
@@ -149,6 +153,33 @@ class Head(ConvLayout, nn.Module):
         q = main.shape[-1] // 2
         out = F.pad(main, (q, q, q, q))
         if self.probe_big:
-            border = swish(self.conv_border_out(self.border(h[:, self.c_in - C_OUTER :])))
+            border = _swish(self.conv_border_out(self.border(h[:, self.c_in - C_OUTER :])))
             out = out + border * border_mask
         return out
+
+
+class Decoder(nn.Module):
+    """One head's decoder ladder ``dec1 .. dec{L-1}`` followed by its ``head``."""
+
+    def __init__(
+        self, config: ModelConfig, bottleneck: int, act: Callable[[Tensor], Tensor]
+    ) -> None:
+        super().__init__()
+        c = bottleneck
+        self.n_blocks = 0
+        for j, f in enumerate(graph.decoder_filters(config), start=1):
+            self.add_module(f"dec{j}", DecoderBlock(c, f))
+            c = f
+            self.n_blocks = j
+        self.head = Head(
+            c_in=c,
+            c_out=graph.output_channels(config),
+            border_filters=graph.border_filters(config),
+            act=act,
+            pad_object=config.pad_object,
+            probe_big=config.probe_big,
+        )
+
+    def block(self, j: int) -> DecoderBlock:
+        """Decoder block ``dec{j}``."""
+        return getattr(self, f"dec{j}")

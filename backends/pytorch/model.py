@@ -6,73 +6,42 @@ Layout is channels-first: ``input`` (B, C, N, N) float32, positions (B, C, 1, 2)
 and :meth:`PtychoPINN.forward` composes the same functions, so single-stage and cumulative results
 are computed by identical code.
 
-The canonical configuration reaches this module through the torch-native configs and the bridge
-(:func:`resolve_model_config`), so what this backend builds reflects what the bridge produces.
+The adapter builds from the canonical configuration as the torch-native configs and the bridge
+yield it (:func:`backends.config.roundtrip.resolve_model_config`), so what this backend builds
+reflects what the bridge produces.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from backends import graph
-from backends.config.canonical import ModelConfig, TrainingConfig
+from backends.config.canonical import ModelConfig
+from backends.core.constants import DEFAULT_MAX_POSITION_JITTER, DEFAULT_OFFSET
 from backends.core.inputs import model_probe
 from backends.pytorch import ops
 from backends.pytorch.layers import (
     ConvLayout,
-    DecoderBlock,
+    Decoder,
     EncoderBlock,
-    Head,
-    activation,
     conv_memory_format,
-    phase_activation,
+    head_activation,
 )
 
 Tensor = torch.Tensor
-
-OFFSET = 4  # legacy integer offset (physics.md 6)
-MAX_POSITION_JITTER = 10
-
-
-class Decoder(nn.Module):
-    """One head's decoder ladder ``dec1 .. dec{L-1}`` followed by its ``head``."""
-
-    def __init__(
-        self, config: ModelConfig, bottleneck: int, act: Callable[[Tensor], Tensor]
-    ) -> None:
-        super().__init__()
-        c = bottleneck
-        self.n_blocks = 0
-        for j, f in enumerate(graph.decoder_filters(config), start=1):
-            self.add_module(f"dec{j}", DecoderBlock(c, f))
-            c = f
-            self.n_blocks = j
-        self.head = Head(
-            c_in=c,
-            c_out=graph.output_channels(config),
-            border_filters=graph.border_filters(config),
-            act=act,
-            pad_object=config.pad_object,
-            probe_big=config.probe_big,
-        )
-
-    def block(self, j: int) -> DecoderBlock:
-        return getattr(self, f"dec{j}")
 
 
 class PtychoPINN(nn.Module):
     """Encoder, two decoder heads, object canvas, extraction, illumination, diffraction.
 
     Buffers: ``log_scale`` (float32 scalar ℓ = float32(ln s), never trained), ``probe`` (N, N)
-    complex64 (already normalised), plus non-persistent masks.
+    complex64 (already normalised), plus non-persistent masks. ``offset`` and
+    ``max_position_jitter`` size the padded canvas ``M`` (physics.md 6).
     """
 
     log_scale: Tensor
@@ -80,7 +49,14 @@ class PtychoPINN(nn.Module):
     border_mask: Tensor
     probe_mask_c: Tensor
 
-    def __init__(self, config: ModelConfig, probe: np.ndarray, intensity_scale: float) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        probe: np.ndarray,
+        intensity_scale: float,
+        offset: int = DEFAULT_OFFSET,
+        max_position_jitter: int = DEFAULT_MAX_POSITION_JITTER,
+    ) -> None:
         super().__init__()
         graph.check_supported_n(config.N)
         if not (math.isfinite(intensity_scale) and intensity_scale > 0):
@@ -89,14 +65,16 @@ class PtychoPINN(nn.Module):
         self.intensity_scale = float(intensity_scale)
         self.N = config.N
         self.C = config.channels
-        self.M = graph.padded_size(config, OFFSET, MAX_POSITION_JITTER)
+        self.offset = int(offset)
+        self.max_position_jitter = int(max_position_jitter)
+        self.M = graph.padded_size(config, self.offset, self.max_position_jitter)
         self.n_enc = len(graph.encoder_filters(config))
         c_in = config.channels
         for i, f in enumerate(graph.encoder_filters(config), start=1):
             self.add_module(f"enc{i}", EncoderBlock(c_in, f))
             c_in = f
-        self.amp = Decoder(config, c_in, activation(config.amp_activation))
-        self.phase = Decoder(config, c_in, phase_activation)
+        self.amp = Decoder(config, c_in, head_activation(config.amp_activation))
+        self.phase = Decoder(config, c_in, head_activation(graph.PHASE_ACTIVATION))
 
         probe_arr = np.asarray(probe)
         if probe_arr.shape != (config.N, config.N):
@@ -273,7 +251,7 @@ def standard_layout(x: Tensor) -> Tensor:
     return x.clone(memory_format=torch.contiguous_format)
 
 
-def glorot_init(model: PtychoPINN, seed: int) -> None:
+def _glorot_init(model: PtychoPINN, seed: int) -> None:
     """Glorot-uniform kernels (limit ``sqrt(6 / (9 c_in + 9 c_out))``) and zero biases, drawn
     from one seeded generator in canonical construction order."""
     gen = torch.Generator().manual_seed(int(seed))
@@ -287,78 +265,30 @@ def glorot_init(model: PtychoPINN, seed: int) -> None:
             conv.bias.zero_()
 
 
-# ---------------------------------------------------------------------- configuration path
-
-_PLACEHOLDER_TRAIN_FILE = "__no_train_data_file__"
-
-
-def bridge_to_canonical(torch_cfgs: Any, overrides: Mapping[str, Any]) -> TrainingConfig:
-    """The training bridge (:func:`backends.config.bridge.to_canonical`) on torch-native configs.
-
-    The training bridge requires ``train_data_file``; configs without one (a model built for
-    checks, not for a training run) go through it with a placeholder file, and the result gets
-    ``train_data_file=None`` back, which is what the canonical config holds. The bridge's
-    warning about a missing test file is not repeated here.
-    """
-    from backends.config import bridge
-
-    run = dict(overrides)
-    placeholder = torch_cfgs.training.train_data_file is None and "train_data_file" not in run
-    if placeholder:
-        run["train_data_file"] = _PLACEHOLDER_TRAIN_FILE
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="test_data_file is not set")
-        bridged = bridge.to_canonical(torch_cfgs, run)
-    if not isinstance(bridged, TrainingConfig):
-        raise ValueError(f"expected training configs, got kind {torch_cfgs.kind!r}")
-    if placeholder:
-        bridged = dataclasses.replace(bridged, train_data_file=None)
-    return bridged
-
-
-def bridge_training_config(config: TrainingConfig) -> tuple[Any, dict[str, Any], TrainingConfig]:
-    """Canonical training config -> torch-native configs (+ overrides) -> bridge -> canonical.
-
-    Returns ``(torch configs, overrides, bridged canonical config)``.
-    """
-    from backends.config import bridge
-
-    torch_cfgs, overrides = bridge.from_canonical(config)
-    return torch_cfgs, dict(overrides), bridge_to_canonical(torch_cfgs, overrides)
-
-
-def resolve_model_config(config: ModelConfig) -> tuple[ModelConfig, Any, dict[str, Any]]:
-    """The canonical ModelConfig this backend builds for ``config``: canonical -> torch-native
-    configs -> :func:`backends.config.bridge.to_model_config` (with the model overrides).
-
-    Returns ``(bridged model config, torch configs, model overrides)``; a defect in the bridge
-    therefore shows up in what this backend builds.
-    """
-    from backends.config import bridge
-
-    torch_cfgs, overrides = bridge.from_canonical(TrainingConfig(model=config))
-    model_overrides, _ = bridge.split_overrides(overrides)
-    bridged = bridge.to_model_config(torch_cfgs.data, torch_cfgs.model, model_overrides)
-    return bridged, torch_cfgs, model_overrides
-
-
 def build_model(
     config: ModelConfig,
     probe: np.ndarray,
     intensity_scale: float,
     seed: int = 0,
     *,
+    offset: int = DEFAULT_OFFSET,
+    max_position_jitter: int = DEFAULT_MAX_POSITION_JITTER,
     probe_is_normalized: bool = False,
 ) -> PtychoPINN:
     """A freshly initialised model (Glorot-uniform kernels from ``seed``, zero biases).
 
     ``probe`` is the raw (N, N) or (N, N, 1) probe; the model holds
     ``backends.physics.normalize_probe(probe, probe_scale).astype(complex64)`` (both backends
-    consume the same bytes), or the probe as given when ``probe_is_normalized``.
+    consume the same bytes), or the probe as given when ``probe_is_normalized``. ``offset`` and
+    ``max_position_jitter`` size the padded canvas (physics.md 6).
     """
     graph.check_supported_n(config.N)
     model = PtychoPINN(
-        config, model_probe(probe, config.probe_scale, probe_is_normalized), intensity_scale
+        config,
+        model_probe(probe, config.probe_scale, probe_is_normalized),
+        intensity_scale,
+        offset,
+        max_position_jitter,
     )
-    glorot_init(model, seed)
+    _glorot_init(model, seed)
     return model

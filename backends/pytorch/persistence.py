@@ -26,15 +26,10 @@ import torch
 from backends.base import LoadedBundle
 from backends.bundle import MODEL_NAMES, WeightsMismatchError, WeightsPayload
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.config.roundtrip import bridge_to_canonical, bridge_training_config
+from backends.core.constants import DEFAULT_MAX_POSITION_JITTER, DEFAULT_OFFSET
 from backends.core.snapshot import params_snapshot as core_snapshot
-from backends.pytorch.model import (
-    MAX_POSITION_JITTER,
-    OFFSET,
-    PtychoPINN,
-    bridge_to_canonical,
-    bridge_training_config,
-    model_probe,
-)
+from backends.pytorch.model import PtychoPINN, model_probe
 from backends.safeio import BundleFileError, expect, parse_json
 from backends.safeio.weights import check_safetensors, reading_weights
 
@@ -173,8 +168,8 @@ def params_snapshot(model: PtychoPINN, config: TrainingConfig, intensity_scale: 
         backend=BACKEND,
         intensity_scale=intensity_scale,
         probe=model.probe.detach().cpu().numpy(),
-        offset=OFFSET,
-        max_position_jitter=MAX_POSITION_JITTER,
+        offset=model.offset,
+        max_position_jitter=model.max_position_jitter,
     )
 
 
@@ -374,7 +369,10 @@ def load_bundle(path: Path | str, names: tuple[str, ...] | None = None) -> Loade
     probe = snapshot.get("probe")
     if probe is None:
         raise ValueError(f"{where}: params snapshot has no 'probe' array")
-    for key, want in (("offset", OFFSET), ("max_position_jitter", MAX_POSITION_JITTER)):
+    for key, want in (
+        ("offset", DEFAULT_OFFSET),
+        ("max_position_jitter", DEFAULT_MAX_POSITION_JITTER),
+    ):
         if int(snapshot.get(key, want)) != want:
             raise ValueError(
                 f"{where}: params {key}={snapshot.get(key)!r}; this backend builds models with "

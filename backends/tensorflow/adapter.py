@@ -153,9 +153,9 @@ class BackendAdapter:
         weights: Mapping[str, np.ndarray] | None = None,
         seed: int = 0,
     ) -> ModelHandle:
-        from backends.tensorflow.model import build_models
+        from backends.tensorflow.model import build_model
 
-        models = build_models(config, probe, intensity_scale, seed=seed)
+        models = build_model(config, probe, intensity_scale, seed=seed)
         if weights is not None:
             models.import_weights(weights)
         raw = square_probe(probe).astype(np.complex64)

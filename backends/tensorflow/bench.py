@@ -17,7 +17,7 @@ def run(
     import backends.physics as physics
     from backends.config import ModelConfig, TrainingConfig
     from backends.tensorflow.infer import Predictor
-    from backends.tensorflow.model import build_models
+    from backends.tensorflow.model import build_model
     from backends.tensorflow.train import Trainer, enable_determinism, scaled_input
 
     enable_determinism(0)
@@ -25,7 +25,7 @@ def run(
     scale = physics.intensity_scale(1e9, N)
     for gridsize in (1, 2):
         cfg = ModelConfig(N=N, gridsize=gridsize)
-        models = build_models(cfg, physics.default_probe(N), scale, seed=0)
+        models = build_model(cfg, physics.default_probe(N), scale, seed=0)
         batch = synthetic_batch(gridsize)
         trainer = Trainer(models, TrainingConfig(model=cfg), scale)
         predictor = Predictor(models)

@@ -10,12 +10,14 @@ constant of :class:`ProbeIllumination`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from backends.graph import HEAD_ACTIVATIONS, PHASE_ACTIVATION
 from backends.tensorflow import ops
 
 PACKAGE = "ptychopinn"
@@ -83,32 +85,46 @@ class ChannelSlice(keras.layers.Layer):
         return {**super().get_config(), "start": self.start, "stop": self.stop}
 
 
-HEAD_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu", "pi_tanh")
+def _swish(x: tf.Tensor) -> tf.Tensor:
+    return x * tf.sigmoid(x)
+
+
+def _pi_tanh(x: tf.Tensor) -> tf.Tensor:
+    return math.pi * tf.tanh(x)
+
+
+_ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "sigmoid": tf.sigmoid,
+    "swish": _swish,
+    "softplus": tf.math.softplus,
+    "relu": tf.nn.relu,
+    PHASE_ACTIVATION: _pi_tanh,
+}
+
+
+def head_activation(kind: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The head activation named ``kind`` (one of :data:`backends.graph.HEAD_ACTIVATIONS`:
+    the amplitude head's choices, or ``pi_tanh`` for the phase head; model.md section 4)."""
+    if kind not in HEAD_ACTIVATIONS:
+        raise ValueError(
+            f"Unknown activation {kind!r}; choose one of: {', '.join(HEAD_ACTIVATIONS)}"
+        )
+    return _ACTIVATIONS[kind]
 
 
 @register
 class HeadActivation(keras.layers.Layer):
-    """Head activation: sigmoid / swish (x sigmoid x) / softplus / relu, or ``pi_tanh``
-    (phase head: ``π tanh x``). An unknown name raises ``ValueError("Unknown activation ...")``."""
+    """Head activation layer: :func:`head_activation` of ``kind`` (sigmoid / swish (x sigmoid x)
+    / softplus / relu, or ``pi_tanh`` for the phase head). An unknown name raises
+    ``ValueError("Unknown activation ...")``."""
 
     def __init__(self, kind: str, **kwargs: Any) -> None:
-        if kind not in HEAD_ACTIVATIONS:
-            raise ValueError(
-                f"Unknown activation {kind!r}; choose one of: {', '.join(HEAD_ACTIVATIONS)}"
-            )
+        head_activation(kind)
         super().__init__(**kwargs)
         self.kind = kind
 
     def call(self, x):
-        if self.kind == "sigmoid":
-            return tf.sigmoid(x)
-        if self.kind == "swish":
-            return x * tf.sigmoid(x)
-        if self.kind == "softplus":
-            return tf.math.softplus(x)
-        if self.kind == "relu":
-            return tf.nn.relu(x)
-        return math.pi * tf.tanh(x)
+        return head_activation(self.kind)(x)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "kind": self.kind}

@@ -1,6 +1,6 @@
 """The PtychoPINN network of docs/model.md as Keras 3 models, built from an explicit config.
 
-:func:`build_models` returns :class:`TFModels`: the training model ``autoencoder``, the inference
+:func:`build_model` returns :class:`TFModels`: the training model ``autoencoder``, the inference
 model ``diffraction_to_obj`` and ``autoencoder_no_nll`` (sharing layers), a stage-capture model,
 the canonical weight map and the per-stage functions used by single-step mode. Layer names are
 the canonical names of :mod:`backends.graph` with "." replaced by "_".
@@ -19,10 +19,12 @@ import tensorflow as tf
 
 from backends import graph
 from backends.config.canonical import ModelConfig
+from backends.core.constants import DEFAULT_MAX_POSITION_JITTER, DEFAULT_OFFSET
 from backends.core.inputs import model_probe
 from backends.tensorflow import layers as L
+from backends.weights import check_weights
 
-StageFn = Callable[[Mapping[str, Any]], Any]
+_StageFn = Callable[[Mapping[str, Any]], Any]
 
 
 def layer_name(canonical: str) -> str:
@@ -30,7 +32,7 @@ def layer_name(canonical: str) -> str:
     return canonical.replace(".", "_")
 
 
-def layer_seed(seed: int, name: str) -> int:
+def _layer_seed(seed: int, name: str) -> int:
     """Per-layer initialiser seed derived from the model seed and the layer's name."""
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
     return int(state.generate_state(1)[0] & 0x7FFFFFFF)
@@ -46,7 +48,7 @@ class TFModels:
     autoencoder_no_nll: keras.Model
     capture: keras.Model
     variables: dict[str, keras.Variable]
-    stage_fns: dict[str, StageFn]
+    stage_fns: dict[str, _StageFn]
     log_scale: tf.Variable
     probe: np.ndarray
     M: int
@@ -63,7 +65,7 @@ class TFModels:
 
     def import_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Assign every weight by canonical name; missing/extra/misshapen -> ValueError."""
-        check_weight_set(self.config, weights)
+        check_weights(weights, self.config)
         for name, var in self.variables.items():
             var.assign(np.asarray(weights[name], np.float32))
 
@@ -78,27 +80,6 @@ class TFModels:
 def _to_tensor(x: Any) -> tf.Tensor:
     a = np.asarray(x)
     return tf.constant(a, tf.complex64 if np.iscomplexobj(a) else tf.float32)
-
-
-def check_weight_set(config: ModelConfig, weights: Mapping[str, np.ndarray]) -> None:
-    """Every canonical weight exactly once with its exact shape, and nothing else."""
-    expected = graph.weight_shapes(config)
-    missing = [n for n in expected if n not in weights]
-    extra = [n for n in weights if n not in expected]
-    bad = [
-        f"{n}: got {tuple(np.shape(weights[n]))}, expected {s}"
-        for n, s in expected.items()
-        if n in weights and tuple(np.shape(weights[n])) != s
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing: {', '.join(missing)}")
-    if extra:
-        problems.append(f"unexpected: {', '.join(extra)}")
-    if bad:
-        problems.append(f"wrong shape: {'; '.join(bad)}")
-    if problems:
-        raise ValueError("weights do not match the model: " + " | ".join(problems))
 
 
 class _Builder:
@@ -116,7 +97,7 @@ class _Builder:
             3,
             padding="same",
             activation="relu" if relu else None,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=layer_seed(self.seed, name)),
+            kernel_initializer=keras.initializers.GlorotUniform(seed=_layer_seed(self.seed, name)),
             bias_initializer="zeros",
             name=name,
         )
@@ -124,27 +105,29 @@ class _Builder:
         return layer
 
 
-def build_models(
+def build_model(
     config: ModelConfig,
-    probe_raw: np.ndarray,
+    probe: np.ndarray,
     intensity_scale: float,
     seed: int = 0,
-    offset: int = 4,
-    max_position_jitter: int = 10,
     *,
+    offset: int = DEFAULT_OFFSET,
+    max_position_jitter: int = DEFAULT_MAX_POSITION_JITTER,
     probe_is_normalized: bool = False,
 ) -> TFModels:
     """Build the three Keras models of model.md section 6 from an explicit config.
 
-    ``probe_raw`` is the dataset (or default) probe, normalised here (physics.md 2.3) unless
-    ``probe_is_normalized``; ``intensity_scale`` sets ``ℓ = float32(ln s)``; ``seed`` seeds the
-    Glorot-uniform kernels (per-layer derived seeds); biases start at zero.
+    ``probe`` is the raw (N, N) or (N, N, 1) dataset (or default) probe, normalised here
+    (physics.md 2.3) unless ``probe_is_normalized``; ``intensity_scale`` sets
+    ``ℓ = float32(ln s)``; ``seed`` seeds the Glorot-uniform kernels (per-layer derived seeds);
+    biases start at zero; ``offset`` and ``max_position_jitter`` size the padded canvas
+    (physics.md 6).
     """
     cfg = config
     graph.check_supported_n(cfg.N)
     N, C = cfg.N, cfg.channels
     M = graph.padded_size(cfg, offset, max_position_jitter)
-    probe = model_probe(probe_raw, cfg.probe_scale, probe_is_normalized)
+    probe = model_probe(probe, cfg.probe_scale, probe_is_normalized)
     if probe.shape != (N, N):
         raise ValueError(f"probe shape {probe.shape} does not match N={N}")
     c_o = graph.output_channels(cfg)
@@ -230,10 +213,10 @@ def build_models(
             x = layer(x)
         return x
 
-    def chain(source: str, blocks: Any) -> StageFn:
+    def chain(source: str, blocks: Any) -> _StageFn:
         return lambda t: seq(t[source], blocks)
 
-    fns: dict[str, StageFn] = {"intensity_scaler": lambda t: scaler(t["input"])}
+    fns: dict[str, _StageFn] = {"intensity_scaler": lambda t: scaler(t["input"])}
     prev = "intensity_scaler"
     for i, blk in enumerate(enc, start=1):
         fns[f"enc{i}"] = chain(prev, blk)

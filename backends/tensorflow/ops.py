@@ -157,7 +157,7 @@ def translate(images: tf.Tensor, shifts: tf.Tensor, interpolation: str = "biline
     return _on_parts(lambda x: _bilinear(x, shifts), tf.convert_to_tensor(images))
 
 
-def translate_window(images: tf.Tensor, shifts: tf.Tensor, start: int, size: int) -> tf.Tensor:
+def _translate_window(images: tf.Tensor, shifts: tf.Tensor, start: int, size: int) -> tf.Tensor:
     """``trim(translate(images, shifts))`` computed only on the square window
     ``[start, start + size)`` of rows and columns."""
     return _on_parts(
@@ -210,7 +210,7 @@ def extract_patches(canvas: tf.Tensor, positions: tf.Tensor, N: int) -> tf.Tenso
     C = int(positions.shape[-1])
     M = int(canvas.shape[1])
     repeated = tf.repeat(canvas, C, axis=0) if C > 1 else canvas
-    return translate_window(repeated, positions_to_shifts(positions), (M - N) // 2, N)
+    return _translate_window(repeated, positions_to_shifts(positions), (M - N) // 2, N)
 
 
 def merge_patches(

@@ -21,11 +21,12 @@ from backends import graph
 from backends.base import LoadedBundle
 from backends.bundle import MODEL_NAMES, WeightsMismatchError, WeightsPayload
 from backends.config.canonical import ModelConfig, TrainingConfig, model_fields
+from backends.core.constants import DEFAULT_MAX_POSITION_JITTER, DEFAULT_OFFSET
 from backends.core.snapshot import model_config_from_params
 from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.safeio import WeightsFileError, open_hdf5
 from backends.tensorflow.layers import CUSTOM_OBJECTS
-from backends.tensorflow.model import TFModels, build_models, layer_name
+from backends.tensorflow.model import TFModels, build_model, layer_name
 
 PAYLOAD_FORMAT = "keras-weights-h5"
 WEIGHTS_FILE = "model.weights.h5"
@@ -199,13 +200,13 @@ def load_bundle(path: Path | str, names: tuple[str, ...] | None = None) -> Loade
     probe = snapshot.get("probe")
     if probe is None:
         raise ValueError(f"bundle {contents.path}: params snapshot has no 'probe' array")
-    models = build_models(
+    models = build_model(
         config,
         np.asarray(probe),
         scale,
         seed=0,
-        offset=int(snapshot.get("offset", 4)),
-        max_position_jitter=int(snapshot.get("max_position_jitter", 10)),
+        offset=int(snapshot.get("offset", DEFAULT_OFFSET)),
+        max_position_jitter=int(snapshot.get("max_position_jitter", DEFAULT_MAX_POSITION_JITTER)),
         probe_is_normalized=True,
     )
     loaded: dict[str, np.ndarray] | None = None

@@ -19,7 +19,7 @@ def test_eager_prediction_equals_the_traced_one(gridsize: int) -> None:
     from backends.tensorflow import infer, model
 
     cfg = ModelConfig(n_filters_scale=1, gridsize=gridsize)
-    models = model.build_models(cfg, oracle.default_probe(cfg.N), SCALE, seed=4)
+    models = model.build_model(cfg, oracle.default_probe(cfg.N), SCALE, seed=4)
     rng = np.random.default_rng(gridsize)
     groups, C = 5, cfg.channels
     X = rng.uniform(0, 1, (groups, cfg.N, cfg.N, C)).astype(np.float32)

@@ -58,7 +58,7 @@ def tfm():
 
 def build(tfm, seed: int = 0, scale: float = 988.2118, **kw):
     cfg = ModelConfig(**kw)
-    return tfm.build_models(cfg, oracle.default_probe(cfg.N), scale, seed=seed)
+    return tfm.build_model(cfg, oracle.default_probe(cfg.N), scale, seed=seed)
 
 
 def inputs(cfg: ModelConfig, batch: int = 2, seed: int = 0, span: float = 3.0):
@@ -130,7 +130,7 @@ def test_unsupported_n_raises_at_build(tfm, N):
     with pytest.warns(UserWarning):
         cfg = ModelConfig(N=N)
     with pytest.raises(ValueError, match="Unsupported input size"):
-        tfm.build_models(cfg, np.ones((N, N), np.complex64), 10.0)
+        tfm.build_model(cfg, np.ones((N, N), np.complex64), 10.0)
 
 
 def test_stage_capture_n64_trace(tfm):
@@ -321,10 +321,10 @@ def test_weights_export_import_round_trip(tfm):
     missing.pop("enc1.conv1.bias")
     with pytest.raises(ValueError, match=r"missing: enc1\.conv1\.bias"):
         b.import_weights(missing)
-    with pytest.raises(ValueError, match=r"unexpected: extra\.kernel"):
+    with pytest.raises(ValueError, match=r"extra: extra\.kernel"):
         b.import_weights({**w, "extra.kernel": np.zeros(1)})
     bad = {**w, "enc1.conv1.kernel": np.zeros((3, 3, 1, 64), np.float32)}
-    with pytest.raises(ValueError, match=r"wrong shape: enc1\.conv1\.kernel"):
+    with pytest.raises(ValueError, match=r"misshapen: enc1\.conv1\.kernel"):
         b.import_weights(bad)
 
 

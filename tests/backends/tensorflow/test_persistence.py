@@ -29,7 +29,7 @@ def tfp():
 def build(tfp, seed: int = 0, **kw):
     model, _ = tfp
     cfg = ModelConfig(n_filters_scale=1, **kw)
-    return model.build_models(cfg, oracle.default_probe(cfg.N), SCALE, seed=seed)
+    return model.build_model(cfg, oracle.default_probe(cfg.N), SCALE, seed=seed)
 
 
 def inputs(cfg: ModelConfig, seed: int = 0):

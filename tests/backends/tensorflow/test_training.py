@@ -48,7 +48,7 @@ def make_batch(cfg: ModelConfig, size: int = 4, seed: int = 0) -> Batch:
 
 def build(tft, cfg: ModelConfig = SMALL, seed: int = 0):
     model, _ = tft
-    return model.build_models(cfg, oracle.default_probe(cfg.N), SCALE, seed=seed)
+    return model.build_model(cfg, oracle.default_probe(cfg.N), SCALE, seed=seed)
 
 
 def test_loss_terms_match_oracle(tft):
