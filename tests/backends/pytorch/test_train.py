@@ -12,7 +12,7 @@ import pytest
 from backends import physics
 from backends.base import Batch
 from backends.config import ModelConfig, TrainingConfig
-from backends.training import batch_slices, epoch_permutation, keras_adam_update
+from backends.training import keras_adam_update
 
 pytestmark = pytest.mark.pytorch
 SCALE = math.sqrt(1e9) / 32
@@ -139,19 +139,6 @@ def test_train_steps_are_deterministic(backend) -> None:
 
 
 # ----------------------------------------------------------------------------- Lightning
-
-
-def test_epoch_batches_follow_the_shared_permutation() -> None:
-    torch = pytest.importorskip("torch")
-    from backends.pytorch.train import EpochBatches, TensorSet
-
-    x = torch.arange(23, dtype=torch.float32).reshape(23, 1, 1, 1)
-    data = TensorSet(x, torch.zeros(23, 1, 1, 2), None)
-    batches = EpochBatches(data, 8, seed=11)
-    for epoch in range(3):
-        seen = [b.x.flatten().long().tolist() for b in batches]
-        perm = epoch_permutation(23, epoch, 11)
-        assert seen == [perm[s].tolist() for s in batch_slices(23, 8)]
 
 
 @pytest.fixture(scope="module")
