@@ -219,10 +219,10 @@ class BackendAdapter:
 
     # ------------------------------------------------------------------ forward
     def forward(self, model: ModelHandle, batch: Batch, capture: bool = False) -> ForwardResult:
-        from backends.pytorch.train import to_torch_batch
+        from backends.pytorch.train import to_tensor_batch
 
         module = _module(model)
-        tb = to_torch_batch(batch, model.intensity_scale)
+        tb = to_tensor_batch(batch, model.intensity_scale)
         acts: dict[str, torch.Tensor] | None = {} if capture else None
         module.eval()
         with torch.no_grad():
@@ -248,19 +248,19 @@ class BackendAdapter:
     def loss_and_grads(
         self, model: ModelHandle, batch: Batch, config: TrainingConfig
     ) -> LossResult:
-        from backends.pytorch.train import LossWeights, loss_and_grads, to_torch_batch
+        from backends.pytorch.train import LossWeights, gradients, loss_floats, to_tensor_batch
         from backends.weights import from_torch
 
         module = _module(model)
         module.train()
-        losses, grads = loss_and_grads(
-            module, to_torch_batch(batch, model.intensity_scale), LossWeights.from_config(config)
+        terms, grads = gradients(
+            module, to_tensor_batch(batch, model.intensity_scale), LossWeights.from_config(config)
         )
         out = {}
         for name, g in grads.items():
             canonical = _canonical(name)
             out[canonical] = from_torch(canonical, devices.to_numpy(g))
-        return LossResult(losses=losses, grads=out)
+        return LossResult(losses=loss_floats(terms), grads=out)
 
     def train_steps(
         self,
@@ -270,7 +270,7 @@ class BackendAdapter:
         learning_rate: float = 1e-3,
         workers: int = 1,
     ) -> StepsResult:
-        from backends.pytorch.train import LossWeights, to_torch_batch, train_steps
+        from backends.pytorch.train import LossWeights, to_tensor_batch, train_steps
 
         _check_trainable(config)
         if workers > 1:
@@ -278,7 +278,7 @@ class BackendAdapter:
 
             return train_steps_with_workers(self, model, batches, config, learning_rate, workers)
         module = _module(model)
-        tbs = [to_torch_batch(b, model.intensity_scale) for b in batches]
+        tbs = [to_tensor_batch(b, model.intensity_scale) for b in batches]
         weights = LossWeights.from_config(config)
         if weights.realspace > 0 and any(b.Y_I is None for b in tbs):
             raise ValueError("realspace_weight > 0 needs ground-truth Y_I in every batch")

@@ -36,11 +36,11 @@ def run(
     from backends.pytorch.train import (
         KerasAdam,
         LossWeights,
-        TensorSet,
-        compute_losses,
+        TensorBatch,
         deterministic,
         fit,
-        to_torch_batch,
+        to_tensor_batch,
+        train_step,
     )
 
     threads = configure_threads()
@@ -49,22 +49,19 @@ def run(
     for gridsize in (1, 2):
         cfg = ModelConfig(N=N, gridsize=gridsize)
         model = build_model(cfg, physics.default_probe(N), scale, seed=0)
-        batch = to_torch_batch(synthetic_batch(gridsize), scale)
+        batch = to_tensor_batch(synthetic_batch(gridsize), scale)
         weights = LossWeights.from_config(TrainingConfig(model=cfg))
         opt = KerasAdam(model.parameters(), lr=1e-3)
 
         def step(model=model, batch=batch, weights=weights, opt=opt) -> None:
-            opt.zero_grad(set_to_none=True)
-            total, _ = compute_losses(model, batch, weights)
-            total.backward()
-            opt.step()
+            train_step(model, opt, batch, weights)
 
         with deterministic():
             model.train()
             seconds = timed(step, train_steps, warmup)
         results.append(train_row(gridsize, train_steps, seconds))
 
-        data = TensorSet(
+        data = TensorBatch(
             batch.x.repeat(lightning_batches, 1, 1, 1),
             batch.positions.repeat(lightning_batches, 1, 1, 1),
             None,

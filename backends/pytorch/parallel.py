@@ -20,7 +20,7 @@ def run(directory: Path, rank: int = 0) -> None:
     """Work through the job in ``directory`` as worker ``rank``."""
     from backends.core.losses import LossWeights
     from backends.pytorch.adapter import BackendAdapter, _module
-    from backends.pytorch.train import fit, tensor_set, to_torch_batch, train_steps
+    from backends.pytorch.train import fit, tensor_set, to_tensor_batch, train_steps
 
     torch.set_num_threads(parallel.worker_threads())
     job = parallel.read_job(directory)
@@ -31,7 +31,7 @@ def run(directory: Path, rank: int = 0) -> None:
     )
     module = _module(handle)
     if job.mode == "steps":
-        batches = [to_torch_batch(b, job.intensity_scale) for b in job.batches()]
+        batches = [to_tensor_batch(b, job.intensity_scale) for b in job.batches()]
         step_terms, _ = train_steps(
             module,
             batches,

@@ -1,13 +1,20 @@
 """Losses, the Keras-form Adam optimiser and training (docs/model.md section 9).
 
+The training kernels have the names, parameters and return types of
+:mod:`backends.tensorflow.train`'s (docs/architecture.md, "Training kernels"):
+
 * :func:`compute_losses`: the loss terms of physics.md section 10 with the Keras compile order
   ``[realspace, MAE, Poisson NLL]`` and weights; only terms with a non-zero weight enter the
-  gradient graph (the others are still evaluated and reported).
+  gradient graph (the others are still evaluated and reported); :func:`loss_floats`.
+* :func:`train_step`, :func:`eval_step`, :func:`gradients`, :func:`set_learning_rate` and the
+  :func:`deterministic` mode. Lightning runs the steps of :func:`fit`: its module calls
+  :func:`compute_losses` and :func:`eval_step`, and Lightning takes the backward pass and the
+  optimiser step.
 * :class:`KerasAdam`: ``θ ← θ − lr·sqrt(1−β2^t)/(1−β1^t) · m/(sqrt(v)+ε)``, ε = 1e-7, with the
   moment updates written as Keras writes them (``m += (g − m)(1 − β1)``).
 * :func:`train_steps`: one optimiser step per given batch, in order (training-parity checks).
 * :func:`fit`: full training on Lightning (``lightning.pytorch.Trainer``): the last 5 % of groups
-  validate, the rest are visited in :func:`backends.training.epoch_permutation` order, Keras
+  validate, the rest are batched by :func:`backends.core.batches.epoch_batches`, Keras
   ``ReduceLROnPlateau`` / ``EarlyStopping`` semantics (:mod:`backends.training`), CSV or
   TensorBoard logging (:mod:`backends.core.training_log`),
   deterministic algorithms, a progress bar only on request in a terminal.
@@ -32,6 +39,7 @@ import torch
 from backends.base import Batch, TrainResult
 from backends.config.canonical import TrainingConfig
 from backends.config.execution import TrainerSettings
+from backends.core.batches import epoch_batches
 from backends.core.checkpoint import (
     CheckpointHook,
     TrainingState,
@@ -43,6 +51,7 @@ from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.core.training_log import epoch_metrics, step_metrics
 from backends.pytorch import devices, ops
 from backends.pytorch.model import PtychoPINN
+from backends.training import batch_slices
 
 Tensor = torch.Tensor
 
@@ -51,9 +60,10 @@ Tensor = torch.Tensor
 
 
 @dataclass
-class TorchBatch:
-    """One batch in the backend's layout: ``x = s·X`` (B, C, N, N) float32, positions
-    (B, C, 1, 2), and the ground-truth amplitude ``Y_I`` (B, C, N, N) or None."""
+class TensorBatch:
+    """Groups in the backend's layout (one batch, or a whole data part): ``x = s·X``
+    (B, C, N, N) float32, positions (B, C, 1, 2), and the ground-truth amplitude ``Y_I``
+    (B, C, N, N) or None."""
 
     x: Tensor
     positions: Tensor
@@ -62,20 +72,20 @@ class TorchBatch:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def take(self, rows: np.ndarray) -> TorchBatch:
-        """The rows ``rows`` of the batch, in that order."""
-        idx = torch.from_numpy(np.asarray(rows, np.int64))
-        return TorchBatch(
+    def take(self, rows: np.ndarray | Tensor | slice) -> TensorBatch:
+        """The rows ``rows`` (indices or a slice), in that order."""
+        idx = torch.from_numpy(np.asarray(rows, np.int64)) if isinstance(rows, np.ndarray) else rows
+        return TensorBatch(
             self.x[idx], self.positions[idx], None if self.Y_I is None else self.Y_I[idx]
         )
 
 
-def to_torch_batch(batch: Batch, intensity_scale: float) -> TorchBatch:
-    """A reference-layout :class:`backends.base.Batch` as a :class:`TorchBatch`."""
+def to_tensor_batch(batch: Batch, intensity_scale: float) -> TensorBatch:
+    """A reference-layout :class:`backends.base.Batch` as a :class:`TensorBatch`."""
     x = to_nchw(scaled_input(batch.X, intensity_scale))
     pos = to_nchw(np.asarray(batch.positions, dtype=np.float32))
     y = None if batch.Y_I is None else to_nchw(np.asarray(batch.Y_I, dtype=np.float32))
-    return TorchBatch(x, pos, y)
+    return TensorBatch(x, pos, y)
 
 
 def to_nchw(a: np.ndarray) -> Tensor:
@@ -87,14 +97,14 @@ def to_nchw(a: np.ndarray) -> Tensor:
 # --------------------------------------------------------------------------- losses
 
 
-def realspace_target(Y_I: Tensor, positions: Tensor) -> Tensor:
+def _realspace_target(Y_I: Tensor, positions: Tensor) -> Tensor:
     """Channel 0 of ``Y_I`` in the group-centred frame: ``T_{−r_0}(Y_I[:, 0])`` (B, 1, N, N)."""
     shifts = -positions[:, 0:1].reshape(positions.shape[0], 1, 2)
     return ops.translate(Y_I[:, 0:1], shifts)
 
 
 def compute_losses(
-    model: PtychoPINN, batch: TorchBatch, weights: LossWeights
+    model: PtychoPINN, batch: TensorBatch, weights: LossWeights
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Forward pass and loss terms; returns ``(total, terms)`` with ``total`` differentiable.
 
@@ -121,7 +131,7 @@ def compute_losses(
         if weights.tv > 0:
             value = value + ops.total_variation(z) * weights.tv
         if weights.realspace_mae > 0:
-            target = realspace_target(batch.Y_I, batch.positions)
+            target = _realspace_target(batch.Y_I, batch.positions)
             value = value + ops.complex_mae(target, z) * weights.realspace_mae
         return value
 
@@ -219,15 +229,16 @@ class KerasAdam(torch.optim.Optimizer):
         self.iterations += 1
         return loss
 
-    def set_lr(self, lr: float) -> None:
-        """Set the learning rate of every group (Keras: assign to ``optimizer.learning_rate``;
-        it is rounded to float32 where the update uses it)."""
-        for group in self.param_groups:
-            group["lr"] = float(lr)
-
     @property
     def lr(self) -> float:
         return float(self.param_groups[0]["lr"])
+
+
+def set_learning_rate(optimizer: KerasAdam, learning_rate: float) -> None:
+    """Set the learning rate of every parameter group (Keras: assign to
+    ``optimizer.learning_rate``; it is rounded to float32 where the update uses it)."""
+    for group in optimizer.param_groups:
+        group["lr"] = float(learning_rate)
 
 
 # --------------------------------------------------------------------------- weights, state
@@ -302,10 +313,11 @@ def _restore_optimizer(
 # --------------------------------------------------------------------------- gradients, steps
 
 
-def loss_and_grads(
-    model: PtychoPINN, batch: TorchBatch, weights: LossWeights
-) -> tuple[dict[str, float], dict[str, Tensor]]:
-    """Loss terms and the gradients of ``total`` by parameter name (torch layout)."""
+def gradients(
+    model: PtychoPINN, batch: TensorBatch, weights: LossWeights
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Loss terms of ``batch`` and the gradients of ``total`` by parameter name (torch layout,
+    zeros where a parameter gets none); the model's own gradients are left cleared."""
     model.zero_grad(set_to_none=True)
     total, terms = compute_losses(model, batch, weights)
     total.backward()
@@ -314,12 +326,37 @@ def loss_and_grads(
         for name, p in model.named_parameters()
     }
     model.zero_grad(set_to_none=True)
-    return loss_floats(terms), grads
+    return {k: v.detach() for k, v in terms.items()}, grads
+
+
+def train_step(
+    model: PtychoPINN,
+    optimizer: KerasAdam,
+    batch: TensorBatch,
+    weights: LossWeights,
+    gradient_clip_val: float | None = None,
+) -> dict[str, Tensor]:
+    """One optimiser step on ``batch``: the gradients of ``total`` (their joint norm clipped to
+    ``gradient_clip_val`` if given, as Lightning clips), then ``optimizer``'s update. Returns
+    the loss terms before the update."""
+    optimizer.zero_grad(set_to_none=True)
+    total, terms = compute_losses(model, batch, weights)
+    total.backward()
+    if gradient_clip_val is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), gradient_clip_val)
+    optimizer.step()
+    return {k: v.detach() for k, v in terms.items()}
+
+
+def eval_step(model: PtychoPINN, batch: TensorBatch, weights: LossWeights) -> dict[str, Tensor]:
+    """Loss terms of ``batch`` without updating anything."""
+    _, terms = compute_losses(model, batch, weights)
+    return terms
 
 
 def train_steps(
     model: PtychoPINN,
-    batches: Sequence[TorchBatch],
+    batches: Sequence[TensorBatch],
     weights: LossWeights,
     learning_rate: float = 1e-3,
     *,
@@ -341,11 +378,7 @@ def train_steps(
     with deterministic():
         model.train()
         for batch in batches:
-            opt.zero_grad(set_to_none=True)
-            total, terms = compute_losses(model, batch, weights)
-            total.backward()
-            opt.step()
-            step_losses.append(loss_floats(terms))
+            step_losses.append(loss_floats(train_step(model, opt, batch, weights)))
             lrs.append(float(learning_rate))
     return step_losses, lrs
 
@@ -375,24 +408,7 @@ def deterministic() -> Iterator[None]:
 # --------------------------------------------------------------------------- full training
 
 
-@dataclass
-class TensorSet:
-    """Whole data part as in-memory tensors (backend layout)."""
-
-    x: Tensor
-    positions: Tensor
-    Y_I: Tensor | None
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
-
-    def take(self, idx: Tensor | slice) -> TorchBatch:
-        return TorchBatch(
-            self.x[idx], self.positions[idx], None if self.Y_I is None else self.Y_I[idx]
-        )
-
-
-def tensor_set(container: Any, intensity_scale: float, need_y: bool) -> TensorSet:
+def tensor_set(container: Any, intensity_scale: float, need_y: bool) -> TensorBatch:
     """``s·X``, ``coords_nominal`` and (if needed) ``Y_I`` of a data container, channels-first."""
     x = to_nchw(scaled_input(container.X, intensity_scale))
     pos = to_nchw(np.asarray(container.coords_nominal, dtype=np.float32))
@@ -402,49 +418,41 @@ def tensor_set(container: Any, intensity_scale: float, need_y: bool) -> TensorSe
         if y_arr is None:
             raise ValueError("the real-space loss needs Y_I in the training data container")
         y = to_nchw(np.asarray(y_arr, np.float32))
-    return TensorSet(x, pos, y)
+    return TensorBatch(x, pos, y)
 
 
-class EpochBatches:
-    """Training batches of one epoch: :func:`backends.training.epoch_permutation` order,
-    consecutive slices of ``batch_size`` with the last partial batch kept. Iterating starts the
-    next epoch (Lightning iterates once per epoch)."""
+class _EpochBatches:
+    """Training batches of one epoch (:func:`backends.core.batches.epoch_batches`); iterating
+    starts the next epoch (Lightning iterates once per epoch)."""
 
-    def __init__(self, data: TensorSet, batch_size: int, seed: int, first_epoch: int = 0) -> None:
-        from backends.training import batch_slices
-
+    def __init__(self, data: TensorBatch, batch_size: int, seed: int, first_epoch: int = 0) -> None:
         self.data = data
         self.batch_size = batch_size
         self.seed = seed
         self.epoch = first_epoch
-        self.slices = batch_slices(len(data), batch_size)
+        self.steps = len(batch_slices(len(data), batch_size))
 
     def __len__(self) -> int:
-        return len(self.slices)
+        return self.steps
 
-    def __iter__(self) -> Iterator[TorchBatch]:
-        from backends.training import epoch_permutation
-
-        perm = torch.from_numpy(epoch_permutation(len(self.data), self.epoch, self.seed))
-        perm = perm.to(self.data.x.device)
+    def __iter__(self) -> Iterator[TensorBatch]:
+        rows = epoch_batches(len(self.data), self.batch_size, self.epoch, self.seed)
         self.epoch += 1
-        for sl in self.slices:
-            yield self.data.take(perm[sl])
+        for r in rows:
+            yield self.data.take(torch.from_numpy(r).to(self.data.x.device))
 
 
-class OrderedBatches:
+class _OrderedBatches:
     """Validation batches in container order."""
 
-    def __init__(self, data: TensorSet, batch_size: int) -> None:
-        from backends.training import batch_slices
-
+    def __init__(self, data: TensorBatch, batch_size: int) -> None:
         self.data = data
         self.slices = batch_slices(len(data), batch_size)
 
     def __len__(self) -> int:
         return len(self.slices)
 
-    def __iter__(self) -> Iterator[TorchBatch]:
+    def __iter__(self) -> Iterator[TensorBatch]:
         for sl in self.slices:
             yield self.data.take(sl)
 
@@ -543,11 +551,12 @@ def _lightning_module_class() -> type:
                 v=v,
             )
 
-        def training_step(self, batch: TorchBatch, batch_idx: int) -> Tensor:
+        def training_step(self, batch: TensorBatch, batch_idx: int) -> Tensor:
             n = len(batch)
             if self.workers > 1:
                 total, values = self._shard_step(batch)
             else:
+                # Lightning takes the backward pass and the optimiser step of train_step
                 total, terms = compute_losses(self.model, batch, self.loss_weights)
                 values = loss_floats(terms)
             for k in LOSS_TERMS:
@@ -563,7 +572,7 @@ def _lightning_module_class() -> type:
             self._global += 1
             return total
 
-        def _shard_step(self, batch: TorchBatch) -> tuple[Tensor, dict[str, float]]:
+        def _shard_step(self, batch: TensorBatch) -> tuple[Tensor, dict[str, float]]:
             """This worker's shard of the global batch (:mod:`backends.core.parallel`): the
             loss to back-propagate, scaled so that DDP's average of the workers' gradients is
             the gradient of the global batch mean, and the global batch's loss terms."""
@@ -580,8 +589,8 @@ def _lightning_module_class() -> type:
             values = {k: float(v) for k, v in zip(LOSS_TERMS, local.tolist())}
             return total * (shard.share * self.workers), values
 
-        def validation_step(self, batch: TorchBatch, batch_idx: int) -> None:
-            _, terms = compute_losses(self.model, batch, self.loss_weights)
+        def validation_step(self, batch: TensorBatch, batch_idx: int) -> None:
+            terms = eval_step(self.model, batch, self.loss_weights)
             n = len(batch)
             self._val_sum += float(terms["total"]) * n
             self._val_count += n
@@ -602,7 +611,7 @@ def _lightning_module_class() -> type:
                 new_lr = self.plateau.update(val, self.lr)
                 if new_lr != self.lr:
                     self.lr = new_lr
-                    optimizer.set_lr(new_lr)
+                    set_learning_rate(optimizer, new_lr)
             epoch = self.first_epoch + self.current_epoch
             if self.logger is not None:
                 self.logger.log_metrics(epoch_metrics(epoch, self.history), step=self._global - 1)
@@ -645,8 +654,8 @@ def _run_logger(kind: str | None, output_dir: Path) -> Any:
 
 def fit(
     model: PtychoPINN,
-    train_part: TensorSet,
-    val_part: TensorSet | None,
+    train_part: TensorBatch,
+    val_part: TensorBatch | None,
     config: TrainingConfig,
     *,
     seed: int = 0,
@@ -709,8 +718,8 @@ def fit(
     wants_bar = progress if settings.progress_bar is None else settings.progress_bar
     show_bar = bool(wants_bar) and sys.stderr.isatty()
     run_logger = _run_logger(settings.logger if logger else None, out)
-    train_batches = EpochBatches(train_part, config.batch_size, seed, first)
-    val_batches = OrderedBatches(val_part, config.batch_size) if has_val else None  # type: ignore[arg-type]
+    train_batches = _EpochBatches(train_part, config.batch_size, seed, first)
+    val_batches = _OrderedBatches(val_part, config.batch_size) if has_val else None  # type: ignore[arg-type]
     seconds = _run_lightning(
         module,
         train_batches,
@@ -792,19 +801,19 @@ def _run_lightning(
 class _FixedBatches:
     """The given batches, in order, once per epoch."""
 
-    def __init__(self, batches: Sequence[TorchBatch]) -> None:
+    def __init__(self, batches: Sequence[TensorBatch]) -> None:
         self.batches = list(batches)
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __iter__(self) -> Iterator[TorchBatch]:
+    def __iter__(self) -> Iterator[TensorBatch]:
         return iter(self.batches)
 
 
 def _steps_in_lightning(
     model: PtychoPINN,
-    batches: Sequence[TorchBatch],
+    batches: Sequence[TensorBatch],
     weights: LossWeights,
     learning_rate: float,
     rank: int,

@@ -205,9 +205,16 @@ class BackendAdapter:
     def loss_and_grads(
         self, model: ModelHandle, batch: Batch, config: TrainingConfig
     ) -> LossResult:
-        from backends.tensorflow.train import loss_and_grads
+        from backends.core.losses import LossWeights
+        from backends.tensorflow.train import gradients, loss_floats, to_tensor_batch
 
-        return loss_and_grads(_models(model), batch, config, model.intensity_scale)
+        terms, grads = gradients(
+            _models(model),
+            to_tensor_batch(batch, model.intensity_scale),
+            LossWeights.from_config(config),
+        )
+        out = {name: np.asarray(g) for name, g in grads.items()}
+        return LossResult(losses=loss_floats(terms), grads=out)
 
     @_placed
     def train_steps(

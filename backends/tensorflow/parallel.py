@@ -36,8 +36,10 @@ def run(directory: Path, rank: int = 0) -> None:
     job = parallel.read_job(directory)
     strategy = _mirrored_strategy(job.workers)
 
+    import tensorflow as tf
+
     from backends.tensorflow.adapter import BackendAdapter, _models
-    from backends.tensorflow.train import enable_determinism, fit, train_steps
+    from backends.tensorflow.train import deterministic, fit, train_steps
 
     config = job.training_config()
     backend = BackendAdapter()
@@ -47,15 +49,16 @@ def run(directory: Path, rank: int = 0) -> None:
         )
         models = _models(handle)
         if job.mode == "steps":
-            enable_determinism(0)
-            steps = train_steps(
-                models,
-                job.batches(),
-                config,
-                job.intensity_scale,
-                job.learning_rate,
-                strategy=strategy,
-            )
+            with deterministic():
+                tf.random.set_seed(0)
+                steps = train_steps(
+                    models,
+                    job.batches(),
+                    config,
+                    job.intensity_scale,
+                    job.learning_rate,
+                    strategy=strategy,
+                )
             result = parallel.steps_result(steps.step_losses, steps.weights)
         else:
             from backends.config.execution import trainer_settings

@@ -1,16 +1,24 @@
 """Training of the TensorFlow reference model (docs/model.md section 9, physics.md section 10).
 
 A custom deterministic loop replaces ``Model.fit`` with the same semantics: Keras Adam
-(lr 1e-3, epsilon 1e-7), batches drawn from :func:`backends.training.epoch_permutation` over the
+(lr 1e-3, epsilon 1e-7), batches drawn by :func:`backends.core.batches.epoch_batches` over the
 training part (the last 5 % of groups validate), the last partial batch kept, the epoch loss
 the sample-weighted mean of the batch losses, :class:`backends.training.KerasPlateau` on
 ``val_loss`` and :class:`backends.training.KerasEarlyStopping` on ``loss``.
+
+The training kernels have the names, parameters and return types of
+:mod:`backends.pytorch.train`'s (docs/architecture.md, "Training kernels"):
+:func:`compute_losses`, :func:`loss_floats`, :func:`train_step`, :func:`eval_step`,
+:func:`gradients`, :func:`set_learning_rate` and the :func:`deterministic` mode.
+:class:`Trainer` traces them once per model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from backends.base import Batch, LossResult, StepsResult, TrainResult
+from backends.base import Batch, StepsResult, TrainResult
 from backends.config.canonical import TrainingConfig
+from backends.core.batches import epoch_batches
 from backends.core.checkpoint import (
     CheckpointHook,
     TrainingState,
@@ -40,49 +49,127 @@ from backends.tensorflow import ops
 from backends.tensorflow.model import TFModels
 
 
-def enable_determinism(seed: int) -> None:
-    """Deterministic kernels and seeded TensorFlow randomness."""
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Deterministic TensorFlow kernels (``enable_op_determinism``). TensorFlow has no public
+    switch to turn them off again, so unlike PyTorch's mode they stay on after the block."""
     tf.config.experimental.enable_op_determinism()
-    tf.random.set_seed(int(seed))
+    yield
 
 
-class LossComputer:
-    """Loss terms of physics.md 10 on the training model's outputs."""
+@dataclass
+class TensorBatch:
+    """One batch in the backend's layout: ``x = s·X`` (B, N, N, C) float32, positions
+    (B, 1, 2, C), and the ground-truth amplitude ``Y_I`` (B, N, N, C) or None."""
 
-    def __init__(self, models: TFModels, weights: LossWeights) -> None:
-        self.models = models
-        self.weights = weights
-        self.center = ops.center_mask(models.config.N)[None, :, :, None]
+    x: tf.Tensor
+    positions: tf.Tensor
+    Y_I: tf.Tensor | None = None
 
-    def realspace(self, trimmed: tf.Tensor, positions: tf.Tensor, Y_I: tf.Tensor) -> tf.Tensor:
-        """``tv_weight TV(z) + realspace_mae_weight cMAE(target, z)``, z masked by Q when
-        probe_big is False; a term whose weight is 0 contributes exactly 0."""
-        z = trimmed
-        if not self.models.config.probe_big:
-            z = z * tf.cast(self.center, tf.complex64)
-        loss = tf.constant(0.0, tf.float32)
-        if self.weights.tv > 0:
-            loss += ops.total_variation(z) * self.weights.tv
-        if self.weights.realspace_mae > 0:
-            target = ops.centred_target(Y_I, positions)
-            loss += ops.complex_mae(target, z) * self.weights.realspace_mae
-        return loss
 
-    def __call__(
-        self, x_in: tf.Tensor, positions: tf.Tensor, Y_I: tf.Tensor | None, with_realspace: bool
-    ) -> dict[str, tf.Tensor]:
-        trimmed, amp, intensity = self.models.autoencoder([x_in, positions], training=True)
-        target_int = tf.square(x_in)
-        nll = ops.poisson_nll(intensity, target_int)
-        mae = ops.mae(amp, x_in)
-        rs = (
-            self.realspace(trimmed, positions, Y_I)
-            if with_realspace and Y_I is not None
-            else tf.constant(0.0, tf.float32)
-        )
-        w = self.weights
-        total = w.realspace * rs + w.mae * mae + w.nll * nll
-        return {"total": total, "nll": nll, "mae": mae, "realspace": rs}
+def to_tensor_batch(batch: Batch, intensity_scale: float) -> TensorBatch:
+    """A reference-layout :class:`backends.base.Batch` as a :class:`TensorBatch`."""
+    x = tf.constant(scaled_input(batch.X, intensity_scale))
+    pos = tf.constant(np.asarray(batch.positions, np.float32))
+    y = None if batch.Y_I is None else tf.constant(np.asarray(batch.Y_I, np.float32))
+    return TensorBatch(x, pos, y)
+
+
+def _realspace(
+    models: TFModels, trimmed: tf.Tensor, batch: TensorBatch, weights: LossWeights
+) -> tf.Tensor:
+    """``tv_weight TV(z) + realspace_mae_weight cMAE(target, z)``, z masked by Q when
+    probe_big is False; a term whose weight is 0 contributes exactly 0."""
+    z = trimmed
+    if not models.config.probe_big:
+        center = ops.center_mask(models.config.N)[None, :, :, None]
+        z = z * tf.cast(center, tf.complex64)
+    loss = tf.constant(0.0, tf.float32)
+    if weights.tv > 0:
+        loss += ops.total_variation(z) * weights.tv
+    if weights.realspace_mae > 0:
+        target = ops.centred_target(batch.Y_I, batch.positions)
+        loss += ops.complex_mae(target, z) * weights.realspace_mae
+    return loss
+
+
+def compute_losses(
+    model: TFModels, batch: TensorBatch, weights: LossWeights
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Forward pass (training mode) and the loss terms of physics.md 10; returns ``(total,
+    terms)``. ``total = w_rs·L_rs + w_mae·L_mae + w_nll·L_nll``; the real-space term is
+    evaluated whenever the batch carries ``Y_I`` (0 otherwise)."""
+    if batch.Y_I is None and weights.realspace > 0:
+        raise ValueError("realspace_weight > 0 needs the ground-truth amplitude Y_I in every batch")
+    x_in, positions = batch.x, batch.positions
+    trimmed, amp, intensity = model.autoencoder([x_in, positions], training=True)
+    target_int = tf.square(x_in)
+    nll = ops.poisson_nll(intensity, target_int)
+    mae = ops.mae(amp, x_in)
+    rs = (
+        _realspace(model, trimmed, batch, weights)
+        if batch.Y_I is not None
+        else tf.constant(0.0, tf.float32)
+    )
+    total = weights.realspace * rs + weights.mae * mae + weights.nll * nll
+    return total, {"total": total, "nll": nll, "mae": mae, "realspace": rs}
+
+
+def loss_floats(terms: Mapping[str, tf.Tensor]) -> dict[str, float]:
+    """Loss terms as Python floats, in :data:`LOSS_TERMS` order."""
+    return {k: float(terms[k]) for k in LOSS_TERMS}
+
+
+def _trainable(model: TFModels) -> tuple[list[str], list[tf.Variable]]:
+    """The canonical weight names and their variables, in the order the optimiser is built."""
+    names = list(model.variables)
+    return names, [model.variables[n] for n in names]
+
+
+def gradients(
+    model: TFModels, batch: TensorBatch, weights: LossWeights
+) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """Loss terms of ``batch`` and the gradients of ``total`` by canonical weight name (HWIO,
+    zeros where a weight gets none)."""
+    names, variables = _trainable(model)
+    with tf.GradientTape() as tape:
+        _, terms = compute_losses(model, batch, weights)
+    grads = tape.gradient(terms["total"], variables)
+    return terms, {
+        n: tf.zeros(v.shape, tf.float32) if g is None else g
+        for n, v, g in zip(names, variables, grads)
+    }
+
+
+def train_step(
+    model: TFModels,
+    optimizer: keras.optimizers.Optimizer,
+    batch: TensorBatch,
+    weights: LossWeights,
+    gradient_clip_val: float | None = None,
+) -> dict[str, tf.Tensor]:
+    """One optimiser step on ``batch``: the gradients of ``total`` (their joint norm clipped to
+    ``gradient_clip_val`` if given, :func:`clip_gradient_norm`), then ``optimizer``'s update.
+    Returns the loss terms before the update."""
+    _, variables = _trainable(model)
+    with tf.GradientTape() as tape:
+        _, terms = compute_losses(model, batch, weights)
+    grads = tape.gradient(terms["total"], variables)
+    if gradient_clip_val is not None:
+        grads = clip_gradient_norm(grads, gradient_clip_val)
+    optimizer.apply(grads, variables)
+    return terms
+
+
+def eval_step(model: TFModels, batch: TensorBatch, weights: LossWeights) -> dict[str, tf.Tensor]:
+    """Loss terms of ``batch`` without updating anything."""
+    _, terms = compute_losses(model, batch, weights)
+    return terms
+
+
+def set_learning_rate(optimizer: keras.optimizers.Optimizer, learning_rate: float) -> None:
+    """Set the optimiser's learning rate (a float32 variable)."""
+    optimizer.learning_rate.assign(learning_rate)
 
 
 def _signature(models: TFModels, with_y: bool) -> list[tf.TensorSpec]:
@@ -97,8 +184,8 @@ def _signature(models: TFModels, with_y: bool) -> list[tf.TensorSpec]:
 
 
 class Trainer:
-    """One optimiser (Keras Adam) and train / evaluation steps for a model: traced once
-    (``compiled``) or run eagerly, with the same kernels in the same order."""
+    """One optimiser (Keras Adam) and the kernels :func:`train_step` and :func:`eval_step` for
+    a model: traced once (``compiled``) or run eagerly, the same kernels in the same order."""
 
     def __init__(
         self,
@@ -121,9 +208,7 @@ class Trainer:
         self.intensity_scale = float(intensity_scale)
         self.weights = LossWeights.from_config(config, tv_weight)
         self.use_rs = self.weights.realspace > 0
-        self.losses = LossComputer(models, self.weights)
-        self.names = list(models.variables)
-        self.variables = [models.variables[n] for n in self.names]
+        self.names, self.variables = _trainable(models)
         self.gradient_clip_val = gradient_clip_val
         self.optimizer = keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False
@@ -157,19 +242,14 @@ class Trainer:
 
     # ---- compiled steps
     def _train_step(self, x, positions, Y_I=None):
-        with tf.GradientTape() as tape:
-            terms = self.losses(x, positions, Y_I, self.use_rs)
-        grads = tape.gradient(terms["total"], self.variables)
-        if self.gradient_clip_val is not None:
-            grads = clip_gradient_norm(grads, self.gradient_clip_val)
-        self.optimizer.apply(grads, self.variables)
-        return terms
+        batch = TensorBatch(x, positions, Y_I)
+        return train_step(self.models, self.optimizer, batch, self.weights, self.gradient_clip_val)
 
     def _replica_step(self, share, x, positions, Y_I=None):
         # Keras sums the replicas' gradients before the update (backends.core.parallel), so
         # each replica's loss is weighted by its share of the global batch
         with tf.GradientTape() as tape:
-            terms = self.losses(x, positions, Y_I, self.use_rs)
+            _, terms = compute_losses(self.models, TensorBatch(x, positions, Y_I), self.weights)
             scaled = terms["total"] * share
         grads = tape.gradient(scaled, self.variables)
         self.optimizer.apply(grads, self.variables)
@@ -184,14 +264,14 @@ class Trainer:
         # (x, positions[, Y_I], k): the gradients of total / k, as Lightning divides the loss
         # by accumulate_grad_batches before the backward pass
         *inputs, divisor = feeds
-        y_true = inputs[2] if len(inputs) > 2 else None
+        batch = TensorBatch(*inputs)
         with tf.GradientTape() as tape:
-            terms = self.losses(inputs[0], inputs[1], y_true, self.use_rs)
+            _, terms = compute_losses(self.models, batch, self.weights)
             scaled = terms["total"] / divisor
         return terms, tape.gradient(scaled, self.variables)
 
     def _eval_step(self, x, positions, Y_I=None):
-        return self.losses(x, positions, Y_I, self.use_rs)
+        return eval_step(self.models, TensorBatch(x, positions, Y_I), self.weights)
 
     # ---- helpers
     def _feeds(self, batch: Batch) -> list[np.ndarray]:
@@ -210,9 +290,6 @@ class Trainer:
     @property
     def learning_rate(self) -> float:
         return float(self.optimizer.learning_rate.numpy())
-
-    def set_learning_rate(self, lr: float) -> None:
-        self.optimizer.learning_rate.assign(lr)
 
     def _moment_slots(self) -> tuple[list[Any], list[Any]]:
         # Keras 3 Adam keeps one momentum and one velocity per variable, in build order
@@ -251,8 +328,7 @@ class Trainer:
         and the terms are those of the whole batch."""
         if self.strategy is not None:
             return self._shared_step(self._feeds(batch))
-        terms = self._train(*self._feeds(batch))
-        return {k: float(v) for k, v in terms.items()}
+        return loss_floats(self._train(*self._feeds(batch)))
 
     def _shared_step(self, feeds: list[np.ndarray]) -> dict[str, float]:
         from backends.core.parallel import shards
@@ -266,8 +342,7 @@ class Trainer:
 
         share = per_replica(lambda part: tf.constant(part.share, tf.float32))
         inputs = [per_replica(_rows_of(f)) for f in feeds]
-        terms = self._distributed(share, *inputs)
-        return {k: float(v) for k, v in terms.items()}
+        return loss_floats(self._distributed(share, *inputs))
 
     def accumulate(self, batch: Batch, accum_steps: int) -> dict[str, float]:
         """Add the gradients of ``total / accum_steps`` on ``batch`` to the pending sum (no
@@ -283,7 +358,7 @@ class Trainer:
             self._accumulated = list(grads)
         else:
             self._accumulated = [a + g for a, g in zip(self._accumulated, grads)]
-        return {k: float(v) for k, v in terms.items()}
+        return loss_floats(terms)
 
     def apply_accumulated(self) -> None:
         """One Adam step on the pending gradient sum (clipped like :meth:`step`), then clear it."""
@@ -297,8 +372,7 @@ class Trainer:
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
         """Loss terms of ``batch`` without updating anything."""
-        terms = self._eval(*self._feeds(batch))
-        return {k: float(v) for k, v in terms.items()}
+        return loss_floats(self._eval(*self._feeds(batch)))
 
 
 def _rows_of(array: np.ndarray) -> Callable[[Any], tf.Tensor]:
@@ -312,33 +386,6 @@ def clip_gradient_norm(grads: Sequence[tf.Tensor], max_norm: float) -> list[tf.T
     total = tf.norm(tf.stack([tf.norm(g) for g in grads]))
     coef = tf.minimum(tf.constant(max_norm, tf.float32) / (total + 1e-6), 1.0)
     return [g * coef for g in grads]
-
-
-def loss_and_grads(
-    models: TFModels,
-    batch: Batch,
-    config: TrainingConfig,
-    intensity_scale: float,
-    tv_weight: float = 0.0,
-) -> LossResult:
-    """Loss terms and gradients of the total by canonical weight name (HWIO). The real-space
-    term is evaluated whenever the batch carries ``Y_I``."""
-    weights = LossWeights.from_config(config, tv_weight)
-    losses = LossComputer(models, weights)
-    x = tf.constant(scaled_input(batch.X, intensity_scale))
-    pos = tf.constant(np.asarray(batch.positions, np.float32))
-    y = None if batch.Y_I is None else tf.constant(np.asarray(batch.Y_I, np.float32))
-    if weights.realspace > 0 and y is None:
-        raise ValueError("realspace_weight > 0 needs the batch's ground-truth Y_I")
-    names = list(models.variables)
-    variables = [models.variables[n] for n in names]
-    with tf.GradientTape() as tape:
-        terms = losses(x, pos, y, y is not None)
-    grads = tape.gradient(terms["total"], variables)
-    out = {}
-    for name, var, g in zip(names, variables, grads):
-        out[name] = np.zeros(var.shape, np.float32) if g is None else np.asarray(g)
-    return LossResult(losses={k: float(v) for k, v in terms.items()}, grads=out)
 
 
 EAGER_STEPS = 8
@@ -478,134 +525,128 @@ def fit(
     named). ``strategy``: a ``tf.distribute`` strategy in whose scope the models were built
     (data-parallel training, :mod:`backends.tensorflow.parallel`)."""
     from backends.data import validation_split
-    from backends.training import (
-        KerasEarlyStopping,
-        KerasPlateau,
-        batch_slices,
-        epoch_permutation,
-    )
+    from backends.training import KerasEarlyStopping, KerasPlateau, batch_slices
 
-    enable_determinism(seed)
-    n_epochs = int(config.nepochs if epochs is None else epochs)
-    if n_epochs <= 0:
-        raise ValueError(f"epochs={n_epochs!r} must be > 0")
-    train_part, val_part = validation_split(train_data, 0.05)
-    n_train = len(train_part)
-    if n_train == 0:
-        raise ValueError("the training data has no groups left after the validation split")
-    n_val = 0 if val_part is None else len(val_part)
-    bs = int(config.batch_size)
-    lr = float(learning_rate)
-    trainer = Trainer(
-        models,
-        config,
-        intensity_scale,
-        lr,
-        tv_weight,
-        gradient_clip_val=gradient_clip_val,
-        strategy=strategy,
-    )
-    plateau = KerasPlateau(factor=0.5, patience=2, min_lr=1e-4, min_delta=1e-4)
-    stopper = KerasEarlyStopping(patience=early_stop_patience, min_delta=0.0)
-    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
-    for term in LOSS_TERMS[1:]:
-        history[term] = []
-    step_loss: list[float] = []
-    step_terms: list[dict[str, float]] = []
-    stopped: int | None = None
-    first = 0
-    if resume is not None:
-        models.import_weights(resume.weights)
-        trainer.restore_optimizer(resume.iterations, resume.m, resume.v)
-        lr = resume.learning_rate
-        trainer.set_learning_rate(lr)
-        restore_schedules(plateau, stopper, resume)
-        history = {k: list(v) for k, v in resume.history.items()}
-        step_loss = list(resume.step_loss)
-        stopped = resume.stopped_epoch
-        first = n_epochs if stopped is not None else resume.epoch
-    slices = batch_slices(n_train, bs)
-    log = _open_log(logger, config.output_dir) if first < n_epochs else None
-    bar = _Progress(progress, n_epochs, len(slices))
-    start = time.perf_counter()
-
-    def state(epochs_done: int) -> TrainingState:
-        iterations, m, v = trainer.optimizer_state()
-        plateau_counters, early_counters = schedule_counters(plateau, stopper)
-        return TrainingState(
-            epoch=epochs_done,
-            iterations=iterations,
-            learning_rate=lr,
-            plateau=plateau_counters,
-            early_stopping=early_counters,
-            history={k: list(v) for k, v in history.items()},
-            step_loss=list(step_loss),
-            stopped_epoch=stopped,
-            weights=models.export_weights(),
-            m=m,
-            v=v,
+    with deterministic():
+        tf.random.set_seed(int(seed))
+        n_epochs = int(config.nepochs if epochs is None else epochs)
+        if n_epochs <= 0:
+            raise ValueError(f"epochs={n_epochs!r} must be > 0")
+        train_part, val_part = validation_split(train_data, 0.05)
+        n_train = len(train_part)
+        if n_train == 0:
+            raise ValueError("the training data has no groups left after the validation split")
+        n_val = 0 if val_part is None else len(val_part)
+        bs = int(config.batch_size)
+        lr = float(learning_rate)
+        trainer = Trainer(
+            models,
+            config,
+            intensity_scale,
+            lr,
+            tv_weight,
+            gradient_clip_val=gradient_clip_val,
+            strategy=strategy,
         )
+        plateau = KerasPlateau(factor=0.5, patience=2, min_lr=1e-4, min_delta=1e-4)
+        stopper = KerasEarlyStopping(patience=early_stop_patience, min_delta=0.0)
+        history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
+        for term in LOSS_TERMS[1:]:
+            history[term] = []
+        step_loss: list[float] = []
+        step_terms: list[dict[str, float]] = []
+        stopped: int | None = None
+        first = 0
+        if resume is not None:
+            models.import_weights(resume.weights)
+            trainer.restore_optimizer(resume.iterations, resume.m, resume.v)
+            lr = resume.learning_rate
+            set_learning_rate(trainer.optimizer, lr)
+            restore_schedules(plateau, stopper, resume)
+            history = {k: list(v) for k, v in resume.history.items()}
+            step_loss = list(resume.step_loss)
+            stopped = resume.stopped_epoch
+            first = n_epochs if stopped is not None else resume.epoch
+        log = _open_log(logger, config.output_dir) if first < n_epochs else None
+        bar = _Progress(progress, n_epochs, len(batch_slices(n_train, bs)))
+        start = time.perf_counter()
 
-    try:
-        for epoch in range(first, n_epochs):
-            bar.epoch(epoch)
-            perm = epoch_permutation(n_train, epoch, seed)
-            batch_terms: list[dict[str, float]] = []
-            sizes: list[int] = []
-            for i, sl in enumerate(slices):
-                idx = perm[sl]
-                if accum_steps == 1:
-                    terms = trainer.step(train_part.batch(idx))
-                else:
-                    terms = trainer.accumulate(train_part.batch(idx), accum_steps)
-                    if (i + 1) % accum_steps == 0 or i + 1 == len(slices):
-                        trainer.apply_accumulated()
-                batch_terms.append(terms)
-                sizes.append(len(idx))
-                step_loss.append(terms["total"])
-                step_terms.append(terms)
-                if on_step is not None:
-                    on_step(len(step_loss) - 1, terms)
+        def state(epochs_done: int) -> TrainingState:
+            iterations, m, v = trainer.optimizer_state()
+            plateau_counters, early_counters = schedule_counters(plateau, stopper)
+            return TrainingState(
+                epoch=epochs_done,
+                iterations=iterations,
+                learning_rate=lr,
+                plateau=plateau_counters,
+                early_stopping=early_counters,
+                history={k: list(v) for k, v in history.items()},
+                step_loss=list(step_loss),
+                stopped_epoch=stopped,
+                weights=models.export_weights(),
+                m=m,
+                v=v,
+            )
+
+        try:
+            for epoch in range(first, n_epochs):
+                bar.epoch(epoch)
+                batches = epoch_batches(n_train, bs, epoch, seed)
+                batch_terms: list[dict[str, float]] = []
+                sizes: list[int] = []
+                for i, idx in enumerate(batches):
+                    if accum_steps == 1:
+                        terms = trainer.step(train_part.batch(idx))
+                    else:
+                        terms = trainer.accumulate(train_part.batch(idx), accum_steps)
+                        if (i + 1) % accum_steps == 0 or i + 1 == len(batches):
+                            trainer.apply_accumulated()
+                    batch_terms.append(terms)
+                    sizes.append(len(idx))
+                    step_loss.append(terms["total"])
+                    step_terms.append(terms)
+                    if on_step is not None:
+                        on_step(len(step_loss) - 1, terms)
+                    if log is not None:
+                        log.log_metrics(step_metrics(epoch, terms), len(step_loss) - 1)
+                    bar.step(terms["total"])
+                epoch_loss = _weighted_mean([t["total"] for t in batch_terms], sizes)
+                history["loss"].append(epoch_loss)
+                for term in LOSS_TERMS[1:]:
+                    history[term].append(_weighted_mean([t[term] for t in batch_terms], sizes))
+                history["lr"].append(lr)
+                if n_val:
+                    assert val_part is not None
+                    vals, vsizes = [], []
+                    for sl in batch_slices(n_val, bs):
+                        idx = np.arange(sl.start, sl.stop)
+                        vals.append(trainer.evaluate(val_part.batch(idx))["total"])
+                        vsizes.append(len(idx))
+                    val_loss = _weighted_mean(vals, vsizes)
+                    history["val_loss"].append(val_loss)
+                    new_lr = plateau.update(val_loss, lr)
+                    if new_lr != lr:
+                        lr = new_lr
+                        set_learning_rate(trainer.optimizer, lr)
                 if log is not None:
-                    log.log_metrics(step_metrics(epoch, terms), len(step_loss) - 1)
-                bar.step(terms["total"])
-            epoch_loss = _weighted_mean([t["total"] for t in batch_terms], sizes)
-            history["loss"].append(epoch_loss)
-            for term in LOSS_TERMS[1:]:
-                history[term].append(_weighted_mean([t[term] for t in batch_terms], sizes))
-            history["lr"].append(lr)
-            if n_val:
-                assert val_part is not None
-                vals, vsizes = [], []
-                for sl in batch_slices(n_val, bs):
-                    idx = np.arange(sl.start, sl.stop)
-                    vals.append(trainer.evaluate(val_part.batch(idx))["total"])
-                    vsizes.append(len(idx))
-                val_loss = _weighted_mean(vals, vsizes)
-                history["val_loss"].append(val_loss)
-                new_lr = plateau.update(val_loss, lr)
-                if new_lr != lr:
-                    lr = new_lr
-                    trainer.set_learning_rate(lr)
+                    log.log_metrics(epoch_metrics(epoch, history), len(step_loss) - 1)
+                    log.save()
+                if stopper.update(epoch_loss):
+                    stopped = epoch
+                final = stopped is not None or epoch + 1 == n_epochs
+                if checkpoint is not None and checkpoint.due(epoch + 1, final):
+                    checkpoint.save(state(epoch + 1))
+                if stopped is not None:
+                    break
+        finally:
+            bar.close()
             if log is not None:
-                log.log_metrics(epoch_metrics(epoch, history), len(step_loss) - 1)
-                log.save()
-            if stopper.update(epoch_loss):
-                stopped = epoch
-            final = stopped is not None or epoch + 1 == n_epochs
-            if checkpoint is not None and checkpoint.due(epoch + 1, final):
-                checkpoint.save(state(epoch + 1))
-            if stopped is not None:
-                break
-    finally:
-        bar.close()
-        if log is not None:
-            log.close()
-    return TrainResult(
-        history=history,
-        step_loss=step_loss,
-        weights=models.export_weights(),
-        stopped_epoch=stopped,
-        seconds=time.perf_counter() - start,
-        step_terms=step_terms,
-    )
+                log.close()
+        return TrainResult(
+            history=history,
+            step_loss=step_loss,
+            weights=models.export_weights(),
+            stopped_epoch=stopped,
+            seconds=time.perf_counter() - start,
+            step_terms=step_terms,
+        )

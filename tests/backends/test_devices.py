@@ -185,7 +185,7 @@ def test_pytorch_forward_losses_and_an_adam_step_stay_on_the_chosen_device(
     from backends.core.losses import LossWeights
     from backends.pytorch import devices
     from backends.pytorch.model import build_model
-    from backends.pytorch.train import KerasAdam, TorchBatch, compute_losses, to_nchw
+    from backends.pytorch.train import KerasAdam, TensorBatch, compute_losses, to_nchw
 
     with pytest.raises(RuntimeError):  # what a stray CPU tensor would meet
         torch.zeros(3) + torch.zeros(3, device=meta_device)
@@ -197,7 +197,7 @@ def test_pytorch_forward_losses_and_an_adam_step_stay_on_the_chosen_device(
     y = to_nchw(np.ones((2, n, n, c), np.float32))
     assert x.device == positions.device == meta_device
     weights = LossWeights(nll=1.0, mae=1.0, realspace=1.0, realspace_mae=1.0, tv=1.0)
-    total, terms = compute_losses(model, TorchBatch(x, positions, y), weights)
+    total, terms = compute_losses(model, TensorBatch(x, positions, y), weights)
     assert {t.device for t in terms.values()} == {meta_device}
     total.backward()
     KerasAdam(model.parameters()).step()

@@ -12,7 +12,7 @@ import pytest
 from backends import physics
 from backends.base import Batch
 from backends.config import ModelConfig, TrainingConfig
-from backends.training import batch_slices, epoch_permutation, keras_adam_update
+from backends.training import keras_adam_update
 
 pytestmark = pytest.mark.pytorch
 SCALE = math.sqrt(1e9) / 32
@@ -61,6 +61,46 @@ def test_keras_adam_epsilon_placement_on_a_tiny_gradient() -> None:
     moved = -float(p.detach())
     assert moved == pytest.approx(expected, rel=1e-5)
     assert moved == pytest.approx(0.24e-3, rel=0.02)
+
+
+def test_clipped_train_step_at_a_set_learning_rate_matches_the_oracle(backend) -> None:
+    """train_step with gradient_clip_val after set_learning_rate: every gradient times
+    ``min(c / (‖g‖ + 1e-6), 1)``, then one Keras Adam step at the new rate."""
+    from backends.pytorch.train import (
+        KerasAdam,
+        LossWeights,
+        set_learning_rate,
+        to_tensor_batch,
+        train_step,
+    )
+
+    cfg = ModelConfig()
+    config = TrainingConfig(model=cfg)
+    handle = backend.build(cfg, physics.default_probe(64), SCALE, seed=5)
+    batch = _batch(cfg, seed=3)
+    before = backend.export_weights(handle)
+    grads = backend.loss_and_grads(handle, batch, config).grads
+    norm = math.sqrt(sum(float(np.sum(np.float64(g) ** 2)) for g in grads.values()))
+    max_norm = norm / 4  # the clip is active: every gradient is scaled by about 1/4
+    coef = min(max_norm / (norm + 1e-6), 1.0)
+    module = handle.module
+    module.train()
+    opt = KerasAdam(module.parameters(), lr=1e-3)
+    set_learning_rate(opt, 5e-4)
+    terms = train_step(
+        module, opt, to_tensor_batch(batch, SCALE), LossWeights.from_config(config), max_norm
+    )
+    assert float(terms["total"]) > 0
+    # the first moment is (1 - β1) times the clipped gradients, whose joint norm is max_norm
+    moments = [opt.state[p]["m"].double() for p in module.parameters() if p in opt.state]
+    m_norm = math.sqrt(sum(float((m * m).sum()) for m in moments))
+    assert m_norm == pytest.approx(0.1 * norm * coef, rel=1e-4)
+    after = backend.export_weights(handle)
+    for name, g in grads.items():
+        expected, _, _ = keras_adam_update(
+            np.float64(before[name]), np.float64(g) * coef, 0.0, 0.0, 1, 5e-4
+        )
+        np.testing.assert_allclose(after[name], expected, rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -139,19 +179,6 @@ def test_train_steps_are_deterministic(backend) -> None:
 
 
 # ----------------------------------------------------------------------------- Lightning
-
-
-def test_epoch_batches_follow_the_shared_permutation() -> None:
-    torch = pytest.importorskip("torch")
-    from backends.pytorch.train import EpochBatches, TensorSet
-
-    x = torch.arange(23, dtype=torch.float32).reshape(23, 1, 1, 1)
-    data = TensorSet(x, torch.zeros(23, 1, 1, 2), None)
-    batches = EpochBatches(data, 8, seed=11)
-    for epoch in range(3):
-        seen = [b.x.flatten().long().tolist() for b in batches]
-        perm = epoch_permutation(23, epoch, 11)
-        assert seen == [perm[s].tolist() for s in batch_slices(23, 8)]
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import backends.physics as oracle
-from backends.base import Batch
+from backends.base import Batch, LossResult
 from backends.config import ModelConfig, TrainingConfig
+from backends.core.losses import LossWeights
 from backends.training import keras_adam_update
 
 pytestmark = pytest.mark.tensorflow
@@ -46,6 +47,15 @@ def make_batch(cfg: ModelConfig, size: int = 4, seed: int = 0) -> Batch:
     return Batch(X=X, positions=pos, Y_I=Y_I)
 
 
+def loss_and_grads(
+    train, m, batch: Batch, tc: TrainingConfig, scale: float, tv_weight: float = 0.0
+) -> LossResult:
+    """The loss terms and gradients (canonical names) of the kernel ``train.gradients``."""
+    weights = LossWeights.from_config(tc, tv_weight)
+    terms, grads = train.gradients(m, train.to_tensor_batch(batch, scale), weights)
+    return LossResult(train.loss_floats(terms), {k: np.asarray(g) for k, g in grads.items()})
+
+
 def build(tft, cfg: ModelConfig = SMALL, seed: int = 0):
     model, _ = tft
     return model.build_model(cfg, oracle.default_probe(cfg.N), SCALE, seed=seed)
@@ -56,7 +66,7 @@ def test_loss_terms_match_oracle(tft):
     m = build(tft)
     batch = make_batch(m.config)
     tc = TrainingConfig(model=m.config, mae_weight=0.5)
-    res = train.loss_and_grads(m, batch, tc, SCALE)
+    res = loss_and_grads(train, m, batch, tc, SCALE)
     x = batch.X * np.float32(SCALE)
     _, amp, intensity = (np.asarray(t) for t in m.autoencoder([x, batch.positions]))
     nll = oracle.poisson_nll(intensity, x.astype(np.float64) ** 2)
@@ -80,7 +90,7 @@ def test_gradients_are_linear_in_the_loss_weights(tft):
 
     def grads(nll: float, mae: float) -> np.ndarray:
         tc = TrainingConfig(model=m.config, nll_weight=nll, mae_weight=mae)
-        g = train.loss_and_grads(m, batch, tc, SCALE).grads
+        g = loss_and_grads(train, m, batch, tc, SCALE).grads
         return np.concatenate([g[k].ravel().astype(np.float64) for k in sorted(g)])
 
     g_nll, g_mae, g_both = grads(w_nll, 0.0), grads(0.0, w_mae), grads(w_nll, w_mae)
@@ -98,7 +108,7 @@ def test_realspace_term_matches_oracle(tft):
     tc = TrainingConfig(
         model=m.config, realspace_weight=1.0, realspace_mae_weight=0.5, nll_weight=0.0
     )
-    res = train.loss_and_grads(m, batch, tc, SCALE, tv_weight=0.1)
+    res = loss_and_grads(train, m, batch, tc, SCALE, tv_weight=0.1)
     trimmed = np.asarray(m.diffraction_to_obj([batch.X * np.float32(SCALE), batch.positions]))
     target = oracle.realspace_target(batch.Y_I, batch.positions)
     want = oracle.realspace_loss(trimmed, target, 0.1, 0.5, probe_big=False)
@@ -116,10 +126,10 @@ def test_train_steps_follow_keras_adam(tft):
     m = build(tft, seed=3)
     trainer = train.Trainer(m, tc, SCALE, learning_rate=1e-3)
     w0 = m.export_weights()
-    g1 = train.loss_and_grads(m, b1, tc, SCALE)
+    g1 = loss_and_grads(train, m, b1, tc, SCALE)
     loss1 = trainer.step(b1)
     w1 = m.export_weights()
-    g2 = train.loss_and_grads(m, b2, tc, SCALE)
+    g2 = loss_and_grads(train, m, b2, tc, SCALE)
     loss2 = trainer.step(b2)
     w2 = m.export_weights()
     assert loss1["total"] == pytest.approx(g1.losses["total"], rel=1e-6)
@@ -261,7 +271,7 @@ def test_short_training_lowers_loss_and_reaches_psnr_floor(tft):
     probe_batch = test_c.batch(np.arange(32))
 
     def test_nll() -> float:
-        return train.loss_and_grads(m, probe_batch, cfg, scale).losses["nll"]
+        return loss_and_grads(train, m, probe_batch, cfg, scale).losses["nll"]
 
     before = test_nll()
     result = train.fit(m, train_c, cfg, scale, seed=0, epochs=2)
