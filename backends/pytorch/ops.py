@@ -388,6 +388,13 @@ def complex_mae(target: Tensor, z: Tensor) -> Tensor:
     return torch.mean(torch.abs(z - target))
 
 
+def realspace_target(Y_I: Tensor, positions: Tensor) -> Tensor:
+    """Real-space target: channel 0 of ``Y_I`` in the group-centred frame,
+    ``T_{-r_0}(Y_I[:, 0])`` (B, 1, N, N) (physics.md 10)."""
+    shifts = -positions[:, 0:1].reshape(positions.shape[0], 1, 2)
+    return translate(Y_I[:, 0:1], shifts)
+
+
 # --------------------------------------------------------------------------- reference layout
 
 

@@ -97,12 +97,6 @@ def to_nchw(a: np.ndarray) -> Tensor:
 # --------------------------------------------------------------------------- losses
 
 
-def _realspace_target(Y_I: Tensor, positions: Tensor) -> Tensor:
-    """Channel 0 of ``Y_I`` in the group-centred frame: ``T_{−r_0}(Y_I[:, 0])`` (B, 1, N, N)."""
-    shifts = -positions[:, 0:1].reshape(positions.shape[0], 1, 2)
-    return ops.translate(Y_I[:, 0:1], shifts)
-
-
 def compute_losses(
     model: PtychoPINN, batch: TensorBatch, weights: LossWeights
 ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -131,7 +125,7 @@ def compute_losses(
         if weights.tv > 0:
             value = value + ops.total_variation(z) * weights.tv
         if weights.realspace_mae > 0:
-            target = _realspace_target(batch.Y_I, batch.positions)
+            target = ops.realspace_target(batch.Y_I, batch.positions)
             value = value + ops.complex_mae(target, z) * weights.realspace_mae
         return value
 

@@ -48,7 +48,7 @@ class ModelHandle:
     config: ModelConfig
     intensity_scale: float
     probe: np.ndarray
-    models: Any  # backends.tensorflow.model.TFModels
+    models: Any  # backends.tensorflow.model.PtychoPINN
 
 
 def _models(handle: Any) -> Any:

@@ -10,7 +10,7 @@ import tensorflow as tf
 from backends.base import InferenceResult
 from backends.core.inference import amplitude_phase, batch_slices, model_inputs
 from backends.tensorflow import ops
-from backends.tensorflow.model import TFModels
+from backends.tensorflow.model import PtychoPINN
 
 EAGER_BATCHES = 2
 """Predictions of up to this many batches run eagerly: tracing the model costs seconds, an eager
@@ -21,7 +21,7 @@ class Predictor:
     """A ``diffraction_to_obj`` call for one model (any batch size): traced once (``compiled``)
     or eager."""
 
-    def __init__(self, models: TFModels, compiled: bool = True) -> None:
+    def __init__(self, models: PtychoPINN, compiled: bool = True) -> None:
         N, C = models.config.N, models.config.channels
         model = models.diffraction_to_obj
         if not compiled:
@@ -40,7 +40,7 @@ class Predictor:
 
 
 def predict_patches(
-    model: TFModels,
+    model: PtychoPINN,
     X: np.ndarray,
     positions: np.ndarray,
     intensity_scale: float,
@@ -58,7 +58,7 @@ def predict_patches(
 
 
 def infer(
-    model: TFModels, data: Any, intensity_scale: float, batch_size: int = 64, crop: int = 20
+    model: PtychoPINN, data: Any, intensity_scale: float, batch_size: int = 64, crop: int = 20
 ) -> InferenceResult:
     """Object patches of every group of a ``PtychoData`` container, stitched at the groups'
     ``global_offsets``, with amplitude and phase of the stitched object."""

@@ -1,6 +1,6 @@
 """The PtychoPINN network of docs/model.md as Keras 3 models, built from an explicit config.
 
-:func:`build_model` returns :class:`TFModels`: the training model ``autoencoder``, the inference
+:func:`build_model` returns :class:`PtychoPINN`: the training model ``autoencoder``, the inference
 model ``diffraction_to_obj`` and ``autoencoder_no_nll`` (sharing layers), a stage-capture model,
 the canonical weight map and the per-stage functions used by single-step mode. Layer names are
 the canonical names of :mod:`backends.graph` with "." replaced by "_".
@@ -39,7 +39,7 @@ def _layer_seed(seed: int, name: str) -> int:
 
 
 @dataclass
-class TFModels:
+class PtychoPINN:
     """The built network: three Keras models sharing layers, plus introspection."""
 
     config: ModelConfig
@@ -114,7 +114,7 @@ def build_model(
     offset: int = DEFAULT_OFFSET,
     max_position_jitter: int = DEFAULT_MAX_POSITION_JITTER,
     probe_is_normalized: bool = False,
-) -> TFModels:
+) -> PtychoPINN:
     """Build the three Keras models of model.md section 6 from an explicit config.
 
     ``probe`` is the raw (N, N) or (N, N, 1) dataset (or default) probe, normalised here
@@ -291,7 +291,7 @@ def build_model(
     for canonical in graph.weight_shapes(cfg):
         prefix, attr = canonical.rsplit(".", 1)
         variables[canonical] = getattr(b.convs[prefix], attr)
-    return TFModels(
+    return PtychoPINN(
         config=cfg,
         autoencoder=autoencoder,
         diffraction_to_obj=diffraction_to_obj,

@@ -370,7 +370,7 @@ def complex_mae(target: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.abs(z - tf.cast(target, tf.complex64)))
 
 
-def centred_target(Y_I: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+def realspace_target(Y_I: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
     """Real-space target: channel 0 of ``Y_I`` translated by ``-r_0`` (physics.md 10)."""
     Y_I = tf.convert_to_tensor(Y_I, tf.float32)
     positions = tf.convert_to_tensor(positions, tf.float32)

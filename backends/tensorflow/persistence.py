@@ -26,7 +26,7 @@ from backends.core.snapshot import model_config_from_params
 from backends.core.snapshot import params_snapshot as core_snapshot
 from backends.safeio import WeightsFileError, open_hdf5
 from backends.tensorflow.layers import CUSTOM_OBJECTS
-from backends.tensorflow.model import TFModels, build_model, layer_name
+from backends.tensorflow.model import PtychoPINN, build_model, layer_name
 
 PAYLOAD_FORMAT = "keras-weights-h5"
 WEIGHTS_FILE = "model.weights.h5"
@@ -35,7 +35,7 @@ BACKEND = "tensorflow"
 # ----------------------------------------------------------------------------- params
 
 
-def params_snapshot(model: TFModels, config: TrainingConfig, intensity_scale: float) -> Any:
+def params_snapshot(model: PtychoPINN, config: TrainingConfig, intensity_scale: float) -> Any:
     """The legacy params populated from ``config`` (update_legacy_dict) plus the runtime keys
     ``intensity_scale`` and ``probe`` (the model's normalised probe, (N, N, 1) complex64) and
     the geometry the model was built with (``offset``, ``max_position_jitter``)."""
@@ -141,13 +141,13 @@ def weights_from_file(data: bytes, config: ModelConfig, model_name: str) -> dict
 
 
 def save_bundle(
-    model: TFModels,
+    model: PtychoPINN,
     bundle_dir: Path | str,
     config: TrainingConfig,
     intensity_scale: float,
     producer: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` (both built models, :class:`TFModels`) to ``<bundle_dir>/wts.h5.zip``
+    """Write ``model`` (both built models, :class:`PtychoPINN`) to ``<bundle_dir>/wts.h5.zip``
     (persistence.md 3.6: CONFIG gate, intensity scale, consistency, atomic write) and return
     its path."""
     import keras

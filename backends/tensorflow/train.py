@@ -46,7 +46,7 @@ from backends.core.training_log import (
     step_metrics,
 )
 from backends.tensorflow import ops
-from backends.tensorflow.model import TFModels
+from backends.tensorflow.model import PtychoPINN
 
 
 @contextlib.contextmanager
@@ -76,7 +76,7 @@ def to_tensor_batch(batch: Batch, intensity_scale: float) -> TensorBatch:
 
 
 def _realspace(
-    models: TFModels, trimmed: tf.Tensor, batch: TensorBatch, weights: LossWeights
+    models: PtychoPINN, trimmed: tf.Tensor, batch: TensorBatch, weights: LossWeights
 ) -> tf.Tensor:
     """``tv_weight TV(z) + realspace_mae_weight cMAE(target, z)``, z masked by Q when
     probe_big is False; a term whose weight is 0 contributes exactly 0."""
@@ -88,13 +88,13 @@ def _realspace(
     if weights.tv > 0:
         loss += ops.total_variation(z) * weights.tv
     if weights.realspace_mae > 0:
-        target = ops.centred_target(batch.Y_I, batch.positions)
+        target = ops.realspace_target(batch.Y_I, batch.positions)
         loss += ops.complex_mae(target, z) * weights.realspace_mae
     return loss
 
 
 def compute_losses(
-    model: TFModels, batch: TensorBatch, weights: LossWeights
+    model: PtychoPINN, batch: TensorBatch, weights: LossWeights
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Forward pass (training mode) and the loss terms of physics.md 10; returns ``(total,
     terms)``. ``total = w_rs·L_rs + w_mae·L_mae + w_nll·L_nll``; the real-space term is
@@ -120,14 +120,14 @@ def loss_floats(terms: Mapping[str, tf.Tensor]) -> dict[str, float]:
     return {k: float(terms[k]) for k in LOSS_TERMS}
 
 
-def _trainable(model: TFModels) -> tuple[list[str], list[tf.Variable]]:
+def _trainable(model: PtychoPINN) -> tuple[list[str], list[tf.Variable]]:
     """The canonical weight names and their variables, in the order the optimiser is built."""
     names = list(model.variables)
     return names, [model.variables[n] for n in names]
 
 
 def gradients(
-    model: TFModels, batch: TensorBatch, weights: LossWeights
+    model: PtychoPINN, batch: TensorBatch, weights: LossWeights
 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """Loss terms of ``batch`` and the gradients of ``total`` by canonical weight name (HWIO,
     zeros where a weight gets none)."""
@@ -142,7 +142,7 @@ def gradients(
 
 
 def train_step(
-    model: TFModels,
+    model: PtychoPINN,
     optimizer: keras.optimizers.Optimizer,
     batch: TensorBatch,
     weights: LossWeights,
@@ -161,7 +161,7 @@ def train_step(
     return terms
 
 
-def eval_step(model: TFModels, batch: TensorBatch, weights: LossWeights) -> dict[str, tf.Tensor]:
+def eval_step(model: PtychoPINN, batch: TensorBatch, weights: LossWeights) -> dict[str, tf.Tensor]:
     """Loss terms of ``batch`` without updating anything."""
     _, terms = compute_losses(model, batch, weights)
     return terms
@@ -172,7 +172,7 @@ def set_learning_rate(optimizer: keras.optimizers.Optimizer, learning_rate: floa
     optimizer.learning_rate.assign(learning_rate)
 
 
-def _signature(models: TFModels, with_y: bool) -> list[tf.TensorSpec]:
+def _signature(models: PtychoPINN, with_y: bool) -> list[tf.TensorSpec]:
     N, C = models.config.N, models.config.channels
     spec = [
         tf.TensorSpec([None, N, N, C], tf.float32),
@@ -189,7 +189,7 @@ class Trainer:
 
     def __init__(
         self,
-        models: TFModels,
+        models: PtychoPINN,
         config: TrainingConfig,
         intensity_scale: float,
         learning_rate: float = 1e-3,
@@ -394,7 +394,7 @@ eager step about 1 s more than a traced one."""
 
 
 def train_steps(
-    models: TFModels,
+    models: PtychoPINN,
     batches: Sequence[Batch],
     config: TrainingConfig,
     intensity_scale: float,
@@ -493,7 +493,7 @@ def _open_log(logger: str | None, output_dir: str | Path) -> MetricsLog | None:
 
 
 def fit(
-    models: TFModels,
+    models: PtychoPINN,
     train_data: Any,
     config: TrainingConfig,
     intensity_scale: float,

@@ -36,7 +36,7 @@ FRAMEWORK_ONLY = {
         # gather is one private function)
         | {"axis_sampling", "sum_channels", "divide_parts"},
         "model": {"Tensor", "standard_layout"},
-        # TensorFlow's models export their own weights (TFModels.export_weights)
+        # TensorFlow's model handle exports its own weights (PtychoPINN.export_weights)
         "train": {"Tensor", "to_nchw", "export_weights"}
         # Keras' form of Adam written for torch (TensorFlow uses keras.optimizers.Adam)
         | {"KerasAdam"}
@@ -131,18 +131,6 @@ FRAMEWORK_ONLY = {
 }
 """Names that only make sense in one framework."""
 
-NOT_YET_TWINNED = {
-    "tensorflow": {
-        "ops": {"centred_target"},
-        "model": {"TFModels"},
-    },
-    "pytorch": {
-        "model": {"PtychoPINN"},
-    },
-}
-"""Asymmetries that remain from before the kernel contract; each is a name to rename, move to
-:mod:`backends.core` or give a twin. Do not add to this table."""
-
 SIGNATURES_DIFFER = {
     # PyTorch passes its tensor dtype; TensorFlow masks are always float32
     ("ops", "center_mask"),
@@ -176,9 +164,7 @@ def _public(module: str, backend: str) -> dict[str, ast.AST]:
 
 
 def _allowed(backend: str, module: str) -> set[str]:
-    return FRAMEWORK_ONLY.get(backend, {}).get(module, set()) | NOT_YET_TWINNED.get(
-        backend, {}
-    ).get(module, set())
+    return FRAMEWORK_ONLY.get(backend, {}).get(module, set())
 
 
 def _parameters(node: ast.AST) -> list[str]:
