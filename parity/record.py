@@ -144,6 +144,7 @@ class Recorder:
         self._model: Any = None
         self._weights: dict[str, np.ndarray] | None = None
         self._batch: Any = None
+        self._scratch_model: Any = None
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -194,6 +195,18 @@ class Recorder:
         return self.backend.build(
             self.model_config, probe, self.intensity_scale(), weights=weights, seed=seed
         )
+
+    def scratch(self, weights: Mapping[str, np.ndarray]) -> Any:
+        """A model holding ``weights`` for one computation after which the model is discarded
+        (training steps, gradients): built once per recording and reloaded with every weight
+        each time, since building costs TensorFlow about a second (its Keras graph) and what a
+        built model has traced is reused. Every trained parameter is among the canonical
+        weights, so the reloaded model equals a freshly built one."""
+        if self._scratch_model is None:
+            self._scratch_model = self.build(weights)
+        else:
+            self.backend.import_weights(self._scratch_model, weights)
+        return self._scratch_model
 
     # -- sections -----------------------------------------------------------------------------
 
@@ -430,14 +443,14 @@ class Recorder:
         cfg = self.training_config()
         # one step alone: the optimizer's update rule, before float32 chaos can build up
         first = self.backend.train_steps(
-            self.build(weights), batches[:1], cfg, learning_rate=run.learning_rate
+            self.scratch(weights), batches[:1], cfg, learning_rate=run.learning_rate
         )
         for name, value in first.weights.items():
             self.w.put("training/first_step", name, np.asarray(value))
         result = first
         if len(batches) > 1:
             result = self.backend.train_steps(
-                self.build(weights), batches, cfg, learning_rate=run.learning_rate
+                self.scratch(weights), batches, cfg, learning_rate=run.learning_rate
             )
         self.w.put("training", "applied_lr", self._applied_rates(weights, batches, first, result))
         terms = sorted({t for step in result.step_losses for t in step})
@@ -460,13 +473,13 @@ class Recorder:
         snapshots = [dict(weights), first.weights]
         for k in range(2, len(batches)):
             partial = self.backend.train_steps(
-                self.build(weights), batches[:k], cfg, learning_rate=run.learning_rate
+                self.scratch(weights), batches[:k], cfg, learning_rate=run.learning_rate
             )
             snapshots.append(partial.weights)
         if len(batches) > 1:
             snapshots.append(last.weights)
         grads = [
-            self.backend.loss_and_grads(self.build(snapshots[k]), batch, cfg).grads
+            self.backend.loss_and_grads(self.scratch(snapshots[k]), batch, cfg).grads
             for k, batch in enumerate(batches)
         ]
         return np.asarray(applied_learning_rates(snapshots, grads), dtype=np.float64)

@@ -26,6 +26,11 @@ MAX_DATASET_RATIO = 1100
 RATIO_EXEMPT_BYTES = 1 << 20
 #: Largest dataset a reader accepts.
 MAX_DATASET_BYTES = 16 * 1024**3
+#: Files that passed :func:`check_hdf5` in this process, by identity and version (device, inode,
+#: size, modification time in ns): a file reopened unchanged is not walked again (the parity
+#: engine opens each trace and baseline several times per run).
+_CHECKED: dict[tuple[int, int, int, int], None] = {}
+_CHECKED_LIMIT = 256
 
 
 def check_hdf5(handle: Any, path: str | os.PathLike[str], error: type[UnsafeInputError]) -> None:
@@ -118,9 +123,25 @@ def open_hdf5(
             f"is not a readable HDF5 file ({type(exc).__name__})",
             fix="pass a file written by this project",
         ) from exc
+    version = _version(target) if isinstance(target, Path) else None
+    if version is not None and version in _CHECKED:
+        return handle
     try:
         check_hdf5(handle, label, error)
     except BaseException:
         handle.close()
         raise
+    # remembered only when the file did not change while it was walked
+    if version is not None and isinstance(target, Path) and version == _version(target):
+        if len(_CHECKED) >= _CHECKED_LIMIT:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[version] = None
     return handle
+
+
+def _version(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

@@ -129,3 +129,15 @@ def test_garbage_bytes_are_a_weights_error() -> None:
     assert info.value.__cause__ is not None
     with pytest.raises(WeightsFileError):
         open_hdf5(io.BytesIO(b"x").getvalue(), WeightsFileError)
+
+
+def test_a_checked_file_changed_afterwards_is_checked_again(tmp_path: Path, outside: Path) -> None:
+    """Reopening skips the walk only for the very file version that passed it: adding an
+    external link afterwards (the file's size and time change) is refused on the next open."""
+    path = _h5(tmp_path / "t.h5", lambda f: f.create_dataset("tensors/x", data=np.arange(4.0)))
+    open_hdf5(path, TraceFileError).close()
+    open_hdf5(path, TraceFileError).close()  # the unchanged file: accepted again
+    with h5py.File(path, "a") as f:
+        f["tensors/linked"] = h5py.ExternalLink(str(outside), "/data")
+    with pytest.raises(TraceFileError, match="external link"):
+        open_hdf5(path, TraceFileError).close()
