@@ -48,6 +48,12 @@ def infer_row(gridsize: int, batches: int, seconds: float) -> tuple[str, float, 
     return (f"infer N={N} gs={gridsize} batch={BATCH}", patterns / seconds, "patterns/s")
 
 
+def first_call_row(kind: str, gridsize: int, seconds: float) -> tuple[str, float, str]:
+    """The wall time of a freshly built model's first call (``kind`` "train" or "infer"): what
+    tracing or lazy set-up costs before the steady rate of :func:`train_row`/:func:`infer_row`."""
+    return (f"first {kind} call N={N} gs={gridsize} batch={BATCH}", seconds, "s")
+
+
 def print_rows(rows: list[tuple[str, float, str]]) -> None:
     """Print ``(name, value, unit)`` rows, one a line (a bench module run as a script)."""
     for name, value, unit in rows:

@@ -20,6 +20,19 @@ SUITES = {
 }
 
 
+def speed_ratios(rows: list[tuple[str, str, float, str]]) -> list[tuple[str, float]]:
+    """``(name, ratio)`` for every figure both backend suites report, as PyTorch's speed over
+    TensorFlow's: rates divide PyTorch's by TensorFlow's, durations (unit ``s``) the other way."""
+    by_name = {(suite, name): value for suite, name, value, _ in rows}
+    units = {name: unit for _, name, _, unit in rows}
+    ratios = []
+    for (suite, name), value in by_name.items():
+        other = by_name.get(("tensorflow", name))
+        if suite == "pytorch" and other and value:
+            ratios.append((name, other / value if units[name] == "s" else value / other))
+    return ratios
+
+
 def main(argv: list[str]) -> int:
     chosen = argv or list(SUITES)
     unknown = [name for name in chosen if name not in SUITES]
@@ -41,11 +54,7 @@ def main(argv: list[str]) -> int:
             rows.append((suite, name, value, unit))
             print(f"[{suite}] {name}: {value:.4g} {unit}", flush=True)
         print(f"[{suite}] finished in {time.perf_counter() - started:.1f} s", flush=True)
-    by_name = {(suite, name): value for suite, name, value, _ in rows}
-    ratios = []
-    for (suite, name), value in by_name.items():
-        if suite == "pytorch" and ("tensorflow", name) in by_name and by_name["tensorflow", name]:
-            ratios.append((name, value / by_name["tensorflow", name]))
+    ratios = speed_ratios(rows)
     if ratios:
         print("\nPyTorch / TensorFlow (same machine, same run; > 1 means PyTorch is faster):")
         for name, ratio in ratios:

@@ -4,7 +4,8 @@ Training steps per second (one Keras-Adam step on a batch of 16 groups, the per-
 Lightning module does: forward, the loss of physics.md 10, backward, optimiser update, with
 deterministic algorithms on) and inference diffraction patterns per second
 (``diffraction_to_obj`` on batches of 16 groups of gridsize² patterns) at N=64, gridsize 1 and 2,
-on synthetic inputs, after a warm-up; plus the same training step driven by the Lightning
+on synthetic inputs, after a warm-up, and the first call of each on a freshly built model; plus
+the same training step driven by the Lightning
 ``Trainer`` (one epoch of several batches), to show its per-step overhead. Row names match the
 TensorFlow backend's, so ``python -m benchmarks`` prints the ratio.
 
@@ -20,7 +21,16 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from backends.benchmarking import BATCH, N, infer_row, print_rows, synthetic_batch, timed, train_row
+from backends.benchmarking import (
+    BATCH,
+    N,
+    first_call_row,
+    infer_row,
+    print_rows,
+    synthetic_batch,
+    timed,
+    train_row,
+)
 
 
 def run(
@@ -58,6 +68,7 @@ def run(
 
         with deterministic():
             model.train()
+            results.append(first_call_row("train", gridsize, timed(step)))
             seconds = timed(step, train_steps, warmup)
         results.append(train_row(gridsize, train_steps, seconds))
 
@@ -84,6 +95,7 @@ def run(
 
         model.eval()
         with torch.inference_mode():
+            results.append(first_call_row("infer", gridsize, timed(predict)))
             seconds = timed(predict, infer_batches, warmup)
         results.append(infer_row(gridsize, infer_batches, seconds))
     return results

@@ -2,12 +2,21 @@
 
 Training steps per second (one Keras-Adam step on a batch of 16 groups) and inference
 diffraction patterns per second (``diffraction_to_obj`` on batches of 16 groups, a group holding
-gridsize**2 patterns) at N=64, gridsize 1 and 2, on synthetic inputs, after a warm-up.
+gridsize**2 patterns) at N=64, gridsize 1 and 2, on synthetic inputs, after a warm-up; and the
+first call of each on a freshly built model (where the train step and the predictor are traced).
 """
 
 from __future__ import annotations
 
-from backends.benchmarking import N, infer_row, print_rows, synthetic_batch, timed, train_row
+from backends.benchmarking import (
+    N,
+    first_call_row,
+    infer_row,
+    print_rows,
+    synthetic_batch,
+    timed,
+    train_row,
+)
 
 
 def run(
@@ -47,8 +56,10 @@ def _rows(train_steps: int, infer_batches: int, warmup: int) -> list[tuple[str, 
         def predict(predictor=predictor, x=x, batch=batch) -> None:
             predictor(x, batch.positions)
 
+        results.append(first_call_row("train", gridsize, timed(step)))
         seconds = timed(step, train_steps, warmup)
         results.append(train_row(gridsize, train_steps, seconds))
+        results.append(first_call_row("infer", gridsize, timed(predict)))
         seconds = timed(predict, infer_batches, warmup)
         results.append(infer_row(gridsize, infer_batches, seconds))
     return results
