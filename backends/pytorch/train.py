@@ -157,26 +157,13 @@ def loss_floats(terms: Mapping[str, Tensor]) -> dict[str, float]:
 # --------------------------------------------------------------------------- optimiser
 
 
-class KerasAdam(torch.optim.Optimizer):
-    """Adam in the Keras 3 form (model.md section 9), float32 throughout.
+class _KerasAdamRule:
+    """The update of :class:`KerasAdam` on ``param_groups`` and ``state`` (shared by the torch
+    optimiser that Lightning drives and the plain one of :func:`train_steps`)."""
 
-    ``m ← m + (g − m)(1 − β1)``; ``v ← v + (g² − v)(1 − β2)``;
-    ``α = lr·sqrt(1 − β2^t)/(1 − β1^t)``; ``θ ← θ − (m·α)/(sqrt(v) + ε)``; ``t`` counts from 1.
-    The learning rate is held in float32, as Keras holds it in a float32 variable.
-    """
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float = 1e-3,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-7,
-    ) -> None:
-        if not lr > 0:
-            raise ValueError(f"learning rate {lr!r} must be > 0")
-        super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps))
-        self.iterations = 0
+    param_groups: list[dict[str, Any]]
+    state: Any
+    iterations: int
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -228,7 +215,61 @@ class KerasAdam(torch.optim.Optimizer):
         return float(self.param_groups[0]["lr"])
 
 
-def set_learning_rate(optimizer: KerasAdam, learning_rate: float) -> None:
+def _adam_defaults(lr: float, beta1: float, beta2: float, eps: float) -> dict[str, float]:
+    if not lr > 0:
+        raise ValueError(f"learning rate {lr!r} must be > 0")
+    return dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+
+
+class KerasAdam(_KerasAdamRule, torch.optim.Optimizer):
+    """Adam in the Keras 3 form (model.md section 9), float32 throughout.
+
+    ``m ← m + (g − m)(1 − β1)``; ``v ← v + (g² − v)(1 − β2)``;
+    ``α = lr·sqrt(1 − β2^t)/(1 − β1^t)``; ``θ ← θ − (m·α)/(sqrt(v) + ε)``; ``t`` counts from 1.
+    The learning rate is held in float32, as Keras holds it in a float32 variable.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+    ) -> None:
+        torch.optim.Optimizer.__init__(self, params, _adam_defaults(lr, beta1, beta2, eps))
+        self.iterations = 0
+
+
+class _PlainKerasAdam(_KerasAdamRule):
+    """:class:`KerasAdam`'s update without torch's optimiser machinery, for step lists run
+    outside Lightning: constructing a ``torch.optim.Optimizer`` first imports ``torch._dynamo``
+    (over a second), which a parity run's few training steps would otherwise pay."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+    ) -> None:
+        from collections import defaultdict
+
+        group: dict[str, Any] = {"params": list(params), **_adam_defaults(lr, beta1, beta2, eps)}
+        self.param_groups = [group]
+        self.state: Any = defaultdict(dict)
+        self.iterations = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.param_groups[0]["params"]:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+
+def set_learning_rate(optimizer: _KerasAdamRule, learning_rate: float) -> None:
     """Set the learning rate of every parameter group (Keras: assign to
     ``optimizer.learning_rate``; it is rounded to float32 where the update uses it)."""
     for group in optimizer.param_groups:
@@ -325,7 +366,7 @@ def gradients(
 
 def train_step(
     model: PtychoPINN,
-    optimizer: KerasAdam,
+    optimizer: KerasAdam | _PlainKerasAdam,
     batch: TensorBatch,
     weights: LossWeights,
     gradient_clip_val: float | None = None,
@@ -366,7 +407,7 @@ def train_steps(
     """
     if workers > 1:
         return _steps_in_lightning(model, batches, weights, learning_rate, rank, workers)
-    opt = KerasAdam(model.parameters(), lr=float(learning_rate))
+    opt = _PlainKerasAdam(model.parameters(), lr=float(learning_rate))
     step_losses: list[dict[str, float]] = []
     lrs: list[float] = []
     with deterministic():
@@ -386,7 +427,7 @@ def deterministic() -> Iterator[None]:
     previous = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     fill = getattr(det, "fill_uninitialized_memory", None)
-    torch.use_deterministic_algorithms(True)
+    _use_deterministic_algorithms(True)
     # filling fresh buffers with NaN only detects reads of uninitialised memory; it costs a
     # pass over every new tensor and changes no result
     if fill is not None:
@@ -394,9 +435,21 @@ def deterministic() -> Iterator[None]:
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous, warn_only=warn_only)
+        _use_deterministic_algorithms(previous, warn_only=warn_only)
         if fill is not None:
             setattr(det, "fill_uninitialized_memory", fill)  # noqa: B010
+
+
+def _use_deterministic_algorithms(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms`` without its import of the compiler: the public
+    function also sets ``torch._inductor.config.deterministic``, and importing the compiler
+    (``torch._inductor``, ``torch._dynamo``) costs over a second that a parity run's few eager
+    steps would pay. Eager kernels read only the flag set here; once the compiler is loaded
+    (Lightning loads it), the public function sets both."""
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
 
 
 # --------------------------------------------------------------------------- full training

@@ -47,6 +47,50 @@ def test_keras_adam_matches_the_numpy_reference() -> None:
         np.testing.assert_allclose(p.detach().numpy(), ref, rtol=1e-6, atol=1e-9)
 
 
+def test_the_plain_optimiser_of_step_lists_updates_as_keras_adam_does() -> None:
+    """train_steps' optimiser (no torch.optim machinery) against KerasAdam, bit for bit, with a
+    learning rate changed half-way and a parameter without gradient on one step. Neither it nor
+    the deterministic mode of the step lists imports torch._dynamo (constructing a torch
+    optimiser and torch.use_deterministic_algorithms do: over a second)."""
+    import subprocess
+    import sys
+
+    torch = pytest.importorskip("torch")
+    from backends.pytorch.train import KerasAdam, _PlainKerasAdam, set_learning_rate
+
+    rng = np.random.default_rng(3)
+    theta = [rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=5).astype(np.float32)]
+    a = [torch.nn.Parameter(torch.from_numpy(t.copy())) for t in theta]
+    b = [torch.nn.Parameter(torch.from_numpy(t.copy())) for t in theta]
+    opts = (KerasAdam(a, lr=1e-3), _PlainKerasAdam(b, lr=1e-3))
+    for step in range(6):
+        grads = [
+            (rng.normal(size=t.shape) * 10.0 ** rng.integers(-5, 1)).astype(np.float32)
+            for t in theta
+        ]
+        if step == 3:
+            for opt in opts:
+                set_learning_rate(opt, 5e-4)
+        for params, opt in zip((a, b), opts):
+            opt.zero_grad(set_to_none=True)
+            for p, g in zip(params, grads):
+                p.grad = None if step == 2 and p.ndim == 1 else torch.from_numpy(g.copy())
+            opt.step()
+        for p, q in zip(a, b):
+            assert torch.equal(p, q)
+    assert opts[0].iterations == opts[1].iterations == 6
+    code = (
+        "import sys, torch; from backends.pytorch.train import _PlainKerasAdam, deterministic; "
+        "p = torch.nn.Parameter(torch.zeros(2)); _PlainKerasAdam([p]); "
+        "ctx = deterministic(); ctx.__enter__(); on = torch.are_deterministic_algorithms_enabled(); "
+        "ctx.__exit__(None, None, None); "
+        "print(on, torch.are_deterministic_algorithms_enabled(), 'torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # deterministic kernels inside the block, the previous mode after it, no compiler loaded
+    assert out.stdout.split() == ["True", "False", "False"]
+
+
 def test_keras_adam_epsilon_placement_on_a_tiny_gradient() -> None:
     torch = pytest.importorskip("torch")
     from backends.pytorch.train import KerasAdam
