@@ -117,7 +117,8 @@ def _adam_epsilon() -> list[Patch]:
 
         return TorchEpsilonAdam
 
-    return [("train", "KerasAdam", adam)]
+    # both forms of the optimiser: Lightning's and the one of the step lists
+    return [("train", "KerasAdam", adam), ("train", "PlainKerasAdam", adam)]
 
 
 def _log_factorial() -> list[Patch]:

@@ -241,7 +241,7 @@ class KerasAdam(_KerasAdamRule, torch.optim.Optimizer):
         self.iterations = 0
 
 
-class _PlainKerasAdam(_KerasAdamRule):
+class PlainKerasAdam(_KerasAdamRule):
     """:class:`KerasAdam`'s update without torch's optimiser machinery, for step lists run
     outside Lightning: constructing a ``torch.optim.Optimizer`` first imports ``torch._dynamo``
     (over a second), which a parity run's few training steps would otherwise pay."""
@@ -366,7 +366,7 @@ def gradients(
 
 def train_step(
     model: PtychoPINN,
-    optimizer: KerasAdam | _PlainKerasAdam,
+    optimizer: KerasAdam | PlainKerasAdam,
     batch: TensorBatch,
     weights: LossWeights,
     gradient_clip_val: float | None = None,
@@ -407,7 +407,7 @@ def train_steps(
     """
     if workers > 1:
         return _steps_in_lightning(model, batches, weights, learning_rate, rank, workers)
-    opt = _PlainKerasAdam(model.parameters(), lr=float(learning_rate))
+    opt = PlainKerasAdam(model.parameters(), lr=float(learning_rate))
     step_losses: list[dict[str, float]] = []
     lrs: list[float] = []
     with deterministic():

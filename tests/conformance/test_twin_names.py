@@ -38,8 +38,9 @@ FRAMEWORK_ONLY = {
         "model": {"Tensor", "standard_layout"},
         # TensorFlow's model handle exports its own weights (PtychoPINN.export_weights)
         "train": {"Tensor", "to_nchw", "export_weights"}
-        # Keras' form of Adam written for torch (TensorFlow uses keras.optimizers.Adam)
-        | {"KerasAdam"}
+        # Keras' form of Adam written for torch (TensorFlow uses keras.optimizers.Adam), as a
+        # torch optimiser for Lightning and as a plain object for step lists run without it
+        | {"KerasAdam", "PlainKerasAdam"}
         # Lightning iterates a data part held as device tensors; TensorFlow's fit batches the
         # data container itself
         | {"tensor_set"},

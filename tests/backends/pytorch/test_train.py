@@ -56,13 +56,13 @@ def test_the_plain_optimiser_of_step_lists_updates_as_keras_adam_does() -> None:
     import sys
 
     torch = pytest.importorskip("torch")
-    from backends.pytorch.train import KerasAdam, _PlainKerasAdam, set_learning_rate
+    from backends.pytorch.train import KerasAdam, PlainKerasAdam, set_learning_rate
 
     rng = np.random.default_rng(3)
     theta = [rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=5).astype(np.float32)]
     a = [torch.nn.Parameter(torch.from_numpy(t.copy())) for t in theta]
     b = [torch.nn.Parameter(torch.from_numpy(t.copy())) for t in theta]
-    opts = (KerasAdam(a, lr=1e-3), _PlainKerasAdam(b, lr=1e-3))
+    opts = (KerasAdam(a, lr=1e-3), PlainKerasAdam(b, lr=1e-3))
     for step in range(6):
         grads = [
             (rng.normal(size=t.shape) * 10.0 ** rng.integers(-5, 1)).astype(np.float32)
@@ -80,8 +80,8 @@ def test_the_plain_optimiser_of_step_lists_updates_as_keras_adam_does() -> None:
             assert torch.equal(p, q)
     assert opts[0].iterations == opts[1].iterations == 6
     code = (
-        "import sys, torch; from backends.pytorch.train import _PlainKerasAdam, deterministic; "
-        "p = torch.nn.Parameter(torch.zeros(2)); _PlainKerasAdam([p]); "
+        "import sys, torch; from backends.pytorch.train import PlainKerasAdam, deterministic; "
+        "p = torch.nn.Parameter(torch.zeros(2)); PlainKerasAdam([p]); "
         "ctx = deterministic(); ctx.__enter__(); on = torch.are_deterministic_algorithms_enabled(); "
         "ctx.__exit__(None, None, None); "
         "print(on, torch.are_deterministic_algorithms_enabled(), 'torch._dynamo' in sys.modules)"
