@@ -198,15 +198,21 @@ class Recorder:
 
     def scratch(self, weights: Mapping[str, np.ndarray]) -> Any:
         """A model holding ``weights`` for one computation after which the model is discarded
-        (training steps, gradients): built once per recording and reloaded with every weight
-        each time, since building costs TensorFlow about a second (its Keras graph) and what a
-        built model has traced is reused. Every trained parameter is among the canonical
-        weights, so the reloaded model equals a freshly built one."""
+        (training steps, gradients): the forward section's model (else one built here),
+        reloaded with every weight each time, since building costs TensorFlow about a second
+        (its Keras graph) and what a built model has traced is reused. Every trained parameter
+        is among the canonical weights, so the reloaded model equals a freshly built one; the
+        section that uses it restores the initial weights (:meth:`restore_initial_weights`)."""
         if self._scratch_model is None:
-            self._scratch_model = self.build(weights)
-        else:
-            self.backend.import_weights(self._scratch_model, weights)
+            self._scratch_model = self._model if self._model is not None else self.build(weights)
+        self.backend.import_weights(self._scratch_model, weights)
         return self._scratch_model
+
+    def restore_initial_weights(self) -> None:
+        """Give the forward section's model its initial weights back after it served as the
+        scratch model, for the sections that follow (bundles, inference)."""
+        if self._model is not None and self._weights is not None:
+            self.backend.import_weights(self._model, self._weights)
 
     # -- sections -----------------------------------------------------------------------------
 
@@ -437,6 +443,12 @@ class Recorder:
                 self.w.put(f"data_parallel/{label}/weights", name, np.asarray(value))
 
     def training(self) -> None:
+        try:
+            self._training()
+        finally:
+            self.restore_initial_weights()
+
+    def _training(self) -> None:
         run = self.scenario.run
         weights = self._weights or glorot_weights(self.model_config, self.scenario.seeds.weights)
         batches = self._training_batches()

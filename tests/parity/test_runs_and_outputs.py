@@ -206,3 +206,29 @@ def test_isolated_backend_that_hangs_is_stopped(tmp_path: Path) -> None:
         )  # fmt: skip
     assert time.monotonic() - started < 60
     assert not (tmp_path / "t.h5").exists()
+
+
+def test_sections_after_training_see_the_initial_weights(tmp_path) -> None:
+    """The training check steps the forward section's model in place (one model per recording,
+    reloaded for each step list); the bundle and the inference that follow must still come from
+    the initial weights: the same tensors as a recording without the training check."""
+    import numpy as np
+
+    from parity.record import record
+    from parity.trace import Trace
+    from tests.parity import fake_physics
+    from tests.parity.helpers import REF, fake_scenario
+
+    with_training = fake_scenario(checks=["forward", "training", "bundles", "inference"])
+    without = fake_scenario(checks=["forward", "bundles", "inference"])
+    a = record(REF, with_training, tmp_path / "a.h5", oracle=fake_physics)
+    b = record(REF, without, tmp_path / "b.h5", oracle=fake_physics)
+    with Trace(a) as ta, Trace(b) as tb:
+        later = [(s, n) for s, n in tb.walk("") if s.split("/")[0] in ("bundles", "inference")]
+        assert later
+        for stage, name in later:
+            np.testing.assert_array_equal(ta.get(stage, name), tb.get(stage, name))
+        trained = dict(ta.walk("training/weights"))
+        assert trained  # the training check did move weights
+        stage, name = "training/weights", next(iter(trained.values()))
+        assert not np.array_equal(ta.get(stage, name), ta.get("weights/initial", name))
