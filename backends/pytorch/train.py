@@ -46,6 +46,7 @@ from backends.core.checkpoint import (
     restore_schedules,
     schedule_counters,
 )
+from backends.core.epochs import close_epoch
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.core.training_log import epoch_metrics, step_metrics
@@ -647,22 +648,17 @@ def _lightning_module_class() -> type:
             optimizer: KerasAdam = opt.optimizer if hasattr(opt, "optimizer") else opt
             count = max(self._count, 1)
             means = {k: self._sums[k] / count for k in LOSS_TERMS}
-            loss = means["total"]
-            self.history["loss"].append(loss)
-            for term in LOSS_TERMS[1:]:
-                self.history[term].append(means[term])
-            self.history["lr"].append(self.lr)
+            val = None
             if self.has_val and self._val_count:
                 val = self._val_sum / self._val_count
-                self.history["val_loss"].append(val)
-                new_lr = self.plateau.update(val, self.lr)
-                if new_lr != self.lr:
-                    self.lr = new_lr
-                    set_learning_rate(optimizer, new_lr)
+            new_lr, stop = close_epoch(self.history, means, val, self.lr, self.plateau, self.early)
+            if new_lr != self.lr:
+                self.lr = new_lr
+                set_learning_rate(optimizer, new_lr)
             epoch = self.first_epoch + self.current_epoch
             if self.logger is not None:
                 self.logger.log_metrics(epoch_metrics(epoch, self.history), step=self._global - 1)
-            if self.early.update(loss):
+            if stop:
                 self.stopped_epoch = epoch
                 self.trainer.should_stop = True
             final = self.stopped_epoch is not None or epoch + 1 == self.n_epochs

@@ -35,6 +35,7 @@ from backends.core.checkpoint import (
     restore_schedules,
     schedule_counters,
 )
+from backends.core.epochs import close_epoch
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
 from backends.core.training_log import (
@@ -610,11 +611,11 @@ def fit(
                     if log is not None:
                         log.log_metrics(step_metrics(epoch, terms), len(step_loss) - 1)
                     bar.step(terms["total"])
-                epoch_loss = _weighted_mean([t["total"] for t in batch_terms], sizes)
-                history["loss"].append(epoch_loss)
-                for term in LOSS_TERMS[1:]:
-                    history[term].append(_weighted_mean([t[term] for t in batch_terms], sizes))
-                history["lr"].append(lr)
+                means = {
+                    term: _weighted_mean([t[term] for t in batch_terms], sizes)
+                    for term in LOSS_TERMS
+                }
+                val_loss = None
                 if n_val:
                     assert val_part is not None
                     vals, vsizes = [], []
@@ -623,15 +624,14 @@ def fit(
                         vals.append(trainer.evaluate(val_part.batch(idx))["total"])
                         vsizes.append(len(idx))
                     val_loss = _weighted_mean(vals, vsizes)
-                    history["val_loss"].append(val_loss)
-                    new_lr = plateau.update(val_loss, lr)
-                    if new_lr != lr:
-                        lr = new_lr
-                        set_learning_rate(trainer.optimizer, lr)
+                new_lr, stop = close_epoch(history, means, val_loss, lr, plateau, stopper)
+                if new_lr != lr:
+                    lr = new_lr
+                    set_learning_rate(trainer.optimizer, lr)
                 if log is not None:
                     log.log_metrics(epoch_metrics(epoch, history), len(step_loss) - 1)
                     log.save()
-                if stopper.update(epoch_loss):
+                if stop:
                     stopped = epoch
                 final = stopped is not None or epoch + 1 == n_epochs
                 if checkpoint is not None and checkpoint.due(epoch + 1, final):
