@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from backends.core.inputs import scaled_input
@@ -30,6 +32,19 @@ def batch_slices(groups: int, batch_size: int) -> list[slice]:
     ):
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
     return [slice(start, start + batch_size) for start in range(0, groups, batch_size)]
+
+
+def predict_in_batches(
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    x: np.ndarray,
+    positions: np.ndarray,
+    slices: list[slice],
+    N: int,
+) -> np.ndarray:
+    """``trimmed_obj`` (G, N, N, 1) of the model inputs ``x`` and ``positions`` (from
+    :func:`model_inputs`), predicted batch by batch over ``slices`` (:func:`batch_slices`)."""
+    out = [predict(x[part], positions[part]) for part in slices]
+    return np.concatenate(out, axis=0) if out else np.zeros((0, N, N, 1), np.complex64)
 
 
 def amplitude_phase(stitched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

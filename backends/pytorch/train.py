@@ -216,7 +216,9 @@ class _KerasAdamRule:
         return float(self.param_groups[0]["lr"])
 
 
-def _adam_defaults(lr: float, beta1: float, beta2: float, eps: float) -> dict[str, float]:
+def _adam_defaults(
+    lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-7
+) -> dict[str, float]:
     if not lr > 0:
         raise ValueError(f"learning rate {lr!r} must be > 0")
     return dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
@@ -247,17 +249,12 @@ class PlainKerasAdam(_KerasAdamRule):
     outside Lightning: constructing a ``torch.optim.Optimizer`` first imports ``torch._dynamo``
     (over a second), which a parity run's few training steps would otherwise pay."""
 
-    def __init__(
-        self,
-        params: Any,
-        lr: float = 1e-3,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-7,
-    ) -> None:
+    def __init__(self, params: Any, lr: float = 1e-3, **hyper: float) -> None:
+        """The parameters and hyperparameters of :class:`KerasAdam` (``beta1``, ``beta2``,
+        ``eps``)."""
         from collections import defaultdict
 
-        group: dict[str, Any] = {"params": list(params), **_adam_defaults(lr, beta1, beta2, eps)}
+        group: dict[str, Any] = {"params": list(params), **_adam_defaults(lr, **hyper)}
         self.param_groups = [group]
         self.state: Any = defaultdict(dict)
         self.iterations = 0

@@ -8,7 +8,12 @@ import numpy as np
 import tensorflow as tf
 
 from backends.base import InferenceResult
-from backends.core.inference import amplitude_phase, batch_slices, model_inputs
+from backends.core.inference import (
+    amplitude_phase,
+    batch_slices,
+    model_inputs,
+    predict_in_batches,
+)
 from backends.tensorflow import ops
 from backends.tensorflow.model import PtychoPINN
 
@@ -52,9 +57,7 @@ def predict_patches(
     slices = batch_slices(int(np.shape(X)[0]), batch_size)
     x, positions = model_inputs(X, positions, intensity_scale)
     predictor = predictor or Predictor(model, compiled=len(slices) > EAGER_BATCHES)
-    out = [predictor(x[part], positions[part]) for part in slices]
-    N = model.config.N
-    return np.concatenate(out, axis=0) if out else np.zeros((0, N, N, 1), np.complex64)
+    return predict_in_batches(predictor, x, positions, slices, model.config.N)
 
 
 def infer(

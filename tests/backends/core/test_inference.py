@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.core.inference import amplitude_phase, batch_slices, model_inputs
+from backends.core.inference import (
+    amplitude_phase,
+    batch_slices,
+    model_inputs,
+    predict_in_batches,
+)
 
 
 @given(groups=st.integers(0, 300), batch_size=st.integers(1, 70))
@@ -40,3 +45,19 @@ def test_amplitude_and_phase_of_a_known_field() -> None:
     np.testing.assert_allclose(amp, [[5.0, 2.0]])
     np.testing.assert_allclose(phase, [[np.arctan2(4, 3), np.pi]], rtol=1e-6)
     assert amp.dtype == np.float32 and phase.dtype == np.float32
+
+
+def test_batched_prediction_keeps_the_group_order_and_handles_no_groups() -> None:
+    x = np.arange(5 * 2 * 2, dtype=np.float32).reshape(5, 2, 2, 1)
+    positions = np.zeros((5, 1, 2, 1), np.float32)
+    calls: list[int] = []
+
+    def predict(xb: np.ndarray, pb: np.ndarray) -> np.ndarray:
+        calls.append(len(xb))
+        return (xb * 1j).astype(np.complex64)  # row i comes back as i's own values
+
+    out = predict_in_batches(predict, x, positions, batch_slices(5, 2), 2)
+    assert calls == [2, 2, 1]
+    np.testing.assert_array_equal(out, x * 1j)
+    empty = predict_in_batches(predict, x[:0], positions[:0], [], 2)
+    assert empty.shape == (0, 2, 2, 1) and empty.dtype == np.complex64
