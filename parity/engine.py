@@ -1,7 +1,7 @@
 """plan -> record -> compare -> findings table.
 
 :func:`run_scenario` records every backend of a scenario (in process, or each in its own
-subprocess with ``isolate=True``), compares the candidate with the reference, checks each trace
+subprocess with ``isolate=True``, :mod:`parity.isolation`), compares the candidate with the reference, checks each trace
 against its stored baseline, applies the ledger and writes the report directory, which appears
 only when complete. A backend that raises, or whose subprocess dies, yields ``error`` findings;
 the run goes on and the report is still written.
@@ -16,11 +16,8 @@ backends are recorded and compared on the CPU.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from backends import BACKEND_NAMES
-from backends.core.parallel import die_with_parent
 from backends.core.vocabulary import BUNDLE_NAME
 from parity import ledger as ledger_mod
 from parity.checks import FAMILIES, Context, run_all
 from parity.findings import Finding, error_finding, exit_code, overall_verdict, skipped_finding
+from parity.isolation import record_isolated, record_side_by_side, side_by_side
 from parity.progress import Reporter, Silent
 from parity.publish import publish, work_directory
 from parity.record import record
@@ -55,7 +52,10 @@ class Plan:
 
     def describe(self) -> str:
         """One line."""
-        mode = "isolated subprocesses" if self.isolate else "in process"
+        mode = "in process"
+        if self.isolate:
+            together = side_by_side(self.backends, self.device)
+            mode = "subprocesses side by side" if together else "isolated subprocesses"
         inj = f", injected defects: {', '.join(self.inject)}" if self.inject else ""
         cross = " and cpu (cross-device)" if self.scenario.run.cross_device else ""
         return (
@@ -160,57 +160,6 @@ def baseline_path(scenario_name: str, backend: str, directory: Path | None = Non
     """Where the baseline of one backend for one scenario lives."""
     safe = backend.replace(":", "_").replace("/", "_").replace(".", "_")
     return (directory or BASELINE_DIR) / f"{scenario_name}-{safe}.h5"
-
-
-def _scenario_file(scenario: Any, directory: Path) -> Path:
-    path = directory / f"scenario-{scenario.name}.json"
-    path.write_text(json.dumps(scenario.to_dict(), indent=2, sort_keys=True, default=str))
-    return path
-
-
-def record_isolated(
-    backend: str,
-    scenario: Any,
-    out: Path,
-    *,
-    reference: Path | None,
-    inject: Sequence[str],
-    oracle: str | None,
-    workdir: Path,
-    bundle_dir: Path | None,
-    timeout: float | None = None,
-    device: str = "cpu",
-) -> tuple[int, str]:
-    """Run ``python -m parity record`` for one backend; returns (exit code, stderr tail)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "parity",
-        "record",
-        "--backend",
-        backend,
-        str(_scenario_file(scenario, workdir)),
-        "-o",
-        str(out),
-        "--quiet",
-        "--device",
-        device,
-    ]
-    if reference is not None and reference.exists():
-        cmd += ["--reference", str(reference)]
-    for name in inject:
-        cmd += ["--inject", name]
-    if oracle:
-        cmd += ["--oracle", oracle]
-    if bundle_dir is not None:
-        cmd += ["--bundle-dir", str(bundle_dir)]
-    env = dict(os.environ)
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=die_with_parent
-    )
-    return proc.returncode, proc.stderr[-8000:]
 
 
 def compare_traces(
@@ -459,6 +408,7 @@ def run_scenario(
                     bundle_dir=bundle_dir,
                     timeout=isolate_timeout,
                     device=device,
+                    progress=progress,
                 )
             except subprocess.TimeoutExpired as exc:
                 return -1, f"timed out after {exc.timeout} s"
@@ -466,30 +416,45 @@ def run_scenario(
         def defects_of(i: int) -> list[str]:
             return list(inject) if i == len(backends) - 1 and len(backends) > 1 else []
 
-        for i, spec in enumerate(backends):
-            path = traces_dir / f"{i}-{spec.replace(':', '_')}.h5"
-            reference = trace_paths.get(backends[0]) if i > 0 else None
-            bundle_dir = work / "bundles" / f"{i}-{spec.replace(':', '_')}"
-            if isolate:
-                progress.start(f"{spec}: subprocess")
-            t1 = time.perf_counter()
-            code, err = record_one(spec, path, reference, defects_of(i), bundle_dir, run_device)
-            if isolate:
-                progress.finish(
-                    f"{spec}: subprocess", "ok" if code == 0 else "error", time.perf_counter() - t1
+        paths = [traces_dir / f"{i}-{spec.replace(':', '_')}.h5" for i, spec in enumerate(backends)]
+        bundle_dirs: list[Path | None] = [
+            work / "bundles" / f"{i}-{spec.replace(':', '_')}" for i, spec in enumerate(backends)
+        ]
+        if isolate and side_by_side(backends, run_device):
+            outcomes = record_side_by_side(
+                backends,
+                scenario,
+                paths,
+                bundle_dirs,
+                inject=inject,
+                oracle=oracle,
+                workdir=work,
+                timeout=isolate_timeout,
+                device=run_device,
+                progress=progress,
+            )
+        else:
+            outcomes = []
+            for i, spec in enumerate(backends):
+                reference = paths[0] if i > 0 and backends[0] in trace_paths else None
+                outcomes.append(
+                    record_one(spec, paths[i], reference, defects_of(i), bundle_dirs[i], run_device)
                 )
-                if not path.exists():
-                    findings.append(
-                        error_finding(
-                            "record",
-                            "*",
-                            f"recording subprocess of {spec} exited with code {code} and left no "
-                            f"trace:\n{err}",
-                            backend=spec,
-                        )
+                if paths[i].exists():
+                    trace_paths[spec] = paths[i]
+        for spec, path, (code, err) in zip(backends, paths, outcomes):
+            if path.exists():
+                trace_paths[spec] = path
+            else:
+                findings.append(
+                    error_finding(
+                        "record",
+                        "*",
+                        f"recording subprocess of {spec} exited with code {code} and left no "
+                        f"trace:\n{err}",
+                        backend=spec,
                     )
-                    continue
-            trace_paths[spec] = path
+                )
         cpu_paths: dict[str, Path] = {}
         if scenario.run.cross_device and run_device == "gpu":
             for i, spec in enumerate(backends):
@@ -548,7 +513,6 @@ def run_scenario(
         if (
             "bundles" in families
             and scenario.run.convert_bundles
-            and not isolate
             and cand_spec is not None
             and {ref_spec, cand_spec} <= set(BACKEND_NAMES)
             and cand_spec in trace_paths

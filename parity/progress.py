@@ -21,6 +21,7 @@ recording engine reports its sections through. :class:`Silent` reports nothing (
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import sys
@@ -308,3 +309,51 @@ class Progress:
 
 Console = Progress
 """The former name of :class:`Progress`."""
+
+
+class EventStream:
+    """A :class:`Reporter` that writes each step as one JSON line on ``stream`` (a recording
+    subprocess tells its parent what it does; :func:`replay` shows it there)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream or sys.stdout
+
+    def _emit(self, **event: Any) -> None:
+        self._stream.write(json.dumps(event) + "\n")
+        self._stream.flush()
+
+    def start(self, label: str) -> None:
+        """A step begins."""
+        self._emit(event="start", label=label)
+
+    def finish(self, label: str, status: str, seconds: float) -> None:
+        """A step ended."""
+        self._emit(event="finish", label=label, status=status, seconds=seconds)
+
+    def note(self, message: str) -> None:
+        """A free-form message."""
+        self._emit(event="note", message=message)
+
+
+def replay(line: str, reporter: Reporter) -> bool:
+    """Pass one line of an :class:`EventStream` on to ``reporter``; False (and nothing done)
+    for a line that is not an event."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return False
+    if not isinstance(event, dict):
+        return False
+    kind = event.get("event")
+    try:
+        if kind == "start":
+            reporter.start(str(event["label"]))
+        elif kind == "finish":
+            reporter.finish(str(event["label"]), str(event["status"]), float(event["seconds"]))
+        elif kind == "note":
+            reporter.note(str(event["message"]))
+        else:
+            return False
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True

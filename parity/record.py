@@ -40,6 +40,13 @@ SECTIONS_FOR_CHECK = {
 }
 FRAMEWORK_VERSION_KEYS = ("tensorflow", "keras", "torch", "lightning", "cuda", "cudnn", "numpy")
 NEEDS_DATA = tuple(f for f in FAMILIES if f not in ("params", "ops"))
+REFERENCE_POLL_SECONDS = 0.02
+"""How often a candidate recorded side by side looks for its reference's feeds."""
+
+
+def absent_marker(feeds: Path) -> Path:
+    """The file that says the reference feeds ``feeds`` will never be written."""
+    return feeds.with_name(feeds.name + ".absent")
 
 
 def sections_for(checks: Sequence[str]) -> list[str]:
@@ -124,8 +131,13 @@ class Recorder:
         progress: Reporter,
         bundle_dir: Path | None,
         device: str = "cpu",
+        feeds_out: Path | None = None,
+        await_reference: bool = False,
     ) -> None:
         self.w = writer
+        self.feeds_out = feeds_out
+        self.await_reference = await_reference
+        self._feeds_published = False
         self.device = device
         self.scenario = scenario
         self.spec = backend_spec
@@ -340,6 +352,7 @@ class Recorder:
             self.w.put("forward/outputs", name, np.asarray(value))
         for name, value in result.activations.items():
             self.w.put("forward/activations", name, np.asarray(value))
+        self._publish_feeds(batch, result.activations)
         # single-step: each stage re-fed its inputs from the reference trace (or from itself)
         feeds_source = "self"
         ref: Trace | None = None
@@ -383,6 +396,31 @@ class Recorder:
         finally:
             if ref is not None:
                 ref.close()
+
+    def _publish_feeds(self, batch: Any, activations: Mapping[str, Any]) -> None:
+        """With ``feeds_out``: write what another backend's single-step checks are fed (the
+        batch and the forward activations) there, once, as a small trace, so that a candidate
+        recorded side by side need not wait for this whole recording. Called again with
+        nothing after a failed forward section, so that the candidate never waits in vain."""
+        if self.feeds_out is None or self._feeds_published:
+            return
+        self._feeds_published = True
+        with TraceWriter(self.feeds_out, self.label, self.scenario) as feeds:
+            for key in ("X", "positions"):
+                field_value = getattr(batch, key, None) if batch is not None else None
+                if field_value is not None:
+                    feeds.put("batch", key, np.asarray(field_value))
+            for name, value in activations.items():
+                feeds.put("forward/activations", name, np.asarray(value))
+
+    def wait_for_reference(self) -> None:
+        """Wait until the reference's feeds (``reference``) are written, or its ``.absent``
+        marker says they never will be (the reference process died first)."""
+        assert self.reference is not None
+        path = Path(self.reference)
+        absent = absent_marker(path)
+        while not (path.exists() or absent.exists()):
+            time.sleep(REFERENCE_POLL_SECONDS)
 
     def _store_weight_check(self, stage: str, name: str, got: Mapping[str, np.ndarray]) -> None:
         assert self._weights is not None
@@ -634,7 +672,11 @@ class Recorder:
         needs_forward = {"gradients", "bundles", "inference"} & set(wanted)
         for name, fn, needs in plan:
             if name in wanted or (name == "forward" and needs_forward):
+                if name == "forward" and self.await_reference:
+                    self.run_section("reference", self.wait_for_reference)
                 self.run_section(name, fn, needs)
+                if name == "forward":
+                    self._publish_feeds(None, {})
         self.w.set_meta(timings=self.timings, git_revision=git_revision())
 
 
@@ -686,6 +728,8 @@ def record(
     progress: Reporter | None = None,
     bundle_dir: Path | None = None,
     device: str | None = None,
+    feeds_out: Path | None = None,
+    await_reference: bool = False,
 ) -> Path:
     """Record ``backend_spec`` through ``scenario`` into the trace ``out`` (written atomically).
 
@@ -694,6 +738,11 @@ def record(
     :func:`parity.datasets.load`. ``device`` (cpu, gpu or auto; default the scenario's
     ``[run] device``) is where the backend computes; ``gpu`` without a visible GPU is an error
     of the ``backend`` section. Errors inside sections are recorded, not raised.
+
+    For two recordings side by side (:mod:`parity.isolation`): ``feeds_out`` receives what the
+    candidate's single-step checks need as soon as the forward section ends; with
+    ``await_reference`` the candidate waits for that file (``reference``), or for its
+    :func:`absent_marker`, before its forward section.
     """
     if oracle is None:
         from parity.registry import get_oracle
@@ -715,6 +764,8 @@ def record(
             progress=progress or Silent(),
             bundle_dir=bundle_dir,
             device=device or scenario.run.device,
+            feeds_out=feeds_out,
+            await_reference=await_reference,
         )
         recorder.run()
     return Path(out)

@@ -280,6 +280,8 @@ class Trace:
             raise TraceError(f"{self.path} is not a parity trace (no /meta format_version)")
         self.meta = {k: _attr(v) for k, v in self._file["meta"].attrs.items()}
         self._index: dict[str, dict[str, bool]] | None = None
+        self._datasets: dict[tuple[str, str], Any] = {}
+        self._summarized: dict[tuple[str, str], bool] = {}
         version = str(self.meta["format_version"])
         if version.split(".")[0] != TRACE_FORMAT_VERSION.split(".")[0]:
             self._file.close()
@@ -385,28 +387,36 @@ class Trace:
 
     def dataset(self, stage: str, name: str) -> Any:
         """The h5py dataset (for streaming reads)."""
-        return self._file[f"tensors/{stage}/{name}"]
+        key = (stage, name)
+        ds = self._datasets.get(key)
+        if ds is None:
+            ds = self._datasets[key] = self._file[f"tensors/{stage}/{name}"]
+        return ds
 
     def get(self, stage: str, name: str) -> np.ndarray:
         """A tensor as a NumPy array (0-d for scalars)."""
         if not self.has(stage, name):
             raise KeyError(f"{self.path}: no tensor {stage}/{name}")
-        return np.asarray(self._file[f"tensors/{stage}/{name}"][()])
+        return np.asarray(self.dataset(stage, name)[()])
 
     def attrs(self, stage: str, name: str) -> dict[str, Any]:
         """Attributes of a tensor."""
-        return {k: _attr(v) for k, v in self._file[f"tensors/{stage}/{name}"].attrs.items()}
+        return {k: _attr(v) for k, v in self.dataset(stage, name).attrs.items()}
 
     def summary(self, stage: str, name: str) -> dict[str, Any]:
         """The stored summary of a slimmed tensor, or the summary computed from the data."""
-        ds = self._file[f"tensors/{stage}/{name}"]
-        if SUMMARY_ATTR in ds.attrs:
+        ds = self.dataset(stage, name)
+        if self.is_summary(stage, name):
             return _read_summary(ds)
         return summarize(np.asarray(ds[()]))
 
     def is_summary(self, stage: str, name: str) -> bool:
         """Whether the tensor was replaced by a summary."""
-        return SUMMARY_ATTR in self._file[f"tensors/{stage}/{name}"].attrs
+        key = (stage, name)
+        flag = self._summarized.get(key)
+        if flag is None:
+            flag = self._summarized[key] = SUMMARY_ATTR in self.dataset(stage, name).attrs
+        return flag
 
     def json(self, group: str, name: str, default: Any = None) -> Any:
         """A JSON document from ``/<group>/<name>``."""

@@ -39,11 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_hidden_inject(parser)
     add_hidden_oracle(parser)
+    # side-by-side recording (parity.isolation): not for direct use
+    parser.add_argument("--feeds-out", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--await-reference", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--events", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
     """Record; exit 1 when a section of the recording failed (the trace is still written)."""
     from parity import defects, scenario
+    from parity.progress import EventStream
     from parity.record import record
     from parity.registry import get_oracle
     from parity.trace import Trace
@@ -51,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario)
     for name in args.inject:
         defects.get(name)
-    if args.reference is not None and not args.reference.exists():
+    if args.reference is not None and not args.await_reference and not args.reference.exists():
         raise FileNotFoundError(f"reference trace {args.reference} does not exist")
     oracle = get_oracle(args.oracle) if args.oracle else None
     refuse_missing_gpu(args.device, [args.backend])
-    progress = reporter(args.quiet)
+    progress = EventStream() if args.events else reporter(args.quiet)
     try:
         path = record(
             args.backend,
@@ -67,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             bundle_dir=args.bundle_dir,
             device=args.device,
+            feeds_out=args.feeds_out,
+            await_reference=args.await_reference,
         )
     finally:
         close = getattr(progress, "close", None)
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             close()
     with Trace(path) as t:
         failed = {k: v.get("error", "") for k, v in t.sections.items() if v.get("status") != "ok"}
-    if not args.quiet:
+    if not (args.quiet or args.events):
         print(f"wrote {path}")
     for name, err in failed.items():
         print(f"section {name} failed: {err}")

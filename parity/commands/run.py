@@ -38,15 +38,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backends", default=None, help="reference,candidate (default: tensorflow,pytorch)"
     )
-    parser.add_argument(
-        "--isolate", action="store_true", help="record each backend in its own subprocess"
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--isolate",
+        action="store_true",
+        help="record each backend in its own subprocess (side by side on a CPU with two cores "
+        "or more)",
+    )
+    where.add_argument(
+        "--in-process",
+        action="store_true",
+        help="record the backends in this process, one after the other (default: subprocesses "
+        "side by side where that is faster: two CPU cores or more, device cpu)",
     )
     parser.add_argument(
         "--timeout",
         type=positive_seconds,
         default=None,
         metavar="SECONDS",
-        help="with --isolate: stop a backend's subprocess after this long (default: no limit)",
+        help="stop a backend's recording subprocess after this long; implies --isolate "
+        "(default: no limit)",
     )
     parser.add_argument(
         "--format",
@@ -75,12 +86,15 @@ def run(args: argparse.Namespace) -> int:
     """Run every scenario; exit 1 if any fails."""
     from parity import defects, scenario
     from parity.engine import run_scenario
+    from parity.isolation import faster_isolated
     from parity.registry import get_oracle, parse_backends
 
     names = args.scenarios or ["default"]
     formats = check_formats(args.format)
-    if args.timeout is not None and not args.isolate:
-        raise InputError("--timeout limits the subprocesses of --isolate; add --isolate")
+    if args.timeout is not None and args.in_process:
+        raise InputError(
+            "--timeout limits the recording subprocesses, and --in-process has none: drop one"
+        )
     check_output_root(args.out)
     scenarios = [scenario.load(n) for n in names]
     backends = parse_backends(args.backends)
@@ -91,20 +105,27 @@ def run(args: argparse.Namespace) -> int:
         defects.get(name)
     refuse_missing_gpu(args.device, backends)
     progress: Any = reporter(args.quiet)
+    told = args.isolate or args.timeout is not None
     code = 0
     command = shlex.join(
         ["parity", "run", *names, "--backends", ",".join(backends), "--out", str(args.out)]
         + (["--isolate"] if args.isolate else [])
+        + (["--in-process"] if args.in_process else [])
         + (["--device", args.device] if args.device else [])
         + [x for name in args.inject for x in ("--inject", name)]
     )
     try:
         for sc in scenarios:
+            isolate = told or (
+                not args.in_process
+                and not sc.run.cross_device
+                and faster_isolated(backends, args.device or sc.run.device)
+            )
             result = run_scenario(
                 sc,
                 backends,
                 out_root=args.out,
-                isolate=args.isolate,
+                isolate=isolate,
                 inject=args.inject,
                 oracle=args.oracle,
                 progress=progress,

@@ -92,7 +92,7 @@ def test_options_refused_before_any_work(tmp_path: Path, capsys, monkeypatch) ->
         (["run", "smoke", "--format", "pdf"], "unknown report format 'pdf'"),
         (["run", "smoke", "--backends", "tests.parity.fakes:absent"], "has no attribute 'absent'"),
         (["run", "smoke", "--out", str(a_file / "reports")], "is a file, not a directory"),
-        (["run", "smoke", "--timeout", "5"], "add --isolate"),
+        (["run", "smoke", "--in-process", "--timeout", "5"], "drop one"),
         (["run", "smoke", "--isolate", "--timeout", "nan"], "must be finite"),
         (["convert-bundle", "b", "--to", "pytorch", "-o", "o", "--rtol", "nan"], "finite"),
         (["convert-bundle", "b", "--to", "pytorch", "-o", "o", "--rtol", "-1"], ">= 0"),
