@@ -3,8 +3,8 @@
 :func:`run` measures, each in a fresh subprocess:
 
 * the import floor: ``import torch, tensorflow`` and nothing else;
-* ``parity run smoke`` and ``parity run default`` (and ``signoff`` with ``PARITY_BENCH_SIGNOFF=1``):
-  wall time, peak resident memory, the ratio to the import floor, and each stage's time and
+* ``parity run smoke`` and ``parity run default`` (and ``signoff`` with ``PARITY_BENCH_SIGNOFF=1``),
+  each as the command runs by default and with ``--in-process``: wall time, peak resident memory, the ratio to the import floor, and each stage's time and
   share of the wall time, read from the run's own progress lines (the training stage of a
   backend includes its first call: graph tracing for TensorFlow);
 * the throughput of ``parity compare`` on two synthetic traces of a few hundred MB (tensor bytes
@@ -72,20 +72,25 @@ def import_floor() -> float:
     return min(float(measure_command([sys.executable, "-c", IMPORT_FLOOR])["wall"]) for _ in "ab")
 
 
-def scenario_figures(name: str, directory: str, floor: float) -> list[Figure]:
+def scenario_figures(
+    name: str, directory: str, floor: float, options: tuple[str, ...] = ()
+) -> list[Figure]:
     """Wall time, peak RSS, exit code, ratio to the import floor and each stage's time and share
-    of one ``parity run NAME`` in a fresh process."""
-    m = measure_command([sys.executable, "-m", "parity", "run", name, "--out", directory])
+    of one ``parity run NAME [OPTIONS]`` in a fresh process. Recorded side by side (the
+    default on two cores), the two backends' stages overlap and their shares add up to more
+    than the whole."""
+    command = " ".join(("parity run", name, *options))
+    m = measure_command([sys.executable, "-m", "parity", "run", name, *options, "--out", directory])
     wall = float(m["wall"])
     figures: list[Figure] = [
-        (f"parity run {name}: wall time (imports included)", wall, "s"),
-        (f"parity run {name}: / import floor", wall / floor, "x"),
-        (f"parity run {name}: peak RSS", float(m["peak_kib"]) / 1024.0, "MiB"),
-        (f"parity run {name}: exit code", float(m["code"]), ""),
+        (f"{command}: wall time (imports included)", wall, "s"),
+        (f"{command}: / import floor", wall / floor, "x"),
+        (f"{command}: peak RSS", float(m["peak_kib"]) / 1024.0, "MiB"),
+        (f"{command}: exit code", float(m["code"]), ""),
     ]
     for label, seconds in stage_times(str(m.get("stderr", ""))):
         share = f"s, {seconds / wall:.0%} of the run"
-        figures.append((f"parity run {name}: {label}", seconds, share))
+        figures.append((f"{command}: {label}", seconds, share))
     return figures
 
 
@@ -159,8 +164,9 @@ def run() -> list[Figure]:
     if os.environ.get("PARITY_BENCH_SIGNOFF"):
         scenarios.append("signoff")
     for name in scenarios:
-        with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
-            figures += scenario_figures(name, tmp, floor)
+        for options in ((), ("--in-process",)):
+            with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
+                figures += scenario_figures(name, tmp, floor, options)
     with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
         mbps, seconds, nbytes, failing = compare_throughput(Path(tmp))
         figures.append(("parity compare: tensor data compared", nbytes / 1e6, "MB"))

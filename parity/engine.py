@@ -420,6 +420,30 @@ def run_scenario(
         bundle_dirs: list[Path | None] = [
             work / "bundles" / f"{i}-{spec.replace(':', '_')}" for i, spec in enumerate(backends)
         ]
+        early_regression: dict[str, list[Finding]] = {}
+
+        def regression_of(path: Path) -> list[Finding]:
+            with Trace(path) as t:
+                name = t.backend
+            return regression_findings(
+                path, baseline_path(scenario.name, name, baseline_dir), tolerances
+            )
+
+        wanted = [f for f in scenario.checks if only is None or f in only]
+
+        def recorded(i: int) -> None:
+            """While the other recording runs: this trace's regression check and, once, the
+            report's imports."""
+            if paths[i].exists() and "regression" in wanted:
+                early_regression[backends[i]] = regression_of(paths[i])
+            if root is not None and not warmed:
+                from parity.report import warm_up
+
+                warm_up(formats)
+                warmed.append(True)
+
+        warmed: list[bool] = []
+
         if isolate and side_by_side(backends, run_device):
             outcomes = record_side_by_side(
                 backends,
@@ -432,6 +456,7 @@ def run_scenario(
                 timeout=isolate_timeout,
                 device=run_device,
                 progress=progress,
+                on_finished=recorded,
             )
         else:
             outcomes = []
@@ -483,7 +508,7 @@ def run_scenario(
         cand_spec = backends[1] if len(backends) > 1 else None
         progress.start("compare")
         t1 = time.perf_counter()
-        families = [f for f in scenario.checks if only is None or f in only]
+        families = wanted
         compared = [f for f in families if f in FAMILIES]
         if ref_spec in trace_paths:
             cand_path = trace_paths.get(cand_spec) if cand_spec else None
@@ -528,10 +553,8 @@ def run_scenario(
             findings += device_findings(trace_paths[spec], cpu_path, tolerances)
         if "regression" in families:
             for spec, path in trace_paths.items():
-                name = names.get(spec, spec)
-                findings += regression_findings(
-                    path, baseline_path(scenario.name, name, baseline_dir), tolerances
-                )
+                early = early_regression.get(spec)
+                findings += regression_of(path) if early is None else early
         findings = ledger_mod.apply(
             findings, entries, scenario.name, families, model=ledger_mod.model_fields(scenario)
         )

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -214,6 +214,10 @@ def record_isolated(
     return code, child.stderr_tail()
 
 
+POLL_SECONDS = 0.02
+"""How often the parent looks whether a recording subprocess has ended."""
+
+
 def record_side_by_side(
     backends: Sequence[str],
     scenario: Any,
@@ -226,56 +230,45 @@ def record_side_by_side(
     timeout: float | None = None,
     device: str = "cpu",
     progress: Reporter | None = None,
+    on_finished: Callable[[int], None] | None = None,
 ) -> list[tuple[int, str]]:
     """Record a reference and a candidate (``backends``, in that order) in two subprocesses
     at once into ``outs``; ``inject`` goes to the candidate. Returns each one's (exit code,
-    stderr tail); a process past ``timeout`` seconds is killed, with code -1."""
+    stderr tail); a process past ``timeout`` seconds is killed, with code -1.
+    ``on_finished(i)`` runs in this process as soon as recording ``i`` has ended, while the
+    other may still run (work that needs one trace only)."""
     ref, cand = backends
     path = scenario_file(scenario, workdir)
     feeds = workdir / f"feeds-{ref.replace(':', '_')}.h5"
     absent = absent_marker(feeds)
     shared = _Serialized(progress) if progress is not None else None
-    children = [
-        Subprocess(
-            record_command(
-                ref,
-                path,
-                outs[0],
-                device=device,
-                feeds_out=feeds,
-                oracle=oracle,
-                bundle_dir=bundle_dirs[0],
-                events=shared is not None,
-            ),
-            shared,
-        ),
-        Subprocess(
-            record_command(
-                cand,
-                path,
-                outs[1],
-                device=device,
-                reference=feeds,
-                await_reference=True,
-                inject=inject,
-                oracle=oracle,
-                bundle_dir=bundle_dirs[1],
-                events=shared is not None,
-            ),
-            shared,
-        ),
-    ]
-    outcomes: list[tuple[int, str]] = []
+    events = shared is not None
+    commands = [
+        record_command(ref, path, outs[0], device=device, feeds_out=feeds, oracle=oracle,
+                       bundle_dir=bundle_dirs[0], events=events),
+        record_command(cand, path, outs[1], device=device, reference=feeds,
+                       await_reference=True, inject=inject, oracle=oracle,
+                       bundle_dir=bundle_dirs[1], events=events),
+    ]  # fmt: skip
+    children = [Subprocess(cmd, shared) for cmd in commands]
+    outcomes: dict[int, tuple[int, str]] = {}
     try:
-        for i, child in enumerate(children):
-            try:
-                code = child.wait(timeout)
-                tail = child.stderr_tail()
-            except subprocess.TimeoutExpired:
-                code, tail = -1, f"timed out after {timeout} s\n{child.stderr_tail()}"
-            if i == 0 and not feeds.exists():
-                absent.touch()  # the candidate must not wait for feeds that never come
-            outcomes.append((code, tail))
+        while len(outcomes) < len(children):
+            for i, child in enumerate(children):
+                if i in outcomes:
+                    continue
+                overdue = timeout is not None and time.monotonic() - child.started > timeout
+                if child.proc.poll() is None and not overdue:
+                    continue
+                try:
+                    outcomes[i] = (child.wait(timeout), child.stderr_tail())
+                except subprocess.TimeoutExpired:
+                    outcomes[i] = (-1, f"timed out after {timeout} s\n{child.stderr_tail()}")
+                if i == 0 and not feeds.exists():
+                    absent.touch()  # the candidate must not wait for feeds that never come
+                if on_finished is not None:
+                    on_finished(i)
+            time.sleep(POLL_SECONDS)
     finally:
         for child in children:
             if child.proc.poll() is None:
@@ -283,4 +276,4 @@ def record_side_by_side(
                 child.proc.wait()
         feeds.unlink(missing_ok=True)
         absent.unlink(missing_ok=True)
-    return outcomes
+    return [outcomes[i] for i in range(len(children))]

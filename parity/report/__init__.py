@@ -28,6 +28,19 @@ def atomic_write(path: Path, data: str | bytes) -> Path:
     return write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
+def warm_up(formats: Sequence[str] | None = None) -> None:
+    """Load what writing ``formats`` (default all) needs: pandas for the CSV, matplotlib and
+    its fonts for the HTML figures. A run calls it while its recordings finish, so that the
+    report stage does not pay for it."""
+    chosen = list(formats or FORMATS)
+    if "csv" in chosen:
+        import pandas  # noqa: F401
+    if "html" in chosen:
+        from parity.report.figures import blank_png
+
+        blank_png()
+
+
 def write_all(
     result: Any, directory: Path, formats: Sequence[str] | None = None
 ) -> dict[str, Path]:

@@ -30,6 +30,13 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def blank_png() -> str:
+    """An empty figure as PNG (loads matplotlib, its Agg canvas and its fonts)."""
+    fig = _figure(1, 1)
+    fig.text(0.5, 0.5, "-")
+    return _png(fig)
+
+
 def object_images(
     ref: np.ndarray, cand: np.ndarray, ref_name: str, cand_name: str, title: str
 ) -> str:

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from parity import engine, isolation
 from parity.progress import EventStream, replay
 from parity.record import absent_marker, record
-from parity.trace import Trace
+from parity.trace import Trace, slim
 from tests.parity.helpers import CAND, ORACLE, REF, fake_scenario
 
-CHECKS = ["params", "ops", "forward", "gradients", "training", "bundles", "inference"]
+CHECKS = ["params", "ops", "forward", "gradients", "training", "bundles", "inference", "regression"]
 
 
 class Log:
@@ -49,11 +49,20 @@ def test_side_by_side_records_what_in_process_records(
     sc = fake_scenario(checks=CHECKS)
     log = Log()
     monkeypatch.setattr(isolation, "cpu_cores", lambda: 2)
-    inside = engine.run_scenario(sc, [REF, CAND], out_root=tmp_path / "a", oracle=ORACLE)
-    apart = engine.run_scenario(
-        sc, [REF, CAND], out_root=tmp_path / "b", oracle=ORACLE, isolate=True, progress=log
+    # baselines to hold both runs against: the regression findings come early side by side
+    first = engine.run_scenario(sc, [REF, CAND], out_root=None, oracle=ORACLE)
+    base = tmp_path / "baselines"
+    for spec, name in ((REF, "fake-reference"), (CAND, "fake-candidate")):
+        slim(first.traces[spec], engine.baseline_path(sc.name, name, base), max_elements=64)
+    inside = engine.run_scenario(
+        sc, [REF, CAND], out_root=tmp_path / "a", oracle=ORACLE, baseline_dir=base
     )
+    apart = engine.run_scenario(
+        sc, [REF, CAND], out_root=tmp_path / "b", oracle=ORACLE, baseline_dir=base,
+        isolate=True, progress=log,
+    )  # fmt: skip
     assert inside.verdict == apart.verdict == "pass"
+    assert sum(f.family == "regression" and f.verdict == "pass" for f in apart.findings) > 10
     for spec in (REF, CAND):
         a, b = _tensors(inside.traces[spec]), _tensors(apart.traces[spec])
         assert a.keys() == b.keys()
