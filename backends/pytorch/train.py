@@ -40,16 +40,10 @@ from backends.base import Batch, TrainResult
 from backends.config.canonical import TrainingConfig
 from backends.config.execution import TrainerSettings
 from backends.core.batches import epoch_batches
-from backends.core.checkpoint import (
-    CheckpointHook,
-    TrainingState,
-    restore_schedules,
-    schedule_counters,
-)
-from backends.core.epochs import close_epoch
+from backends.core.checkpoint import CheckpointHook, TrainingState
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
-from backends.core.training_log import epoch_metrics, step_metrics
+from backends.core.training_run import ModelState, TrainingRun
 from backends.pytorch import devices, ops
 from backends.pytorch.model import PtychoPINN
 from backends.training import batch_slices
@@ -520,7 +514,8 @@ def _lightning_module_class() -> type:
     import lightning.pytorch as pl
 
     class PINNModule(pl.LightningModule):
-        """Lightning wrapper: Keras-Adam, weighted loss, Keras callback semantics."""
+        """Lightning wrapper: Keras-Adam, weighted loss; the run's bookkeeping (history,
+        learning rate, Keras callback semantics, checkpoints) is :class:`TrainingRun`'s."""
 
         def __init__(
             self,
@@ -528,7 +523,6 @@ def _lightning_module_class() -> type:
             weights: LossWeights,
             learning_rate: float,
             on_step: Callable[[int, Mapping[str, float]], None] | None,
-            has_val: bool,
             early_stop_patience: int,
             checkpoint: CheckpointHook | None = None,
             resume: TrainingState | None = None,
@@ -537,84 +531,41 @@ def _lightning_module_class() -> type:
             workers: int = 1,
         ) -> None:
             super().__init__()
-            from backends.training import KerasEarlyStopping, KerasPlateau
-
             self.model = model
             self.loss_weights = weights
-            self.lr = float(learning_rate)
-            self.on_step = on_step
-            self.has_val = has_val
-            self.plateau = KerasPlateau()
-            self.early = KerasEarlyStopping(patience=early_stop_patience)
-            self.history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
-            for term in LOSS_TERMS[1:]:
-                self.history[term] = []
-            self.step_loss: list[float] = []
-            self.step_terms: list[dict[str, float]] = []
-            self.stopped_epoch: int | None = None
             self.rank = rank
             self.workers = workers
-            self._sums = dict.fromkeys(LOSS_TERMS, 0.0)
-            self._count = 0
-            self._val_sum = 0.0
-            self._val_count = 0
-            self._global = 0
-            self.checkpoint = checkpoint
             self.resume = resume
-            self.n_epochs = n_epochs
-            self.first_epoch = 0
+            self.run = TrainingRun(
+                n_epochs,
+                learning_rate,
+                early_stop_patience,
+                on_step=on_step,
+                checkpoint=checkpoint,
+                saves_checkpoints=rank == 0,
+            )
             if resume is not None:
-                self.lr = resume.learning_rate
-                restore_schedules(self.plateau, self.early, resume)
-                self.history = {k: list(v) for k, v in resume.history.items()}
-                self.step_loss = list(resume.step_loss)
-                self._global = len(self.step_loss)
-                self.first_epoch = resume.epoch
+                self.run.resume(resume)
 
         def configure_optimizers(self) -> KerasAdam:
-            opt = KerasAdam(self.model.parameters(), lr=self.lr)
+            opt = KerasAdam(self.model.parameters(), lr=self.run.learning_rate)
             if self.resume is not None:
                 _restore_optimizer(
                     self.model, opt, self.resume.iterations, self.resume.m, self.resume.v
                 )
             return opt
 
-        def _state(self, optimizer: KerasAdam, epochs_done: int) -> TrainingState:
-            m, v = _optimizer_state(self.model, optimizer)
-            plateau_counters, early_counters = schedule_counters(self.plateau, self.early)
-            return TrainingState(
-                epoch=epochs_done,
-                iterations=optimizer.iterations,
-                learning_rate=self.lr,
-                plateau=plateau_counters,
-                early_stopping=early_counters,
-                history={k: list(v) for k, v in self.history.items()},
-                step_loss=list(self.step_loss),
-                stopped_epoch=self.stopped_epoch,
-                weights=export_weights(self.model),
-                m=m,
-                v=v,
-            )
+        def on_train_start(self) -> None:
+            self.run.log = self.logger
 
         def training_step(self, batch: TensorBatch, batch_idx: int) -> Tensor:
-            n = len(batch)
             if self.workers > 1:
                 total, values = self._shard_step(batch)
             else:
                 # Lightning takes the backward pass and the optimiser step of train_step
                 total, terms = compute_losses(self.model, batch, self.loss_weights)
                 values = loss_floats(terms)
-            for k in LOSS_TERMS:
-                self._sums[k] += values[k] * n
-            self._count += n
-            self.step_loss.append(values["total"])
-            self.step_terms.append(values)
-            if self.on_step is not None:
-                self.on_step(self._global, values)
-            if self.logger is not None:
-                epoch = self.first_epoch + self.current_epoch
-                self.logger.log_metrics(step_metrics(epoch, values), step=self._global)
-            self._global += 1
+            self.run.step(values, len(batch))
             return total
 
         def _shard_step(self, batch: TensorBatch) -> tuple[Tensor, dict[str, float]]:
@@ -636,36 +587,18 @@ def _lightning_module_class() -> type:
 
         def validation_step(self, batch: TensorBatch, batch_idx: int) -> None:
             terms = eval_step(self.model, batch, self.loss_weights)
-            n = len(batch)
-            self._val_sum += float(terms["total"]) * n
-            self._val_count += n
+            self.run.validation(float(terms["total"]), len(batch))
 
         def on_train_epoch_end(self) -> None:
             opt: Any = self.optimizers()
             optimizer: KerasAdam = opt.optimizer if hasattr(opt, "optimizer") else opt
-            count = max(self._count, 1)
-            means = {k: self._sums[k] / count for k in LOSS_TERMS}
-            val = None
-            if self.has_val and self._val_count:
-                val = self._val_sum / self._val_count
-            new_lr, stop = close_epoch(self.history, means, val, self.lr, self.plateau, self.early)
-            if new_lr != self.lr:
-                self.lr = new_lr
-                set_learning_rate(optimizer, new_lr)
-            epoch = self.first_epoch + self.current_epoch
-            if self.logger is not None:
-                self.logger.log_metrics(epoch_metrics(epoch, self.history), step=self._global - 1)
-            if stop:
-                self.stopped_epoch = epoch
+
+            def model_state() -> ModelState:
+                m, v = _optimizer_state(self.model, optimizer)
+                return ModelState(optimizer.iterations, m, v, export_weights(self.model))
+
+            if self.run.end_epoch(lambda lr: set_learning_rate(optimizer, lr), model_state):
                 self.trainer.should_stop = True
-            final = self.stopped_epoch is not None or epoch + 1 == self.n_epochs
-            due = self.checkpoint is not None and self.checkpoint.due(epoch + 1, final)
-            if due and self.rank == 0:
-                assert self.checkpoint is not None
-                self.checkpoint.save(self._state(optimizer, epoch + 1))
-            self._sums = dict.fromkeys(LOSS_TERMS, 0.0)
-            self._count = 0
-            self._val_sum, self._val_count = 0.0, 0
 
         def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
             return batch
@@ -730,7 +663,6 @@ def fit(
         weights,
         settings.learning_rate,
         on_step,
-        has_val,
         settings.early_stop_patience,
         checkpoint,
         resume,
@@ -738,7 +670,7 @@ def fit(
         rank,
         workers,
     )
-    first = 0
+    run: TrainingRun = module.run
     if resume is not None:
         from backends.weights import check_weights, to_torch
 
@@ -746,14 +678,9 @@ def fit(
         with torch.no_grad():
             for name, p in _canonical_parameters(model).items():
                 p.copy_(devices.from_numpy(to_torch(name, resume.weights[name])))
-        first = n_epochs if resume.finished else min(resume.epoch, n_epochs)
-        if first >= n_epochs:
-            return TrainResult(
-                history={k: list(v) for k, v in resume.history.items()},
-                step_loss=list(resume.step_loss),
-                weights=export_weights(model),
-                stopped_epoch=resume.stopped_epoch,
-            )
+        if run.done:
+            return run.result(export_weights(model))
+    first = run.epoch
     out = Path(config.output_dir if output_dir is None else output_dir)
     wants_bar = progress if settings.progress_bar is None else settings.progress_bar
     show_bar = bool(wants_bar) and sys.stderr.isatty()
@@ -771,20 +698,13 @@ def fit(
         root=out,
         workers=workers,
     )
-    history = {k: list(v) for k, v in module.history.items()}
-    if train_batches.epoch != len(history["loss"]):
+    epochs_done = len(run.history["loss"])
+    if train_batches.epoch != epochs_done:
         raise RuntimeError(
             f"the training batches were iterated up to epoch {train_batches.epoch} in "
-            f"{len(history['loss'])} epochs; each epoch must draw exactly one permutation"
+            f"{epochs_done} epochs; each epoch must draw exactly one permutation"
         )
-    return TrainResult(
-        history=history,
-        step_loss=list(module.step_loss),
-        weights=export_weights(model),
-        stopped_epoch=module.stopped_epoch,
-        seconds=seconds,
-        step_terms=list(module.step_terms),
-    )
+    return run.result(export_weights(model), seconds)
 
 
 def _run_lightning(
@@ -862,7 +782,7 @@ def _steps_in_lightning(
     """:func:`train_steps` through the Lightning trainer of :func:`fit` (one epoch over the
     batches, no validation, no early stopping)."""
     module = _lightning_module_class()(
-        model, weights, learning_rate, None, False, 10**9, None, None, 1, rank, workers
+        model, weights, learning_rate, None, 10**9, None, None, 1, rank, workers
     )
     with tempfile.TemporaryDirectory(prefix="ptychopinn-steps-") as root:
         _run_lightning(
@@ -876,4 +796,5 @@ def _steps_in_lightning(
             root=Path(root),
             workers=workers,
         )
-    return list(module.step_terms), [float(learning_rate)] * len(module.step_terms)
+    step_terms = module.run.step_terms
+    return list(step_terms), [float(learning_rate)] * len(step_terms)

@@ -29,23 +29,11 @@ import tensorflow as tf
 from backends.base import Batch, StepsResult, TrainResult
 from backends.config.canonical import TrainingConfig
 from backends.core.batches import epoch_batches
-from backends.core.checkpoint import (
-    CheckpointHook,
-    TrainingState,
-    restore_schedules,
-    schedule_counters,
-)
-from backends.core.epochs import close_epoch
+from backends.core.checkpoint import CheckpointHook, TrainingState
 from backends.core.inputs import scaled_input
 from backends.core.losses import LOSS_TERMS, LossWeights
-from backends.core.training_log import (
-    CsvMetricsLog,
-    MetricsLog,
-    epoch_metrics,
-    require_logger,
-    run_log_dir,
-    step_metrics,
-)
+from backends.core.training_log import CsvMetricsLog, MetricsLog, require_logger, run_log_dir
+from backends.core.training_run import ModelState, TrainingRun
 from backends.tensorflow import ops
 from backends.tensorflow.model import PtychoPINN
 
@@ -421,11 +409,6 @@ def train_steps(
     )
 
 
-def _weighted_mean(values: list[float], sizes: list[int]) -> float:
-    n = sum(sizes)
-    return float(sum(v * s for v, s in zip(values, sizes)) / n) if n else float("nan")
-
-
 class _Progress:
     """A rich progress bar (or nothing) over epochs and steps."""
 
@@ -526,7 +509,7 @@ def fit(
     named). ``strategy``: a ``tf.distribute`` strategy in whose scope the models were built
     (data-parallel training, :mod:`backends.tensorflow.parallel`)."""
     from backends.data import validation_split
-    from backends.training import KerasEarlyStopping, KerasPlateau, batch_slices
+    from backends.training import batch_slices
 
     with deterministic():
         tf.random.set_seed(int(seed))
@@ -539,62 +522,36 @@ def fit(
             raise ValueError("the training data has no groups left after the validation split")
         n_val = 0 if val_part is None else len(val_part)
         bs = int(config.batch_size)
-        lr = float(learning_rate)
         trainer = Trainer(
             models,
             config,
             intensity_scale,
-            lr,
+            float(learning_rate),
             tv_weight,
             gradient_clip_val=gradient_clip_val,
             strategy=strategy,
         )
-        plateau = KerasPlateau(factor=0.5, patience=2, min_lr=1e-4, min_delta=1e-4)
-        stopper = KerasEarlyStopping(patience=early_stop_patience, min_delta=0.0)
-        history: dict[str, list[float]] = {"loss": [], "val_loss": [], "lr": []}
-        for term in LOSS_TERMS[1:]:
-            history[term] = []
-        step_loss: list[float] = []
-        step_terms: list[dict[str, float]] = []
-        stopped: int | None = None
-        first = 0
+        run = TrainingRun(
+            n_epochs, learning_rate, early_stop_patience, on_step=on_step, checkpoint=checkpoint
+        )
         if resume is not None:
             models.import_weights(resume.weights)
             trainer.restore_optimizer(resume.iterations, resume.m, resume.v)
-            lr = resume.learning_rate
-            set_learning_rate(trainer.optimizer, lr)
-            restore_schedules(plateau, stopper, resume)
-            history = {k: list(v) for k, v in resume.history.items()}
-            step_loss = list(resume.step_loss)
-            stopped = resume.stopped_epoch
-            first = n_epochs if stopped is not None else resume.epoch
-        log = _open_log(logger, config.output_dir) if first < n_epochs else None
+            run.resume(resume)
+            set_learning_rate(trainer.optimizer, run.learning_rate)
+        log = None if run.done else _open_log(logger, config.output_dir)
+        run.log = log
         bar = _Progress(progress, n_epochs, len(batch_slices(n_train, bs)))
         start = time.perf_counter()
 
-        def state(epochs_done: int) -> TrainingState:
+        def model_state() -> ModelState:
             iterations, m, v = trainer.optimizer_state()
-            plateau_counters, early_counters = schedule_counters(plateau, stopper)
-            return TrainingState(
-                epoch=epochs_done,
-                iterations=iterations,
-                learning_rate=lr,
-                plateau=plateau_counters,
-                early_stopping=early_counters,
-                history={k: list(v) for k, v in history.items()},
-                step_loss=list(step_loss),
-                stopped_epoch=stopped,
-                weights=models.export_weights(),
-                m=m,
-                v=v,
-            )
+            return ModelState(iterations, m, v, models.export_weights())
 
         try:
-            for epoch in range(first, n_epochs):
+            for epoch in run.epochs():
                 bar.epoch(epoch)
                 batches = epoch_batches(n_train, bs, epoch, seed)
-                batch_terms: list[dict[str, float]] = []
-                sizes: list[int] = []
                 for i, idx in enumerate(batches):
                     if accum_steps == 1:
                         terms = trainer.step(train_part.batch(idx))
@@ -602,51 +559,18 @@ def fit(
                         terms = trainer.accumulate(train_part.batch(idx), accum_steps)
                         if (i + 1) % accum_steps == 0 or i + 1 == len(batches):
                             trainer.apply_accumulated()
-                    batch_terms.append(terms)
-                    sizes.append(len(idx))
-                    step_loss.append(terms["total"])
-                    step_terms.append(terms)
-                    if on_step is not None:
-                        on_step(len(step_loss) - 1, terms)
-                    if log is not None:
-                        log.log_metrics(step_metrics(epoch, terms), len(step_loss) - 1)
+                    run.step(terms, len(idx))
                     bar.step(terms["total"])
-                means = {
-                    term: _weighted_mean([t[term] for t in batch_terms], sizes)
-                    for term in LOSS_TERMS
-                }
-                val_loss = None
                 if n_val:
                     assert val_part is not None
-                    vals, vsizes = [], []
                     for sl in batch_slices(n_val, bs):
                         idx = np.arange(sl.start, sl.stop)
-                        vals.append(trainer.evaluate(val_part.batch(idx))["total"])
-                        vsizes.append(len(idx))
-                    val_loss = _weighted_mean(vals, vsizes)
-                new_lr, stop = close_epoch(history, means, val_loss, lr, plateau, stopper)
-                if new_lr != lr:
-                    lr = new_lr
-                    set_learning_rate(trainer.optimizer, lr)
+                        run.validation(trainer.evaluate(val_part.batch(idx))["total"], len(idx))
+                run.end_epoch(lambda lr: set_learning_rate(trainer.optimizer, lr), model_state)
                 if log is not None:
-                    log.log_metrics(epoch_metrics(epoch, history), len(step_loss) - 1)
                     log.save()
-                if stop:
-                    stopped = epoch
-                final = stopped is not None or epoch + 1 == n_epochs
-                if checkpoint is not None and checkpoint.due(epoch + 1, final):
-                    checkpoint.save(state(epoch + 1))
-                if stopped is not None:
-                    break
         finally:
             bar.close()
             if log is not None:
                 log.close()
-        return TrainResult(
-            history=history,
-            step_loss=step_loss,
-            weights=models.export_weights(),
-            stopped_epoch=stopped,
-            seconds=time.perf_counter() - start,
-            step_terms=step_terms,
-        )
+        return run.result(models.export_weights(), time.perf_counter() - start)

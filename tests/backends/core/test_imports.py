@@ -15,6 +15,7 @@ MODULES = (
     "snapshot",
     "threads",
     "training_log",
+    "training_run",
     "vocabulary",
 )
 
