@@ -9,6 +9,7 @@ cells goes into ``knobs.json``.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -101,11 +102,9 @@ def write(root: Path) -> dict[str, Path]:
     table = frame(root)
     knobs = [k.to_json() for k in coverage(knob_runs(root))] if knob_runs(root) else []
     out: dict[str, Path] = {}
-    parquet = root / f"{TABLE}.parquet"
-    tmp = root / f".{TABLE}.parquet.tmp"
-    table.to_parquet(tmp, index=False)
-    tmp.replace(parquet)
-    out["parquet"] = parquet
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    out["parquet"] = atomic_write(root / f"{TABLE}.parquet", buffer.getvalue())
     out["csv"] = atomic_write(root / f"{TABLE}.csv", table.to_csv(index=False))
     out["knobs"] = atomic_write(root / "knobs.json", json.dumps(knobs, indent=2))
     meta = _sweep_meta(root)

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from backends.core.files import write_text_atomic
 from parity import __version__
 
 CELLS = "cells"
@@ -78,9 +79,7 @@ def remove_partials(root: Path) -> int:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def publish(root: Path, ident: str, cell: Mapping[str, Any], result: Mapping[str, Any]) -> Path:

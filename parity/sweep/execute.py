@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections import deque
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backends.core.files import write_text_atomic
 from parity.sweep import cells as cells_mod
 from parity.sweep.spec import CellSpec, Sweep
 
@@ -94,9 +94,7 @@ def write_sweep_file(root: Path, sweep: Sweep, planned: Sequence[Planned], comma
         ],
     }
     path = root / SWEEP_FILE
-    tmp = path.with_name(f".{SWEEP_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(doc, indent=2, sort_keys=True, default=str))
 
 
 def _client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
