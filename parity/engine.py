@@ -1,9 +1,9 @@
 """plan -> record -> compare -> findings table.
 
 :func:`run_scenario` records every backend of a scenario (in process, or each in its own
-subprocess with ``isolate=True``, :mod:`parity.isolation`), compares the candidate with the reference, checks each trace
-against its stored baseline, applies the ledger and writes the report directory, which appears
-only when complete. A backend that raises, or whose subprocess dies, yields ``error`` findings;
+subprocess with ``isolate=True``: :mod:`parity.isolation`), compares the candidate with the
+reference, checks each trace against its stored baseline, applies the ledger and writes the
+report directory, which appears only when complete. A backend that raises, or whose subprocess dies, yields ``error`` findings;
 the run goes on and the report is still written.
 
 Every backend is recorded on the run's device (``--device`` or the scenario's ``[run] device``).
@@ -429,20 +429,20 @@ def run_scenario(
                 path, baseline_path(scenario.name, name, baseline_dir), tolerances
             )
 
-        wanted = [f for f in scenario.checks if only is None or f in only]
+        families = [f for f in scenario.checks if only is None or f in only]
+        warmed = False
 
         def recorded(i: int) -> None:
             """While the other recording runs: this trace's regression check and, once, the
             report's imports."""
-            if paths[i].exists() and "regression" in wanted:
+            nonlocal warmed
+            if paths[i].exists() and "regression" in families:
                 early_regression[backends[i]] = regression_of(paths[i])
             if root is not None and not warmed:
                 from parity.report import warm_up
 
                 warm_up(formats)
-                warmed.append(True)
-
-        warmed: list[bool] = []
+                warmed = True
 
         if isolate and side_by_side(backends, run_device):
             outcomes = record_side_by_side(
@@ -508,7 +508,6 @@ def run_scenario(
         cand_spec = backends[1] if len(backends) > 1 else None
         progress.start("compare")
         t1 = time.perf_counter()
-        families = wanted
         compared = [f for f in families if f in FAMILIES]
         if ref_spec in trace_paths:
             cand_path = trace_paths.get(cand_spec) if cand_spec else None
