@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 _CHUNK = 256  # positions per vectorised extraction block (bounds the temporaries)
 
@@ -25,6 +24,8 @@ def default_probe(N: int, default_probe_scale: float = 0.7) -> np.ndarray:
     n = np.arange(N, dtype=np.float64) - (N - 1) / 2.0
     window = np.exp(-0.5 * (n / sigma_w) ** 2)
     disk = (np.outer(window, window) > 0.5).astype(np.float64)
+    from scipy.ndimage import gaussian_filter  # scipy.ndimage: 0.3 s to import, rarely needed
+
     smoothed = gaussian_filter(disk, sigma=1.0, mode="reflect", truncate=4.0) + 1e-9
     return smoothed.astype(np.complex64)
 

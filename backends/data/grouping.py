@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from backends.data._geometry import extract_object_patches
 from backends.data._legacy_rng import permutations
@@ -65,6 +64,8 @@ def subsample(
 
 def _neighbours(points: np.ndarray, seeds: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` nearest points of each seed's position (ascending distance, cKDTree order)."""
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(points)
     _, idx = tree.query(points[seeds], k=k)
     return np.asarray(idx, dtype=np.int64).reshape(len(seeds), k)
