@@ -673,7 +673,7 @@ class Recorder:
         for name, fn, needs in plan:
             if name in wanted or (name == "forward" and needs_forward):
                 if name == "forward" and self.await_reference:
-                    self.run_section("reference", self.wait_for_reference)
+                    self.run_section("wait:reference", self.wait_for_reference)
                 self.run_section(name, fn, needs)
                 if name == "forward":
                     self._publish_feeds(None, {})

@@ -70,7 +70,7 @@ def test_side_by_side_records_what_in_process_records(
             np.testing.assert_array_equal(a[key], b[key], err_msg=str(key))
     with Trace(apart.traces[CAND]) as cand:
         assert cand.json("params", "single_step")["source"] == "reference:fake-reference"
-        assert cand.sections["reference"]["status"] == "ok"
+        assert cand.sections["wait:reference"]["status"] == "ok"
     rows = lambda r: sorted((f.check, f.tensor, f.metric, f.verdict) for f in r.findings)  # noqa: E731
     assert rows(inside) == rows(apart)
     # each subprocess's steps reached the parent's display, the feeds did not stay behind
