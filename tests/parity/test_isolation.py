@@ -213,3 +213,32 @@ def test_when_isolation_is_the_faster_default(
     monkeypatch.setattr(isolation, "cpu_cores", lambda: cores)
     monkeypatch.setattr(isolation, "frameworks_imported", lambda: imported)
     assert isolation.faster_isolated(backends, device) is expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "faster", "expected"),
+    [
+        ([], True, True),  # the command line's default: where it is faster
+        ([], False, False),
+        (["--in-process"], True, False),
+        (["--isolate"], False, True),
+        (["--timeout", "60"], False, True),  # a timeout needs subprocesses
+        (["cross-device"], True, False),  # records on the GPU, then again on the CPU
+    ],
+)
+def test_where_parity_run_records(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str], faster: bool, expected: bool
+) -> None:
+    from parity.cli import main
+
+    chosen: list[bool] = []
+
+    def fake_run(scenario, backends, **kwargs):
+        chosen.append(kwargs["isolate"])
+        raise KeyboardInterrupt  # stop before any work
+
+    monkeypatch.setattr(isolation, "faster_isolated", lambda backends, device: faster)
+    monkeypatch.setattr(engine, "run_scenario", fake_run)
+    scenario = [] if "cross-device" in argv else ["smoke"]
+    assert main(["run", *scenario, *argv, "--out", str(tmp_path), "-q"]) == 130
+    assert chosen == [expected]
