@@ -11,6 +11,7 @@ Framework-free: each backend's ``devices`` module counts its GPUs and fills in t
 from __future__ import annotations
 
 import dataclasses
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,6 +130,27 @@ class DeviceFacts:
     compute_capability: str | None = None
     tf32: bool | None = None
     determinism: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def on_cpu(
+        cls,
+        framework: str,
+        gpu_count: int,
+        determinism: dict[str, Any],
+        cuda_version: str | None = None,
+        cudnn_version: str | None = None,
+    ) -> DeviceFacts:
+        """The facts of a computation on the CPU, named by the processor (else the machine)
+        it runs on; the versions are those of the framework's build."""
+        return cls(
+            kind=CPU,
+            name=platform.processor() or platform.machine() or "cpu",
+            framework=framework,
+            gpu_count=gpu_count,
+            cuda_version=cuda_version,
+            cudnn_version=cudnn_version,
+            determinism=determinism,
+        )
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -11,7 +11,6 @@ order of float32 reductions.
 from __future__ import annotations
 
 import os
-import platform
 from typing import Any
 
 import numpy as np
@@ -98,13 +97,8 @@ def facts() -> DeviceFacts:
     }
     count = gpu_count()
     if kind() == CPU:
-        return DeviceFacts(
-            kind=CPU,
-            name=platform.processor() or platform.machine() or "cpu",
-            framework=f"torch {torch.__version__}",
-            gpu_count=count,
-            cuda_version=torch.version.cuda,
-            determinism=determinism,
+        return DeviceFacts.on_cpu(
+            f"torch {torch.__version__}", count, determinism, cuda_version=torch.version.cuda
         )
     props = torch.cuda.get_device_properties(_current)
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None

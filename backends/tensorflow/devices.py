@@ -10,7 +10,6 @@ switched off (a no-op on the CPU); op determinism is enabled by the trainer.
 from __future__ import annotations
 
 import os
-import platform
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -77,14 +76,12 @@ def facts() -> DeviceFacts:
     tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
     count = gpu_count()
     if kind() == CPU:
-        return DeviceFacts(
-            kind=CPU,
-            name=platform.processor() or platform.machine() or "cpu",
-            framework=f"tensorflow {tf.__version__}",
-            gpu_count=count,
+        return DeviceFacts.on_cpu(
+            f"tensorflow {tf.__version__}",
+            count,
+            determinism,
             cuda_version=build.get("cuda_version"),
             cudnn_version=build.get("cudnn_version"),
-            determinism=determinism,
         )
     gpu = tf.config.list_physical_devices("GPU")[0]
     details = dict(tf.config.experimental.get_device_details(gpu))
