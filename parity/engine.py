@@ -461,12 +461,10 @@ def run_scenario(
         else:
             outcomes = []
             for i, spec in enumerate(backends):
-                reference = paths[0] if i > 0 and backends[0] in trace_paths else None
+                reference = paths[0] if i > 0 and paths[0].exists() else None
                 outcomes.append(
                     record_one(spec, paths[i], reference, defects_of(i), bundle_dirs[i], run_device)
                 )
-                if paths[i].exists():
-                    trace_paths[spec] = paths[i]
         for spec, path, (code, err) in zip(backends, paths, outcomes):
             if path.exists():
                 trace_paths[spec] = path
