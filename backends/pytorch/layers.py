@@ -80,6 +80,49 @@ def _conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1, bias=True)
 
 
+class HeadConv(nn.Conv2d):
+    """A head's output convolution (3x3, "same", bias) to its few output channels, computed as
+    a projection of every pixel's channels onto the 3x3 taps of each output channel followed
+    by the sum of the nine shifted tap maps.
+
+    The same convolution as :class:`torch.nn.Conv2d` with the same weights, summed in another
+    order (float32 rounding apart). With one to a few output channels the direct kernels
+    reduce dozens of input channels per output pixel at a few GFLOP/s; the projection is one
+    matrix product over the input channels. Nearest-neighbour upsampling commutes with the
+    projection, so :meth:`upsampled` convolves the 2x-upsampled input while projecting at the
+    low resolution (docs/benchmarks.md, Two targets at the limits of two cores).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._shifted_sum(self._taps(x))
+
+    def upsampled(self, x: Tensor) -> Tensor:
+        """``forward(F.interpolate(x, scale_factor=2, mode="nearest"))``."""
+        return self._shifted_sum(F.interpolate(self._taps(x), scale_factor=2, mode="nearest"))
+
+    def _taps(self, x: Tensor) -> Tensor:
+        """(B, C_out * 9, H, W): each pixel's channels times each tap of each output channel."""
+        c_out, c_in = self.out_channels, self.in_channels
+        w = self.weight.permute(1, 0, 2, 3).reshape(c_in, c_out * 9)
+        return torch.matmul(x.permute(0, 2, 3, 1), w).permute(0, 3, 1, 2)
+
+    def _shifted_sum(self, taps: Tensor) -> Tensor:
+        """The convolution from its tap maps: output (y, x) of channel o adds tap (dy, dx) of
+        the input pixel (y + dy - 1, x + dx - 1), zero outside the image."""
+        b, _, h, w = taps.shape
+        padded = F.pad(taps.reshape(b * self.out_channels, 9, h, w), (1, 1, 1, 1))
+        out = padded[:, 0, 0:h, 0:w]
+        for k in range(1, 9):
+            dy, dx = divmod(k, 3)
+            out = out + padded[:, k, dy : dy + h, dx : dx + w]
+        assert self.bias is not None
+        return out.reshape(b, self.out_channels, h, w) + self.bias.view(1, -1, 1, 1)
+
+
+def _head_conv(c_in: int, c_out: int) -> HeadConv:
+    return HeadConv(c_in, c_out, kernel_size=3, stride=1, padding=1, bias=True)
+
+
 class EncoderBlock(ConvLayout, nn.Module):
     """``E(f)``: conv (ReLU), conv (ReLU), 2x2 max-pool."""
 
@@ -103,18 +146,22 @@ class DecoderBlock(ConvLayout, nn.Module):
         self.conv2 = _conv3x3(f, f)
 
     def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(self.features(x), scale_factor=2, mode="nearest")
+
+    def features(self, x: Tensor) -> Tensor:
+        """The block before its upsampling."""
         x = F.relu(self.conv1(self.conv_input(x)), inplace=True)
-        x = F.relu(self.conv2(x), inplace=True)
-        return F.interpolate(x, scale_factor=2, mode="nearest")
+        return F.relu(self.conv2(x), inplace=True)
 
 
-class Head(ConvLayout, nn.Module):
+class Head(nn.Module):
     """``decoder_last`` (model.md section 4): N/2 x N/2 features -> one N x N head output.
 
     ``pad_object=True``: ``conv_main`` on channels ``[0, F-4)`` then the activation and zero
     padding by N/4; with ``probe_big`` a border branch on channels ``[F-4, F)`` (``border`` =
     D(F_b), ``conv_border_out``, swish, times ``1 - Q``) is added. ``pad_object=False``: the
-    border structure on all channels, then the activation, no padding or mask.
+    border structure on all channels, then the activation, no padding or mask. The output
+    convolutions are :class:`HeadConv`.
     """
 
     def __init__(
@@ -132,30 +179,35 @@ class Head(ConvLayout, nn.Module):
         self.pad_object = pad_object
         self.probe_big = probe_big
         if pad_object:
-            self.conv_main = _conv3x3(c_in - C_OUTER, c_out)
+            self.conv_main = _head_conv(c_in - C_OUTER, c_out)
             if probe_big:
                 self.border = DecoderBlock(C_OUTER, border_filters)
-                self.conv_border_out = _conv3x3(border_filters, c_out)
+                self.conv_border_out = _head_conv(border_filters, c_out)
         else:
             self.border = DecoderBlock(c_in, border_filters)
-            self.conv_border_out = _conv3x3(border_filters, c_out)
+            self.conv_border_out = _head_conv(border_filters, c_out)
 
     def main(self, h: Tensor) -> Tensor:
         """Main path after its activation, before padding (stages ``amp`` / ``phi``)."""
-        return self.act(self.conv_main(self.conv_input(h[:, : self.c_in - C_OUTER])))
+        return self.act(self.conv_main(h[:, : self.c_in - C_OUTER]))
 
     def assemble(self, h: Tensor, main: Tensor | None, border_mask: Tensor) -> Tensor:
         """Head output (B, C_o, N, N) from decoder features ``h`` and, when pad_object, the
         main-path activation ``main``."""
         if not self.pad_object:
-            return self.act(self.conv_border_out(self.border(h)))  # border converts
+            return self.act(self._border_out(h))
         assert main is not None
         q = main.shape[-1] // 2
         out = F.pad(main, (q, q, q, q))
         if self.probe_big:
-            border = _swish(self.conv_border_out(self.border(h[:, self.c_in - C_OUTER :])))
+            border = _swish(self._border_out(h[:, self.c_in - C_OUTER :]))
             out = out + border * border_mask
         return out
+
+    def _border_out(self, h: Tensor) -> Tensor:
+        """``conv_border_out(border(h))``: the border block, then the output convolution of its
+        upsampled features."""
+        return self.conv_border_out.upsampled(self.border.features(h))
 
 
 class Decoder(nn.Module):

@@ -47,7 +47,10 @@ FRAMEWORK_ONLY = {
         "layers": {"Tensor", "ConvLayout", "conv_memory_format"}
         # nn.Module building blocks of the network (TensorFlow builds the same stages from Keras
         # layers inside model.build_model)
-        | {"Decoder", "DecoderBlock", "EncoderBlock", "Head"},
+        | {"Decoder", "DecoderBlock", "EncoderBlock", "Head"}
+        # the heads' output convolutions as a projection onto the taps (Keras' Conv2D computes
+        # them directly; docs/benchmarks.md)
+        | {"HeadConv"},
         # PyTorch places every tensor and module explicitly (TensorFlow: one device scope), and
         # sets its GPU numerics in one function (TensorFlow: inside use_device)
         "devices": {
