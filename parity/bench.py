@@ -3,8 +3,9 @@
 :func:`run` measures, each in a fresh subprocess:
 
 * the import floor: ``import torch, tensorflow`` and nothing else;
-* ``parity run smoke`` and ``parity run default`` (and ``signoff`` with ``PARITY_BENCH_SIGNOFF=1``),
-  each as the command runs by default and with ``--in-process``: wall time, peak resident memory, the ratio to the import floor, and each stage's time and
+* ``parity run smoke`` and ``parity run default`` (and ``signoff`` with
+  ``PARITY_BENCH_SIGNOFF=1``), each as the command runs by default and with ``--in-process``:
+  wall time, peak resident memory, the ratio to the import floor, and each stage's time and
   share of the wall time, read from the run's own progress lines (the training stage of a
   backend includes its first call: graph tracing for TensorFlow);
 * the throughput of ``parity compare`` on two synthetic traces of a few hundred MB (tensor bytes

@@ -3,8 +3,8 @@
 :func:`run_scenario` records every backend of a scenario (in process, or each in its own
 subprocess with ``isolate=True``: :mod:`parity.isolation`), compares the candidate with the
 reference, checks each trace against its stored baseline, applies the ledger and writes the
-report directory, which appears only when complete. A backend that raises, or whose subprocess dies, yields ``error`` findings;
-the run goes on and the report is still written.
+report directory, which appears only when complete. A backend that raises, or whose subprocess
+dies, yields ``error`` findings; the run goes on and the report is still written.
 
 Every backend is recorded on the run's device (``--device`` or the scenario's ``[run] device``).
 A scenario with ``[run] cross_device = true`` records both backends on the GPU, records each

@@ -28,20 +28,13 @@ from typing import IO, Any
 
 from backends import BACKEND_NAMES
 from backends.core.parallel import die_with_parent
+from backends.core.threads import cpu_cores
 from parity.progress import Reporter, replay
 from parity.record import absent_marker
 
 ERROR_TAIL_CHARS = 8000
 """How much of a failed subprocess's stderr the record error quotes."""
 FRAMEWORK_MODULES = ("torch", "tensorflow")
-
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def side_by_side(backends: Sequence[str], device: str) -> bool:

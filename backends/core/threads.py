@@ -7,7 +7,8 @@ threads). Importing :mod:`backends` (which every part of the project does first)
 policy unless the environment already chose one; :data:`backends.OPENMP_WAIT_POLICY` records
 what the runtime actually uses. Where ``torch`` was loaded first, the PyTorch backend limits the
 spinning another way (:mod:`backends.pytorch.openmp`), so throughput does not depend on the
-import order.
+import order. :func:`cpu_cores` counts the cores a process may run on (PyTorch's default thread
+count, and whether ``parity run`` records two backends side by side).
 """
 
 from __future__ import annotations
@@ -29,3 +30,11 @@ def apply_wait_policy() -> str:
         return RUNTIME_DEFAULT
     os.environ[POLICY_VARIABLE] = PASSIVE
     return PASSIVE
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

@@ -104,7 +104,6 @@ class TrainingRun:
         self.step_loss: list[float] = []
         self.step_terms: list[dict[str, float]] = []
         self.stopped_epoch: int | None = None
-        self.first_epoch = 0
         self.epoch = 0
         self._reset_sums()
 
@@ -147,7 +146,7 @@ class TrainingRun:
         self.history = {k: list(v) for k, v in state.history.items()}
         self.step_loss = list(state.step_loss)
         self.stopped_epoch = state.stopped_epoch
-        self.first_epoch = self.epoch = state.epoch
+        self.epoch = state.epoch
 
     # ---- one epoch
 
@@ -157,7 +156,7 @@ class TrainingRun:
         for k in LOSS_TERMS:
             self._sums[k] += terms[k] * n_rows
         self._rows += n_rows
-        index = len(self.step_loss)
+        index = self.global_step
         self.step_loss.append(terms["total"])
         self.step_terms.append(terms)
         if self.on_step is not None:

@@ -33,6 +33,7 @@ from backends.core.checkpoint import CheckpointHook, TrainingState
 from backends.core.devices import device_from_accelerator
 from backends.core.hooks import KernelPatch, kernels_replaced
 from backends.core.inputs import square_probe
+from backends.core.threads import cpu_cores
 from backends.pytorch import devices
 from backends.pytorch.openmp import limit_spinning, spin_limited
 
@@ -99,13 +100,7 @@ def configure_threads(n: int | None = None) -> int:
     of CPUs available to this process. Returns the value in force."""
     if n is None:
         env = os.environ.get(THREADS_ENV)
-        n = (
-            int(env)
-            if env
-            else len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1)
-        )
+        n = int(env) if env else cpu_cores()
     n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -184,7 +184,7 @@ def test_resume_continues_the_counters_of_a_straight_run() -> None:
     assert state.plateau == {"best": 1.0, "wait": 0.0, "cooldown_counter": 0.0}
     resumed = TrainingRun(6, 1e-3, 3, on_step=lambda i, t: steps.append(i))
     resumed.resume(state)
-    assert resumed.epoch == resumed.first_epoch == 3 and resumed.global_step == 6
+    assert resumed.epoch == 3 and resumed.global_step == 6
     assert resumed.learning_rate == 5e-4
     backend = drive(resumed, steps)
     assert backend.rates == [2.5e-4]
